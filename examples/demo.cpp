@@ -1,0 +1,36 @@
+// demo: runs every seed program on the simulated hub and prints what happened and how long it
+// took in wall time (virtual seconds cost microseconds).
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "seeds.hpp"
+
+namespace {
+
+template <class F>
+void section(const std::string& title, F&& f) {
+  std::cout << "== " << title << "\n";
+  std::ostringstream out;
+  const auto start = std::chrono::steady_clock::now();
+  f(out);
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  std::cout << out.str() << "   (" << us << " us of wall time)\n\n";
+}
+
+}  // namespace
+
+int main() {
+  std::cout << "tendril demo: gevent's seed programs on the simulated hub (virtual time)\n\n";
+  section("foo/bar: explicit switches with sleep(0)", seeds::foo_bar);
+  section("func1/func2/func3 sleeping 3/2/2 s", seeds::sleepers);
+  section("task(pid) with random sleeps, seed 1", [](std::ostream& o) { seeds::tasks(o, 1); });
+  section("the same, seed 2 (another order)", [](std::ostream& o) { seeds::tasks(o, 2); });
+  section("a Greenlet subclass overriding run()", seeds::subclass);
+  section("raw symmetric switch (greenlet's gr1/gr2)", seeds::raw_switch);
+  return 0;
+}

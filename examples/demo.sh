@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# demo.sh: installs the Debian packages if missing, builds the examples and runs the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j2 --target demo
+./build/examples/demo

@@ -1,0 +1,9 @@
+// foo_bar: the seed program seeds::foo_bar() (see seeds.hpp), on the simulated hub.
+#include <iostream>
+
+#include "seeds.hpp"
+
+int main() {
+  seeds::foo_bar(std::cout);
+  return 0;
+}

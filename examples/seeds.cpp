@@ -1,0 +1,125 @@
+// seeds.cpp: the seed programs (see seeds.hpp).
+#include "seeds.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tendril/sim.hpp"
+
+using namespace std::chrono_literals;
+
+namespace seeds {
+namespace {
+
+std::string seconds(tendril::Duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f s", static_cast<double>(d.count()) / 1e9);
+  return buf;
+}
+
+}  // namespace
+
+void foo_bar(std::ostream& out) {
+  tendril::SimHub hub;
+  tendril::run(hub, [&] {
+    auto foo = tendril::spawn("foo", [&] {
+      out << "Running in foo\n";
+      tendril::sleep(0s);
+      out << "Explicit context switch to foo again\n";
+    });
+    auto bar = tendril::spawn("bar", [&] {
+      out << "Explicit context to bar\n";
+      tendril::sleep(0s);
+      out << "Implicit context switch back to bar\n";
+    });
+    tendril::joinall({foo, bar});
+  });
+}
+
+void sleepers(std::ostream& out) {
+  tendril::SimHub hub;
+  tendril::run(hub, [&] {
+    auto func = [&](const char* name, tendril::Duration d) {
+      return tendril::spawn(name, [&out, name, d] {
+        tendril::sleep(d);
+        out << name << " done at " << seconds(tendril::now()) << "\n";
+      });
+    };
+    tendril::joinall({func("func1", 3s), func("func2", 2s), func("func3", 2s)});
+  });
+}
+
+namespace {
+
+void task(std::ostream& out, int pid) {
+  // gevent.sleep(random.randint(0, 2) * 0.001): the randomness comes from the hub.
+  tendril::sleep(std::chrono::milliseconds(tendril::random_below(3)));
+  out << "Task " << pid << " done\n";
+}
+
+}  // namespace
+
+void tasks(std::ostream& out, std::uint64_t seed) {
+  tendril::SimHub hub{tendril::Random{seed}};
+  tendril::run(hub, [&] {
+    out << "Synchronous:\n";
+    for (int i = 1; i < 10; ++i) task(out, i);
+    out << "Asynchronous:\n";
+    std::vector<tendril::Ref<tendril::Greenlet>> threads;
+    for (int i = 0; i < 10; ++i) threads.push_back(tendril::spawn(task, std::ref(out), i));
+    tendril::joinall(threads);
+  });
+}
+
+namespace {
+
+// gevent's MyNoopGreenlet: a Greenlet subclass whose run() sleeps.
+class MyNoopGreenlet : public tendril::Task<void> {
+ public:
+  explicit MyNoopGreenlet(tendril::Duration seconds)
+      : Task("MyNoopGreenlet(" + seconds_text(seconds) + ")"), seconds_(seconds) {}
+
+ protected:
+  void run() override { tendril::sleep(seconds_); }
+
+ private:
+  static std::string seconds_text(tendril::Duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  }
+  tendril::Duration seconds_;
+};
+
+}  // namespace
+
+void subclass(std::ostream& out) {
+  tendril::SimHub hub;
+  tendril::run(hub, [&] {
+    auto g = tendril::make_greenlet<MyNoopGreenlet>(4s);
+    g->start();
+    g->join();
+    out << g->name() << " finished at " << seconds(tendril::now())
+        << (g->successful() ? ", successful" : ", failed") << "\n";
+  });
+}
+
+void raw_switch(std::ostream& out) {
+  tendril::RawGreenlet* gr1 = nullptr;
+  tendril::RawGreenlet* gr2 = nullptr;
+  tendril::RawGreenlet test1([&] {
+    out << 12 << "\n";
+    gr2->switch_to();
+    out << 34 << "\n";
+  });
+  tendril::RawGreenlet test2([&] {
+    out << 56 << "\n";
+    gr1->switch_to();
+    out << 78 << "\n";  // never printed: nothing switches back into test2
+  });
+  gr1 = &test1;
+  gr2 = &test2;
+  gr1->switch_to();
+}
+
+}  // namespace seeds

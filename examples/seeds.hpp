@@ -1,0 +1,23 @@
+// seeds.hpp: the seed programs from gevent's tutorial and the greenlet docs, written with
+// tendril. Each runs on its own simulated hub and prints to `out`; the example programs, the
+// demo and the tests all call these.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+
+namespace seeds {
+
+// foo_bar(): two greenlets hand control to each other with sleep(0).
+void foo_bar(std::ostream& out);
+// sleepers(): func1/func2/func3 sleep 3/2/2 s of virtual time; prints func2, func3, func1.
+void sleepers(std::ostream& out);
+// tasks(): task(pid) sleeps a random 0-2 ms, run synchronously then asynchronously; the random
+// durations and the scheduling come from Random(seed), so a seed always prints the same order.
+void tasks(std::ostream& out, std::uint64_t seed);
+// subclass(): a Greenlet subclass overriding run() (gevent's MyNoopGreenlet).
+void subclass(std::ostream& out);
+// raw_switch(): the greenlet library's gr1.switch()/gr2.switch() example; prints 12 56 34.
+void raw_switch(std::ostream& out);
+
+}  // namespace seeds

@@ -1,0 +1,11 @@
+// tendril/sched.hpp: the greenlet core. Include this one header to use greenlets on any hub.
+#pragma once
+
+#include "tendril/sched/assert.hpp"
+#include "tendril/sched/chooser.hpp"
+#include "tendril/sched/errors.hpp"
+#include "tendril/sched/greenlet.hpp"
+#include "tendril/sched/hub.hpp"
+#include "tendril/sched/raw.hpp"
+#include "tendril/sched/ref.hpp"
+#include "tendril/sched/stack.hpp"

@@ -1,0 +1,70 @@
+// tendril/sched/errors.hpp: the exceptions tendril throws, following gevent's model.
+#pragma once
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+namespace tendril {
+
+// GreenletExit is thrown into a greenlet by kill() at its blocking point, so that destructors and
+// catch blocks run. Like Python's GreenletExit (a BaseException) it does not derive from
+// std::exception: a `catch (const std::exception&)` in user code does not swallow a kill. A
+// greenlet that ends with GreenletExit counts as successful, as in gevent.
+class GreenletExit {
+ public:
+  GreenletExit() = default;
+  virtual ~GreenletExit() = default;
+  // what() names the exception, for reports.
+  virtual const char* what() const noexcept { return "GreenletExit"; }
+};
+
+// Timeout is thrown by a blocking call whose timeout expired (for example Task<T>::get(timeout)).
+// Like gevent's Timeout it does not derive from std::exception, so generic handlers let it pass.
+class Timeout {
+ public:
+  Timeout() = default;
+  virtual ~Timeout() = default;
+  // what() names the exception, for reports.
+  virtual const char* what() const noexcept { return "Timeout"; }
+};
+
+// LoopExit is thrown into the main greenlet when it blocks and the hub has nothing left that could
+// ever wake it (gevent's LoopExit).
+class LoopExit : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Deadlock is the LoopExit tendril raises: its message names every blocked greenlet and what it
+// waits on, and the hub's time.
+class Deadlock : public LoopExit {
+ public:
+  using LoopExit::LoopExit;
+};
+
+// UsageError reports API misuse: blocking outside a greenlet, spawning with no running hub,
+// joining yourself, a negative duration. The message names the call and what was wrong.
+class UsageError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+// NoValue is thrown by Task<T>::get() when the task ended successfully without producing a value:
+// it was killed with GreenletExit (gevent would return the GreenletExit instance as the value).
+class NoValue : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// HubError reports that the hub itself stopped the run, for example when a simulated run exceeds
+// its step limit.
+class HubError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// describe_exception() renders an exception as "type: message" for reports; never throws.
+std::string describe_exception(const std::exception_ptr& e) noexcept;
+
+}  // namespace tendril

@@ -1,0 +1,306 @@
+// tendril/sched/greenlet.hpp: greenlets (gevent's Greenlet), spawn, sleep, join, kill, run.
+#pragma once
+
+#include <concepts>
+#include <exception>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tendril/sched/errors.hpp"
+#include "tendril/sched/hub.hpp"
+#include "tendril/sched/ref.hpp"
+
+namespace tendril {
+
+// LinkId names a link so that unlink() can remove it.
+using LinkId = std::uint64_t;
+
+// Greenlet is a cooperative green thread on its own stack, run by the hub of the thread that
+// created it. Create greenlets with spawn() or, for subclasses overriding run(), with
+// make_greenlet<G>(...) followed by start(); always hold them through Ref<>.
+class Greenlet : public RefCounted, public Waitable {
+ public:
+  // State is the lifecycle: created -> scheduled (start queued) -> running (has a stack; may be
+  // blocked) -> dead. A greenlet killed before it ran goes from created/scheduled to dead.
+  enum class State : std::uint8_t { created, scheduled, running, dead };
+
+  // Greenlet(name) makes an unstarted greenlet on the running hub; throws UsageError if this
+  // thread runs no hub. The name shows in reports; ids count up in creation order.
+  explicit Greenlet(std::string name = {});
+  ~Greenlet() override;
+
+  // start() schedules the greenlet to run (a callback, after those already queued); a no-op if
+  // already started or dead.
+  void start();
+  // start_later() schedules the greenlet to start after delay (a timer, even for zero: a plain
+  // spawn made after it runs first, as in gevent). Throws UsageError for a negative delay.
+  void start_later(Duration delay);
+
+  // join() blocks the calling greenlet until this one is dead or timeout passes; returns dead().
+  // Never throws the greenlet's exception (use Task::get). Throws UsageError when called outside
+  // a greenlet or on the caller itself.
+  bool join(std::optional<Duration> timeout = std::nullopt);
+  // kill() raises exception (default GreenletExit) in the greenlet at its blocking point. A
+  // never-started greenlet dies at once without running and its links still fire. With block,
+  // the caller waits until the greenlet has died (or timeout passed). A no-op on a dead greenlet.
+  void kill(std::exception_ptr exception = nullptr, bool block = true,
+            std::optional<Duration> timeout = std::nullopt);
+
+  // started() is true from start() until the greenlet dies, then false again (gevent).
+  bool started() const noexcept { return state_ == State::scheduled || state_ == State::running; }
+  // ready() / dead() are true once the greenlet has finished, by return, exception or kill.
+  bool ready() const noexcept { return state_ == State::dead; }
+  bool dead() const noexcept { return state_ == State::dead; }
+  // successful() is true once dead without an exception; ending by GreenletExit counts (gevent).
+  bool successful() const noexcept { return dead() && !error_; }
+  // killed() is true once dead by GreenletExit (raised by kill() or thrown by the greenlet).
+  bool killed() const noexcept { return dead() && killed_; }
+  // exception() is the uncaught exception the greenlet died of, or null.
+  std::exception_ptr exception() const noexcept { return error_; }
+  State state() const noexcept { return state_; }
+
+  // link() calls callback(*this) on the hub after the greenlet dies, in registration order with
+  // joiners; it runs on the hub's stack and must not block. Linking a dead greenlet schedules the
+  // callback at once. link_value() / link_exception() fire only on success / failure.
+  LinkId link(std::function<void(Greenlet&)> callback);
+  LinkId link_value(std::function<void(Greenlet&)> callback);
+  LinkId link_exception(std::function<void(Greenlet&)> callback);
+  // unlink() removes a link that has not fired yet; a no-op otherwise.
+  void unlink(LinkId id) noexcept;
+
+  // id() counts greenlets in creation order on their hub (main is 1); stable across runs.
+  std::uint64_t id() const noexcept { return id_; }
+  const std::string& name() const noexcept { return name_; }
+  // describe() renders "#3 'foo'" (or "#3" when unnamed) for reports.
+  std::string describe() const override;
+  // wait_reason() names the blocking call the greenlet is parked in, or nullptr.
+  const char* wait_reason() const noexcept { return wait_reason_; }
+  // wait_object() is what the parked greenlet waits on (may be null).
+  const Waitable* wait_object() const noexcept { return wait_object_; }
+  Hub& hub() const noexcept { return *hub_; }
+
+ protected:
+  // run() is the greenlet's body; override it in a subclass (gevent's _run). The default throws.
+  virtual void run();
+  // wait_for_result() blocks until dead (or throws Timeout), then rethrows the exception if any;
+  // used by Task<T>::get().
+  void wait_for_result(std::optional<Duration> timeout, const char* api);
+
+ private:
+  friend class Hub;
+  template <class G, class... Args>
+  friend Ref<G> make_greenlet(Args&&... args);
+
+  struct Link {
+    enum class Kind : std::uint8_t { any, value, exception, joiner };
+    LinkId id;
+    Kind kind;
+    std::function<void(Greenlet&)> fn;
+    WaitToken joiner;
+  };
+
+  LinkId add_link(Link::Kind kind, std::function<void(Greenlet&)> fn, WaitToken joiner);
+  void begin_start();
+  void die_before_start(std::exception_ptr error);
+  void on_death() noexcept;
+  void schedule_notify();
+  static void entry_point(Greenlet* self);
+  static void start_cb(Callback& cb, bool run);
+  static void notify_cb(Callback& cb, bool run);
+
+  Hub* hub_;
+  std::uint64_t id_;
+  std::string name_;
+  State state_ = State::created;
+  bool heap_allocated_ = false;
+  bool killed_ = false;
+  bool notify_pending_ = false;
+  bool timed_out_ = false;
+  boost::context::fiber ctx_;
+  boost::context::stack_context stack_{};
+  std::uint64_t wait_seq_ = 0;
+  const char* wait_reason_ = nullptr;
+  const Waitable* wait_object_ = nullptr;
+  std::exception_ptr pending_throw_;
+  std::exception_ptr error_;
+  TimerId start_timer_ = 0;
+  std::vector<Link> links_;
+  std::size_t links_next_ = 0;  // first link not yet notified, while notifying
+  LinkId next_link_id_ = 1;
+  Greenlet* live_prev_ = nullptr;
+  Greenlet* live_next_ = nullptr;
+};
+
+// make_greenlet<G>(args...) creates an unstarted G (a Greenlet subclass) on the running hub.
+template <class G, class... Args>
+Ref<G> make_greenlet(Args&&... args) {
+  static_assert(std::is_base_of_v<Greenlet, G>, "make_greenlet<G>: G must derive from Greenlet");
+  Ref<G> g(new G(std::forward<Args>(args)...));
+  g->heap_allocated_ = true;
+  return g;
+}
+
+// Task<T> is a greenlet running a function that returns T; what spawn() returns.
+template <class T>
+class Task : public Greenlet {
+ public:
+  using Greenlet::Greenlet;
+  // get() waits until the task has finished (at most timeout, else throws Timeout) and returns
+  // its value, or rethrows its exception; throws NoValue if it was killed by GreenletExit.
+  T& get(std::optional<Duration> timeout = std::nullopt) {
+    wait_for_result(timeout, "Task::get");
+    if (!value_) throw NoValue("tendril: " + describe() + " was killed and has no value");
+    return *value_;
+  }
+  // value() is the result once successful, else empty (gevent's .value).
+  const std::optional<T>& value() const noexcept { return value_; }
+
+ protected:
+  std::optional<T> value_;
+};
+
+// Task<void> is a greenlet running a function that returns nothing.
+template <>
+class Task<void> : public Greenlet {
+ public:
+  using Greenlet::Greenlet;
+  // get() waits until the task has finished (at most timeout, else throws Timeout) and rethrows
+  // its exception if it failed.
+  void get(std::optional<Duration> timeout = std::nullopt) {
+    wait_for_result(timeout, "Task::get");
+  }
+};
+
+namespace detail {
+
+// FnTask runs a stored callable as the greenlet's body.
+template <class T, class F>
+class FnTask final : public Task<T> {
+ public:
+  FnTask(std::string name, F fn) : Task<T>(std::move(name)), fn_(std::move(fn)) {}
+
+ protected:
+  void run() override {
+    if constexpr (std::is_void_v<T>) {
+      fn_();
+    } else {
+      this->value_.emplace(fn_());
+    }
+  }
+
+ private:
+  F fn_;
+};
+
+template <class F, class... Args>
+auto bind_args(F&& f, Args&&... args) {
+  if constexpr (sizeof...(Args) == 0) {
+    return std::decay_t<F>(std::forward<F>(f));
+  } else {
+    return [f = std::forward<F>(f), ... args = std::forward<Args>(args)]() mutable -> decltype(auto) {
+      return std::invoke(f, args...);
+    };
+  }
+}
+
+template <class Fn>
+using result_of_t = std::decay_t<std::invoke_result_t<Fn&>>;
+
+template <class F>
+Ref<Task<result_of_t<F>>> make_task(std::string name, F fn) {
+  using T = result_of_t<F>;
+  return make_greenlet<FnTask<T, F>>(std::move(name), std::move(fn));
+}
+
+}  // namespace detail
+
+// spawn(f, args...) creates a greenlet running f(args...) and starts it (gevent.spawn); args are
+// copied. Call it inside run(); throws UsageError otherwise.
+template <class F, class... Args>
+  requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+auto spawn(F&& f, Args&&... args) {
+  auto g = detail::make_task(std::string(), detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+  g->start();
+  return g;
+}
+
+// spawn(name, f, args...) is spawn() with a name for reports and traces.
+template <class F, class... Args>
+  requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+auto spawn(std::string name, F&& f, Args&&... args) {
+  auto g = detail::make_task(std::move(name), detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+  g->start();
+  return g;
+}
+
+// spawn_later(delay, f, args...) creates a greenlet and starts it after delay (a timer).
+template <class F, class... Args>
+  requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+auto spawn_later(Duration delay, F&& f, Args&&... args) {
+  auto g = detail::make_task(std::string(), detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+  g->start_later(delay);
+  return g;
+}
+
+// sleep(d) suspends the calling greenlet for d of hub time. sleep(0) yields: every greenlet that
+// was already ready runs before the caller resumes (gevent). Throws UsageError for a negative
+// duration or when called outside a greenlet.
+void sleep(Duration d);
+template <class Rep, class Period>
+void sleep(std::chrono::duration<Rep, Period> d) {
+  sleep(std::chrono::ceil<Duration>(d));
+}
+
+// getcurrent() is the running greenlet, or nullptr outside any greenlet.
+Greenlet* getcurrent() noexcept;
+
+// now() is the running hub's time since its start (SimHub: virtual time).
+Duration now();
+
+// random_below(n) draws a number in [0, n) from the running hub's choice stream (SimHub: its
+// Chooser, so seeded and replayable); n must be at least 1.
+std::uint32_t random_below(std::uint32_t n);
+
+// joinall() waits until every greenlet in the list is dead or timeout passes; returns true when
+// all are dead. Call it from a greenlet.
+bool joinall(std::span<const Ref<Greenlet>> greenlets,
+             std::optional<Duration> timeout = std::nullopt);
+inline bool joinall(std::initializer_list<Ref<Greenlet>> greenlets,
+                    std::optional<Duration> timeout = std::nullopt) {
+  return joinall(std::span<const Ref<Greenlet>>(greenlets.begin(), greenlets.size()), timeout);
+}
+
+// killall() kills every greenlet in the list (never-started ones at once, the others through one
+// queued callback, in list order); with block, waits until all are dead or timeout passes.
+void killall(std::span<const Ref<Greenlet>> greenlets, std::exception_ptr exception = nullptr,
+             bool block = true, std::optional<Duration> timeout = std::nullopt);
+inline void killall(std::initializer_list<Ref<Greenlet>> greenlets,
+                    std::exception_ptr exception = nullptr, bool block = true,
+                    std::optional<Duration> timeout = std::nullopt) {
+  killall(std::span<const Ref<Greenlet>>(greenlets.begin(), greenlets.size()), exception, block,
+          timeout);
+}
+
+// run(hub, f) binds hub to this thread, runs f as the main greenlet and returns its result (or
+// rethrows its exception). If main blocks with nothing left that could wake it, Deadlock is thrown
+// into main. When main returns, greenlets still alive are killed (GreenletExit) so that their
+// destructors run. Throws UsageError if a hub is already running on this thread.
+template <class F>
+auto run(Hub& hub, F&& f) -> detail::result_of_t<F> {
+  HubBinding binding(hub);
+  auto main = detail::make_task("main", std::decay_t<F>(std::forward<F>(f)));
+  hub.run_main(*main);
+  if constexpr (std::is_void_v<detail::result_of_t<F>>) {
+    main->get();
+  } else {
+    return std::move(main->get());
+  }
+}
+
+}  // namespace tendril

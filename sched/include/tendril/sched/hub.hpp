@@ -1,0 +1,248 @@
+// tendril/sched/hub.hpp: the Hub seam. A hub owns time, timers, randomness and the ready queue;
+// SimHub (sim/) and LibevHub (realio/) implement it, and everything in sched/ is written against
+// it. Modelled on Boost.Fiber's `algorithm`: few pure virtuals, each with a contract.
+#pragma once
+
+#include <boost/context/fiber.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tendril/sched/ref.hpp"
+#include "tendril/sched/stack.hpp"
+
+namespace tendril {
+
+class Greenlet;
+class Hub;
+
+// Duration is the unit of every tendril time value: integer nanoseconds.
+using Duration = std::chrono::nanoseconds;
+
+// Callback is one unit of work for the hub: a queued wakeup, a start, a kill delivery, a link
+// notification or a timer action. fn(cb, true) runs it; fn(cb, false) discards it (releasing what
+// it holds) without running. It is three words so the ready queue never allocates per item.
+struct Callback {
+  using Fn = void (*)(Callback& self, bool run);
+  Fn fn = nullptr;
+  void* obj = nullptr;
+  std::uint64_t arg = 0;
+
+  // invoke() runs the callback once; discard() drops it unrun. Exactly one of them is called.
+  void invoke() { fn(*this, true); }
+  void discard() noexcept { fn(*this, false); }
+  // from_function() wraps an arbitrary callable (one heap allocation); it runs on the hub's own
+  // stack, so it must not block.
+  static Callback from_function(std::function<void()> f);
+};
+
+// ReadyQueue is the FIFO of callbacks that decides who runs next (gevent's run_callback queue).
+// A growable ring buffer; take(i) removes from the middle for policies that pick other than 0.
+class ReadyQueue {
+ public:
+  ReadyQueue() = default;
+  ~ReadyQueue();
+  ReadyQueue(const ReadyQueue&) = delete;
+  ReadyQueue& operator=(const ReadyQueue&) = delete;
+
+  // push() appends; never fails short of memory exhaustion.
+  void push(const Callback& cb) {
+    if (size_ == slots_.size()) grow();
+    slots_[(head_ + size_) & (slots_.size() - 1)] = cb;
+    ++size_;
+  }
+  // take(i) removes and returns the i-th oldest callback (0 = FIFO); requires i < size().
+  Callback take(std::size_t i) {
+    if (i == 0) {
+      Callback cb = slots_[head_];
+      head_ = (head_ + 1) & (slots_.size() - 1);
+      --size_;
+      return cb;
+    }
+    return take_middle(i);
+  }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  // clear() discards every queued callback unrun, oldest first.
+  void clear() noexcept;
+
+ private:
+  void grow();
+  Callback take_middle(std::size_t i);
+  std::vector<Callback> slots_;  // capacity is a power of two
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+// TimerId names an armed timer; 0 never names one.
+using TimerId = std::uint64_t;
+
+// Waitable is anything a greenlet can block on; describe() names it in deadlock reports.
+class Waitable {
+ public:
+  virtual std::string describe() const = 0;
+
+ protected:
+  ~Waitable() = default;
+};
+
+// WaitToken identifies one wait of one greenlet; a wakeup for an older wait is ignored.
+struct WaitToken {
+  Greenlet* greenlet = nullptr;
+  std::uint64_t seq = 0;
+};
+
+// HubOptions configures the parts of a hub that sched/ owns.
+struct HubOptions {
+  StackOptions stack;
+};
+
+// ErrorHandler receives each uncaught greenlet exception once, when the greenlet dies (gevent's
+// Hub.handle_error). It runs on the hub's stack and must not block.
+using ErrorHandler = std::function<void(Greenlet& greenlet, std::exception_ptr error)>;
+
+// Hub is the seam between the greenlet core and a loop. One hub runs on one thread at a time,
+// bound by run(); none of its members is thread-safe.
+class Hub {
+ public:
+  explicit Hub(HubOptions options = {});
+  virtual ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // ---- The seam: what a loop implements. ----
+
+  // now_ns() is the hub's clock in nanoseconds (SimHub: virtual, starting at 0; LibevHub:
+  // monotonic). It never goes backwards.
+  virtual std::int64_t now_ns() const = 0;
+  // start_timer() arms cb to run at deadline_ns (clamped to now). Timers with equal deadlines
+  // fire in arming order unless the hub's policy chooses otherwise; a timer armed while timers
+  // are firing fires no earlier than the next loop turn.
+  virtual TimerId start_timer(std::int64_t deadline_ns, Callback cb) = 0;
+  // cancel_timer() discards a timer that has not fired; a no-op for a fired or cancelled one.
+  virtual void cancel_timer(TimerId id) noexcept = 0;
+  // choose(n) draws a number in [0, n) for n >= 1 from the hub's one source of nondeterminism
+  // (SimHub: its Chooser, so the answer is recorded and replayable).
+  virtual std::uint32_t choose(std::uint32_t n) = 0;
+  // position() describes where the run is (time, step, seed) for assertion messages and reports.
+  virtual std::string position() const = 0;
+
+ protected:
+  // run_loop() runs ready callbacks, due timers and I/O, in gevent's order, until stop_requested()
+  // or until nothing is ready and nothing pending could make anything ready. It runs on the hub's
+  // own (native) stack and may throw HubError to abort the run.
+  virtual void run_loop() = 0;
+
+ public:
+  // ---- The greenlet core: shared by every hub. ----
+
+  // schedule() appends cb to the ready queue; it never switches.
+  void schedule(const Callback& cb) { ready_.push(cb); }
+  // current() is the running greenlet, or nullptr on the hub's own stack.
+  Greenlet* current() const noexcept { return current_; }
+  // main() is the greenlet run() started, while run() is active.
+  Greenlet* main() const noexcept { return main_; }
+  // live_greenlets() counts greenlets started (or scheduled to start) and not yet dead.
+  std::size_t live_greenlets() const noexcept { return live_count_; }
+  // steps() counts callbacks and timers the loop has run; the unit of a simulated run's length.
+  std::uint64_t steps() const noexcept { return steps_; }
+  // stacks() is this hub's stack pool.
+  StackPool& stacks() noexcept { return stacks_; }
+
+  // set_error_handler() replaces the default report (one line on stderr) of uncaught greenlet
+  // exceptions; pass nullptr to restore the default.
+  void set_error_handler(ErrorHandler handler);
+  // report_error() hands an uncaught exception to the error handler; never throws.
+  void report_error(Greenlet& greenlet, std::exception_ptr error) noexcept;
+
+  // begin_wait() starts a new wait of the current greenlet and returns its token. For primitive
+  // authors: arm the wakeups with wake_callback(token), then park(token, ...). Call it only from a
+  // greenlet.
+  WaitToken begin_wait(const char* api);
+  // wake_callback() makes a callback that resumes the token's greenlet if it is still in that
+  // wait (then the wait returns true); any later wakeup for the same wait is ignored.
+  static Callback wake_callback(const WaitToken& token);
+  // park() suspends the current greenlet in the token's wait until a wakeup runs (returns true) or
+  // deadline_ns passes (returns false). It throws whatever kill() or a timeout scope delivered.
+  // reason ("sleep", "join", "Event.wait") and object name the wait in deadlock reports.
+  bool park(const WaitToken& token, const char* reason, const Waitable* object,
+            std::optional<std::int64_t> deadline_ns = std::nullopt);
+  // throw_into() queues a callback that raises error in g at its blocking point (kill delivery);
+  // if g is dead by then nothing happens. Then, if waker is a valid token, it is woken.
+  void throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& waker = {});
+
+  // throw_into_all() is throw_into() for several greenlets in one callback (killall).
+  void throw_into_all(std::vector<Ref<Greenlet>> targets, std::exception_ptr error,
+                      const WaitToken& waker = {});
+
+  // deadlock_report() lists every blocked greenlet and what it waits on.
+  std::string deadlock_report() const;
+  // run_main() runs main to completion on this hub (see tendril::run); rethrows its exception.
+  void run_main(Greenlet& main);
+
+ protected:
+  // stop_requested() tells run_loop() to return as soon as the current callback finishes.
+  bool stop_requested() const noexcept { return stop_; }
+  // count_step() is called by run_loop() once per callback or timer run.
+  void count_step() noexcept { ++steps_; }
+  // discard_all() drops every queued callback unrun; hubs call it on destruction.
+  void discard_ready() noexcept { ready_.clear(); }
+
+  ReadyQueue ready_;
+
+ private:
+  friend class Greenlet;
+  friend class HubBinding;
+
+  // resume() switches from the hub's stack into g and returns when g switches back.
+  void resume(Greenlet* g);
+  // switch_to_hub() switches from the current greenlet back to the hub's stack.
+  void switch_to_hub();
+  // wake() resumes g if it is still in wait seq; deliver() raises error in g at its blocking
+  // point (or kills it before start). Both run on the hub's stack.
+  static void wake(Greenlet* g, std::uint64_t seq, bool timed_out);
+  static void deliver(Greenlet* g, const std::exception_ptr& error);
+  static void wake_cb(Callback& cb, bool run);
+  static void timeout_cb(Callback& cb, bool run);
+  static void throw_cb(Callback& cb, bool run);
+  void add_live(Greenlet* g) noexcept;
+  void remove_live(Greenlet* g) noexcept;
+  void teardown();
+
+  StackPool stacks_;
+  Greenlet* current_ = nullptr;
+  Greenlet* main_ = nullptr;
+  boost::context::fiber native_;  // the hub's own stack while a greenlet runs
+  const void* native_stack_bottom_ = nullptr;  // ASan bookkeeping of the hub's stack
+  std::size_t native_stack_size_ = 0;
+  Greenlet* live_head_ = nullptr;  // live greenlets in spawn order (deadlock reports, teardown)
+  Greenlet* live_tail_ = nullptr;
+  std::size_t live_count_ = 0;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t steps_ = 0;
+  bool stop_ = false;
+  bool running_ = false;
+  ErrorHandler on_error_;
+};
+
+// HubBinding binds a hub to the current thread for its lifetime (marl's bound scheduler); run()
+// uses it. Throws UsageError if the thread already has a hub bound.
+class HubBinding {
+ public:
+  explicit HubBinding(Hub& hub);
+  ~HubBinding();
+  HubBinding(const HubBinding&) = delete;
+  HubBinding& operator=(const HubBinding&) = delete;
+};
+
+// current_hub() is the hub bound to this thread by run(); throws UsageError naming `api` if none.
+Hub& current_hub(const char* api = "tendril");
+// current_hub_or_null() is the bound hub or nullptr.
+Hub* current_hub_or_null() noexcept;
+
+}  // namespace tendril

@@ -1,0 +1,83 @@
+// tendril/sched/stack.hpp: greenlet stacks, pooled so that spawning never maps memory when warm.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <boost/context/stack_context.hpp>
+
+namespace tendril {
+
+// StackMode picks how stack overflow is caught.
+enum class StackMode {
+  // guarded: each stack has a PROT_NONE guard page below it; an overflow faults at once. Costs two
+  // kernel mappings per stack, so vm.max_map_count (65530 by default) caps it near 32k greenlets.
+  guarded,
+  // dense: stacks are carved from large slabs with no guard page, for hundreds of thousands of
+  // greenlets. Overflow is detected by a canary word at the bottom of each stack and a stack
+  // pointer bounds check, both verified whenever the greenlet switches out; a detected overflow
+  // aborts with the greenlet's name.
+  dense,
+};
+
+// StackOptions configures a hub's greenlet stacks.
+struct StackOptions {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's redzones make frames several times larger.
+  static constexpr std::size_t default_size_bytes = 256 * 1024;
+#else
+  static constexpr std::size_t default_size_bytes = 64 * 1024;
+#endif
+  // size_bytes is the usable stack size, rounded up to whole pages (minimum 16 KiB). Only touched
+  // pages cost memory: an idle greenlet uses one or two 4 KiB pages whatever this says.
+  std::size_t size_bytes = default_size_bytes;
+  StackMode mode = StackMode::guarded;
+  // pool_max_stacks is how many freed stacks are kept for reuse; freed guarded stacks beyond it
+  // are unmapped, freed dense stacks beyond it give their pages back with madvise.
+  std::size_t pool_max_stacks = 4096;
+};
+
+// StackPool hands out and takes back greenlet stacks; one per hub, used on the hub's thread only.
+class StackPool {
+ public:
+  explicit StackPool(const StackOptions& options);
+  ~StackPool();
+  StackPool(const StackPool&) = delete;
+  StackPool& operator=(const StackPool&) = delete;
+
+  // allocate() returns a stack; throws std::system_error naming the limit it hit when the kernel
+  // refuses memory or a mapping (for example vm.max_map_count in guarded mode).
+  boost::context::stack_context allocate();
+  // deallocate() returns a stack obtained from allocate() to the pool.
+  void deallocate(boost::context::stack_context& sctx) noexcept;
+  // overflowed() tells whether the dense-mode canary at the bottom of sctx was overwritten.
+  bool overflowed(const boost::context::stack_context& sctx) const noexcept;
+
+  const StackOptions& options() const noexcept { return options_; }
+  // live_stacks() counts stacks handed out and not yet returned.
+  std::size_t live_stacks() const noexcept { return live_; }
+  // mapped_bytes() counts address space the pool has mapped (virtual, not resident).
+  std::size_t mapped_bytes() const noexcept { return mapped_bytes_; }
+
+  // The value written at the bottom of every dense stack.
+  static constexpr std::uint64_t canary = 0x7e4d71c0ffee5a1dULL;
+
+ private:
+  struct Slab {
+    void* base;
+    std::size_t bytes;
+  };
+  boost::context::stack_context map_guarded();
+  boost::context::stack_context carve_dense();
+
+  StackOptions options_;
+  std::size_t page_bytes_;
+  std::vector<boost::context::stack_context> free_;
+  std::vector<Slab> slabs_;  // dense mode: never unmapped until the pool dies
+  std::size_t slab_next_ = 0;  // dense mode: stacks already carved from slabs_.back()
+  std::size_t live_ = 0;
+  std::size_t mapped_bytes_ = 0;
+};
+
+}  // namespace tendril

@@ -1,0 +1,361 @@
+// greenlet.cpp: the Greenlet lifecycle (start, death, links, join, kill) and the free functions.
+#include "tendril/sched/greenlet.hpp"
+
+#include <boost/context/fiber.hpp>
+#include <limits>
+#include <utility>
+
+#include "switch.hpp"
+#include "tendril/sched/assert.hpp"
+
+namespace tendril {
+namespace {
+
+// PooledStack is the Boost.Context stack allocator that takes stacks from the hub's pool and
+// records the one it hands out in the greenlet (for ASan and overflow checks).
+struct PooledStack {
+  StackPool* pool;
+  boost::context::stack_context* out;
+  boost::context::stack_context allocate() { return *out = pool->allocate(); }
+  void deallocate(boost::context::stack_context& sctx) noexcept { pool->deallocate(sctx); }
+};
+
+bool is_greenlet_exit(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const GreenletExit&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::int64_t deadline_after(Hub& hub, Duration d, const char* api) {
+  if (d < Duration::zero()) {
+    throw UsageError(std::string(api) + ": negative duration (" + std::to_string(d.count()) +
+                     " ns)");
+  }
+  const std::int64_t now = hub.now_ns();
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  return d.count() > max - now ? max : now + d.count();
+}
+
+std::optional<std::int64_t> optional_deadline(Hub& hub, std::optional<Duration> timeout,
+                                              const char* api) {
+  if (!timeout) return std::nullopt;
+  return deadline_after(hub, *timeout, api);
+}
+
+}  // namespace
+
+Greenlet::Greenlet(std::string name)
+    : hub_(&current_hub("tendril::Greenlet")), id_(hub_->next_id_++), name_(std::move(name)) {}
+
+Greenlet::~Greenlet() {
+  // A greenlet is destroyed only when nothing holds it: dead, or never started.
+  TENDRIL_ASSERT(state_ == State::dead || state_ == State::created,
+                 "destroying live greenlet ", describe());
+}
+
+void Greenlet::run() {
+  throw UsageError("tendril::Greenlet::run: " + describe() +
+                   " has no body; override run() in a subclass or use tendril::spawn(f)");
+}
+
+std::string Greenlet::describe() const {
+  std::string out = "#" + std::to_string(id_);
+  if (!name_.empty()) out += " '" + name_ + "'";
+  return out;
+}
+
+void Greenlet::start() {
+  if (state_ != State::created) return;
+  if (!heap_allocated_) {
+    throw UsageError("tendril::Greenlet::start: " + describe() +
+                     " was not created by make_greenlet<G>() or spawn(); greenlets must live on "
+                     "the heap, owned through Ref<>");
+  }
+  state_ = State::scheduled;
+  hub_->add_live(this);
+  add_ref();  // held by the queued start callback
+  hub_->schedule(Callback{&Greenlet::start_cb, this, 0});
+}
+
+void Greenlet::start_later(Duration delay) {
+  if (state_ != State::created) return;
+  const std::int64_t deadline = deadline_after(*hub_, delay, "tendril::Greenlet::start_later");
+  if (!heap_allocated_) {
+    throw UsageError("tendril::Greenlet::start_later: " + describe() +
+                     " was not created by make_greenlet<G>() or spawn_later()");
+  }
+  state_ = State::scheduled;
+  hub_->add_live(this);
+  add_ref();  // held by the timer
+  start_timer_ = hub_->start_timer(deadline, Callback{&Greenlet::start_cb, this, 0});
+}
+
+void Greenlet::start_cb(Callback& cb, bool run) {
+  auto* g = static_cast<Greenlet*>(cb.obj);
+  if (run && g->state_ == State::scheduled) g->begin_start();
+  g->release();
+}
+
+void Greenlet::begin_start() {
+  start_timer_ = 0;
+  try {
+    ctx_ = boost::context::fiber(
+        std::allocator_arg, PooledStack{&hub_->stacks_, &stack_},
+        [this](boost::context::fiber&& from) -> boost::context::fiber {
+          Hub* hub = hub_;
+          detail::asan_finish_switch(nullptr, &hub->native_stack_bottom_,
+                                     &hub->native_stack_size_);
+          hub->native_ = std::move(from);
+          entry_point(this);
+          // Leave for good: the stack goes back to the pool once the hub is running again.
+          detail::asan_start_switch(nullptr, hub->native_stack_bottom_, hub->native_stack_size_);
+          return std::move(hub->native_);
+        });
+  } catch (...) {
+    // No stack could be had (see StackPool::allocate): the greenlet fails with that error.
+    die_before_start(std::current_exception());
+    return;
+  }
+  state_ = State::running;
+  hub_->resume(this);
+}
+
+void Greenlet::entry_point(Greenlet* self) {
+  try {
+    self->run();
+  } catch (const boost::context::detail::forced_unwind&) {
+    throw;  // Boost.Context is unwinding this stack; never swallow it.
+  } catch (const GreenletExit&) {
+    self->killed_ = true;
+  } catch (...) {
+    self->error_ = std::current_exception();
+  }
+  self->on_death();
+}
+
+void Greenlet::on_death() noexcept {
+  if (stack_.sp != nullptr && hub_->stacks_.overflowed(stack_)) {
+    TENDRIL_ASSERT(false, "stack overflow in greenlet ", describe(), " (dense stacks of ",
+                   stack_.size, " bytes have no guard page; raise StackOptions::size_bytes)");
+  }
+  const bool was_main = hub_->main_ == this;
+  state_ = State::dead;
+  hub_->remove_live(this);
+  // Reported once, at death, before any joiner or link runs (gevent). main's exception goes to
+  // the caller of run() instead.
+  if (error_ && !was_main) hub_->report_error(*this, error_);
+  if (links_next_ < links_.size() && !notify_pending_) schedule_notify();
+}
+
+void Greenlet::die_before_start(std::exception_ptr error) {
+  Ref<Greenlet> keep(this);
+  const bool was_live = state_ == State::scheduled;
+  if (start_timer_ != 0) hub_->cancel_timer(std::exchange(start_timer_, 0));
+  if (is_greenlet_exit(error)) {
+    killed_ = true;
+  } else {
+    error_ = std::move(error);
+  }
+  if (was_live) {
+    on_death();
+    release();  // the hub's reference, taken at start()
+  } else {
+    state_ = State::dead;
+    if (error_) hub_->report_error(*this, error_);
+    if (!links_.empty()) schedule_notify();
+  }
+}
+
+void Greenlet::schedule_notify() {
+  notify_pending_ = true;
+  add_ref();
+  hub_->schedule(Callback{&Greenlet::notify_cb, this, 0});
+}
+
+void Greenlet::notify_cb(Callback& cb, bool run) {
+  auto* g = static_cast<Greenlet*>(cb.obj);
+  if (run) {
+    // Links added while notifying (even by a woken joiner) run in this same pass, in order.
+    while (g->links_next_ < g->links_.size()) {
+      Link link = std::move(g->links_[g->links_next_++]);
+      if (link.kind == Link::Kind::joiner) {
+        Hub::wake(link.joiner.greenlet, link.joiner.seq, false);
+        continue;
+      }
+      if ((link.kind == Link::Kind::value && !g->successful()) ||
+          (link.kind == Link::Kind::exception && g->successful())) {
+        continue;
+      }
+      try {
+        link.fn(*g);
+      } catch (...) {
+        g->hub_->report_error(*g, std::current_exception());
+      }
+    }
+    g->links_.clear();
+    g->links_next_ = 0;
+    g->notify_pending_ = false;
+  }
+  g->release();
+}
+
+LinkId Greenlet::add_link(Link::Kind kind, std::function<void(Greenlet&)> fn, WaitToken joiner) {
+  const LinkId id = next_link_id_++;
+  links_.push_back(Link{id, kind, std::move(fn), joiner});
+  if (dead() && !notify_pending_) schedule_notify();
+  return id;
+}
+
+LinkId Greenlet::link(std::function<void(Greenlet&)> callback) {
+  return add_link(Link::Kind::any, std::move(callback), {});
+}
+
+LinkId Greenlet::link_value(std::function<void(Greenlet&)> callback) {
+  return add_link(Link::Kind::value, std::move(callback), {});
+}
+
+LinkId Greenlet::link_exception(std::function<void(Greenlet&)> callback) {
+  return add_link(Link::Kind::exception, std::move(callback), {});
+}
+
+void Greenlet::unlink(LinkId id) noexcept {
+  for (std::size_t i = links_next_; i < links_.size(); ++i) {
+    if (links_[i].id == id) {
+      links_.erase(links_.begin() + static_cast<std::ptrdiff_t>(i));
+      return;
+    }
+  }
+}
+
+bool Greenlet::join(std::optional<Duration> timeout) {
+  if (dead()) return true;
+  Hub& hub = current_hub("tendril::Greenlet::join");
+  Greenlet* me = hub.current();
+  if (me == this) {
+    throw UsageError("tendril::Greenlet::join: " + describe() +
+                     " cannot join itself (it would wait forever)");
+  }
+  const auto deadline = optional_deadline(hub, timeout, "tendril::Greenlet::join");
+  const WaitToken token = hub.begin_wait("tendril::Greenlet::join");
+  const LinkId id = add_link(Link::Kind::joiner, {}, token);
+  try {
+    hub.park(token, "join", this, deadline);
+  } catch (...) {
+    unlink(id);  // killed while joining: leave no dangling joiner behind
+    throw;
+  }
+  if (!dead()) unlink(id);  // timed out
+  return dead();
+}
+
+void Greenlet::kill(std::exception_ptr exception, bool block, std::optional<Duration> timeout) {
+  if (dead()) return;
+  if (!exception) exception = std::make_exception_ptr(GreenletExit());
+  if (state_ != State::running) {
+    die_before_start(std::move(exception));
+    return;
+  }
+  Hub& hub = *hub_;
+  if (!block || hub.current() == nullptr) {
+    hub.throw_into(*this, std::move(exception));
+    return;
+  }
+  if (timeout && *timeout < Duration::zero()) {
+    throw UsageError("tendril::Greenlet::kill: negative timeout (" +
+                     std::to_string(timeout->count()) + " ns)");
+  }
+  // As gevent: the exception is delivered by a callback, which then switches back to us right
+  // after the target died (or blocked again), before the target's links run.
+  const WaitToken token = hub.begin_wait("tendril::Greenlet::kill");
+  hub.throw_into(*this, std::move(exception), token);
+  hub.park(token, "kill", this);
+  if (!dead()) join(timeout);
+}
+
+void Greenlet::wait_for_result(std::optional<Duration> timeout, const char* api) {
+  if (!dead()) {
+    Hub& hub = current_hub(api);
+    if (hub.current() == nullptr) {
+      throw UsageError(std::string(api) + ": " + describe() +
+                       " has not finished and the caller is not a greenlet, so it cannot wait");
+    }
+    if (!join(timeout)) throw Timeout();
+  }
+  if (error_) std::rethrow_exception(error_);
+}
+
+// ---- free functions ----
+
+void sleep(Duration d) {
+  Hub& hub = current_hub("tendril::sleep");
+  if (d < Duration::zero()) {
+    throw UsageError("tendril::sleep: negative duration (" + std::to_string(d.count()) + " ns)");
+  }
+  const WaitToken token = hub.begin_wait("tendril::sleep");
+  if (d == Duration::zero()) {
+    // A callback, not a timer: every greenlet already ready runs before we resume (gevent).
+    hub.schedule(Hub::wake_callback(token));
+    hub.park(token, "sleep(0)", nullptr);
+  } else {
+    hub.park(token, "sleep", nullptr, deadline_after(hub, d, "tendril::sleep"));
+  }
+}
+
+Greenlet* getcurrent() noexcept {
+  Hub* hub = current_hub_or_null();
+  return hub ? hub->current() : nullptr;
+}
+
+Duration now() { return Duration(current_hub("tendril::now").now_ns()); }
+
+std::uint32_t random_below(std::uint32_t n) {
+  Hub& hub = current_hub("tendril::random_below");
+  if (n == 0) throw UsageError("tendril::random_below: n must be at least 1");
+  return n == 1 ? 0 : hub.choose(n);
+}
+
+bool joinall(std::span<const Ref<Greenlet>> greenlets, std::optional<Duration> timeout) {
+  bool all_dead = true;
+  for (const auto& g : greenlets) all_dead = all_dead && (!g || g->dead());
+  if (all_dead) return true;
+  Hub& hub = current_hub("tendril::joinall");
+  const auto deadline = optional_deadline(hub, timeout, "tendril::joinall");
+  for (const auto& g : greenlets) {
+    if (!g || g->dead()) continue;
+    std::optional<Duration> left;
+    if (deadline) left = Duration(std::max<std::int64_t>(0, *deadline - hub.now_ns()));
+    if (!g->join(left)) return false;
+  }
+  return true;
+}
+
+void killall(std::span<const Ref<Greenlet>> greenlets, std::exception_ptr exception, bool block,
+             std::optional<Duration> timeout) {
+  if (!exception) exception = std::make_exception_ptr(GreenletExit());
+  std::vector<Ref<Greenlet>> running;
+  for (const auto& g : greenlets) {
+    if (!g || g->dead()) continue;
+    if (g->state() != Greenlet::State::running) {
+      g->kill(exception, false);  // never started: dies at once, never runs
+    } else {
+      running.push_back(g);
+    }
+  }
+  if (running.empty()) return;
+  Hub& hub = running.front()->hub();
+  if (!block || hub.current() == nullptr) {
+    hub.throw_into_all(std::move(running), exception);
+    return;
+  }
+  const WaitToken token = hub.begin_wait("tendril::killall");
+  std::vector<Ref<Greenlet>> targets = running;
+  hub.throw_into_all(std::move(targets), exception, token);
+  hub.park(token, "killall", nullptr);
+  joinall(running, timeout);
+}
+
+}  // namespace tendril

@@ -1,0 +1,333 @@
+// hub.cpp: the greenlet core shared by every hub: the ready queue, switching, parking, kill
+// delivery, run() and its teardown, deadlock reports.
+#include "tendril/sched/hub.hpp"
+
+#include <boost/context/fiber.hpp>
+#include <cstdio>
+#include <limits>
+#include <utility>
+
+#include "switch.hpp"
+#include "tendril/sched/assert.hpp"
+#include "tendril/sched/errors.hpp"
+#include "tendril/sched/greenlet.hpp"
+
+namespace tendril {
+namespace {
+
+thread_local Hub* t_hub = nullptr;
+
+void function_cb(Callback& cb, bool run) {
+  std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(cb.obj));
+  if (run) (*fn)();
+}
+
+// A kill delivery: raise `error` in each target still alive, in order, then wake `waker`.
+struct ThrowRequest {
+  std::vector<Ref<Greenlet>> targets;
+  std::exception_ptr error;
+  WaitToken waker;
+  Ref<Greenlet> waker_ref;  // keeps the waker's object alive until the request runs
+};
+
+}  // namespace
+
+Callback Callback::from_function(std::function<void()> f) {
+  return Callback{&function_cb, new std::function<void()>(std::move(f)), 0};
+}
+
+// ---- ReadyQueue ----
+
+ReadyQueue::~ReadyQueue() { clear(); }
+
+void ReadyQueue::clear() noexcept {
+  while (size_ > 0) take(0).discard();
+}
+
+void ReadyQueue::grow() {
+  std::vector<Callback> bigger(slots_.empty() ? 64 : slots_.size() * 2);
+  for (std::size_t i = 0; i < size_; ++i) bigger[i] = slots_[(head_ + i) & (slots_.size() - 1)];
+  slots_ = std::move(bigger);
+  head_ = 0;
+}
+
+Callback ReadyQueue::take_middle(std::size_t i) {
+  TENDRIL_ASSERT(i < size_, "ReadyQueue::take(", i, ") with ", size_, " queued");
+  const std::size_t mask = slots_.size() - 1;
+  Callback cb = slots_[(head_ + i) & mask];
+  // Close the gap by moving the younger items one slot towards the head; order is preserved.
+  for (std::size_t j = i; j + 1 < size_; ++j) {
+    slots_[(head_ + j) & mask] = slots_[(head_ + j + 1) & mask];
+  }
+  --size_;
+  return cb;
+}
+
+// ---- binding ----
+
+HubBinding::HubBinding(Hub& hub) {
+  if (t_hub != nullptr) {
+    throw UsageError(
+        "tendril::run: a hub is already running on this thread; run() does not nest (spawn a "
+        "greenlet instead)");
+  }
+  t_hub = &hub;
+}
+
+HubBinding::~HubBinding() { t_hub = nullptr; }
+
+Hub& current_hub(const char* api) {
+  if (t_hub == nullptr) {
+    throw UsageError(std::string(api) +
+                     ": no hub is running on this thread; call it inside tendril::run(hub, ...)");
+  }
+  return *t_hub;
+}
+
+Hub* current_hub_or_null() noexcept { return t_hub; }
+
+// ---- Hub ----
+
+Hub::Hub(HubOptions options) : stacks_(options.stack) {}
+
+Hub::~Hub() { ready_.clear(); }
+
+void Hub::set_error_handler(ErrorHandler handler) { on_error_ = std::move(handler); }
+
+void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
+  try {
+    if (on_error_) {
+      on_error_(greenlet, error);
+      return;
+    }
+    std::fprintf(stderr, "tendril: greenlet %s failed with %s\n", greenlet.describe().c_str(),
+                 describe_exception(error).c_str());
+  } catch (...) {
+    std::fprintf(stderr, "tendril: the error handler threw while reporting a greenlet failure\n");
+  }
+}
+
+void Hub::resume(Greenlet* g) {
+  TENDRIL_ASSERT(current_ == nullptr, "resume(", g->describe(), ") while ",
+                 current_->describe(), " is running");
+  current_ = g;
+  void* fake_stack = nullptr;
+  detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
+                            g->stack_.size);
+  g->ctx_ = std::move(g->ctx_).resume();
+  detail::asan_finish_switch(fake_stack, nullptr, nullptr);
+  current_ = nullptr;
+  if (g->state_ == Greenlet::State::dead) {
+    // The fiber has returned and its stack is back in the pool; drop the reference the hub held
+    // for the running greenlet. Nothing may touch g after this.
+    g->release();
+  }
+}
+
+void Hub::switch_to_hub() {
+  Greenlet* g = current_;
+  if (stacks_.options().mode == StackMode::dense) {
+    // Dense stacks have no guard page: check the canary and the stack pointer at every switch.
+    char probe;
+    const char* bottom = static_cast<const char*>(g->stack_.sp) - g->stack_.size;
+    TENDRIL_ASSERT(!stacks_.overflowed(g->stack_) && &probe > bottom, "stack overflow in greenlet ",
+                   g->describe(), " (dense stacks of ", g->stack_.size,
+                   " bytes have no guard page; raise StackOptions::size_bytes)");
+  }
+  void* fake_stack = nullptr;
+  detail::asan_start_switch(&fake_stack, native_stack_bottom_, native_stack_size_);
+  native_ = std::move(native_).resume();
+  detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
+}
+
+void Hub::add_live(Greenlet* g) noexcept {
+  g->add_ref();
+  g->live_prev_ = live_tail_;
+  g->live_next_ = nullptr;
+  (live_tail_ ? live_tail_->live_next_ : live_head_) = g;
+  live_tail_ = g;
+  ++live_count_;
+}
+
+void Hub::remove_live(Greenlet* g) noexcept {
+  (g->live_prev_ ? g->live_prev_->live_next_ : live_head_) = g->live_next_;
+  (g->live_next_ ? g->live_next_->live_prev_ : live_tail_) = g->live_prev_;
+  g->live_prev_ = g->live_next_ = nullptr;
+  --live_count_;
+  if (g == main_ || (main_ == nullptr && live_count_ == 0)) stop_ = true;
+}
+
+WaitToken Hub::begin_wait(const char* api) {
+  Greenlet* g = current_;
+  if (g == nullptr) {
+    throw UsageError(std::string(api) +
+                     ": called on the hub's own stack (from a link or callback), which must not "
+                     "block; call it from a greenlet");
+  }
+  return WaitToken{g, ++g->wait_seq_};
+}
+
+void Hub::wake(Greenlet* g, std::uint64_t seq, bool timed_out) {
+  if (g->state_ != Greenlet::State::running || g->wait_seq_ != seq) return;  // a stale wakeup
+  ++g->wait_seq_;
+  g->timed_out_ = timed_out;
+  g->hub_->resume(g);
+}
+
+void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
+  if (g->state_ == Greenlet::State::dead) return;
+  if (g->state_ != Greenlet::State::running) {
+    g->die_before_start(error);
+    return;
+  }
+  ++g->wait_seq_;  // whatever g was waiting for no longer wakes it
+  g->pending_throw_ = error;
+  g->hub_->resume(g);
+}
+
+void Hub::wake_cb(Callback& cb, bool run) {
+  auto* g = static_cast<Greenlet*>(cb.obj);
+  if (run) wake(g, cb.arg, false);
+  g->release();
+}
+
+void Hub::timeout_cb(Callback& cb, bool run) {
+  auto* g = static_cast<Greenlet*>(cb.obj);
+  if (run) wake(g, cb.arg, true);
+  g->release();
+}
+
+void Hub::throw_cb(Callback& cb, bool run) {
+  std::unique_ptr<ThrowRequest> req(static_cast<ThrowRequest*>(cb.obj));
+  if (!run) return;
+  for (auto& g : req->targets) deliver(g.get(), req->error);
+  if (req->waker.greenlet) wake(req->waker.greenlet, req->waker.seq, false);
+}
+
+Callback Hub::wake_callback(const WaitToken& token) {
+  token.greenlet->add_ref();
+  return Callback{&wake_cb, token.greenlet, token.seq};
+}
+
+bool Hub::park(const WaitToken& token, const char* reason, const Waitable* object,
+               std::optional<std::int64_t> deadline_ns) {
+  Greenlet* g = current_;
+  TENDRIL_ASSERT(g == token.greenlet && g->wait_seq_ == token.seq, "park() with a stale token");
+  TimerId timer = 0;
+  if (deadline_ns) {
+    g->add_ref();
+    timer = start_timer(*deadline_ns, Callback{&timeout_cb, g, token.seq});
+  }
+  g->wait_reason_ = reason;
+  g->wait_object_ = object;
+  g->timed_out_ = false;
+  switch_to_hub();
+  g->wait_reason_ = nullptr;
+  g->wait_object_ = nullptr;
+  const bool timed_out = g->timed_out_;
+  if (timer != 0 && !timed_out) cancel_timer(timer);
+  if (g->pending_throw_) std::rethrow_exception(std::exchange(g->pending_throw_, nullptr));
+  return !timed_out;
+}
+
+void Hub::throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& waker) {
+  auto* req = new ThrowRequest{{Ref<Greenlet>(&g)}, std::move(error), waker,
+                               Ref<Greenlet>(waker.greenlet)};
+  schedule(Callback{&throw_cb, req, 0});
+}
+
+void Hub::throw_into_all(std::vector<Ref<Greenlet>> targets, std::exception_ptr error,
+                         const WaitToken& waker) {
+  auto* req = new ThrowRequest{std::move(targets), std::move(error), waker,
+                               Ref<Greenlet>(waker.greenlet)};
+  schedule(Callback{&throw_cb, req, 0});
+}
+
+std::string Hub::deadlock_report() const {
+  std::string out = "tendril: deadlock at " + position() + ": nothing is ready, no timer is " +
+                    "pending, and " + std::to_string(live_count_) + " greenlet" +
+                    (live_count_ == 1 ? " is" : "s are") + " blocked:";
+  for (const Greenlet* g = live_head_; g != nullptr; g = g->live_next_) {
+    out += "\n  " + g->describe();
+    if (g->wait_reason_ != nullptr) {
+      out += std::string(" blocked in ") + g->wait_reason_;
+      if (g->wait_object_ != nullptr) out += " on " + g->wait_object_->describe();
+    } else {
+      out += " (not blocked: scheduled to run)";
+    }
+  }
+  return out;
+}
+
+void Hub::run_main(Greenlet& main) {
+  if (running_) throw UsageError("tendril::run: this hub is already running");
+  running_ = true;
+  stop_ = false;
+  main_ = &main;
+  struct Reset {
+    Hub* hub;
+    ~Reset() {
+      hub->running_ = false;
+      hub->main_ = nullptr;
+      hub->stop_ = false;
+    }
+  } reset{this};
+  main.start();
+  try {
+    for (;;) {
+      run_loop();
+      if (main.dead()) break;
+      // Nothing can ever wake main: raise the report in main at its blocking point (gevent's
+      // LoopExit), so that its destructors run and it may catch it.
+      throw_into(main, std::make_exception_ptr(Deadlock(deadlock_report())));
+    }
+  } catch (...) {
+    teardown();
+    throw;
+  }
+  teardown();
+}
+
+void Hub::teardown() {
+  // Greenlets still alive when main is done are killed, as gevent kills them at interpreter exit,
+  // so that their destructors run and no stack leaks. A greenlet may catch GreenletExit and block
+  // again; it gets a few more kills, then its stack is unwound by force.
+  main_ = nullptr;
+  for (int round = 0; round < 8 && live_count_ > 0; ++round) {
+    std::vector<Ref<Greenlet>> alive;
+    for (Greenlet* g = live_head_; g != nullptr; g = g->live_next_) alive.emplace_back(g);
+    std::vector<Ref<Greenlet>> running;
+    for (auto& g : alive) {
+      if (g->started() && g->state() != Greenlet::State::running) {
+        g->kill(nullptr, false);  // never started: dies at once
+      } else if (!g->dead()) {
+        running.push_back(g);
+      }
+    }
+    if (!running.empty()) throw_into_all(std::move(running), std::make_exception_ptr(GreenletExit()));
+    stop_ = live_count_ == 0;
+    try {
+      run_loop();
+    } catch (const HubError& e) {
+      std::fprintf(stderr, "tendril: while killing leftover greenlets: %s\n", e.what());
+      break;
+    }
+  }
+  if (live_count_ > 0) {
+    std::fprintf(stderr,
+                 "tendril: %zu greenlet(s) survived GreenletExit after main returned; unwinding "
+                 "their stacks by force\n",
+                 live_count_);
+    while (live_head_ != nullptr) {
+      Ref<Greenlet> g(live_head_);
+      remove_live(g.get());
+      g->state_ = Greenlet::State::dead;
+      g->ctx_ = boost::context::fiber();  // forced_unwind runs the greenlet's destructors
+      g->release();                       // the hub's reference for the running greenlet
+    }
+  }
+  ready_.clear();
+  stop_ = false;
+}
+
+}  // namespace tendril

@@ -1,0 +1,235 @@
+// sim_hub.cpp: the simulated hub's loop and timers.
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "tendril/sched/assert.hpp"
+#include "tendril/sim.hpp"
+
+namespace tendril {
+
+// ---- Random ----
+
+std::uint64_t Random::next() noexcept {
+  // splitmix64: tiny, fast, and the same on every platform (unlike std:: distributions).
+  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::uint32_t Random::choose(std::uint32_t n) {
+  // Lemire's multiply-shift with rejection: unbiased, and defined the same everywhere.
+  const std::uint64_t bound = n;
+  const std::uint64_t threshold = (std::uint64_t{1} << 32) % bound;
+  for (;;) {
+    const std::uint64_t x = next() >> 32;
+    const std::uint64_t m = x * bound;
+    if ((m & 0xffffffffULL) >= threshold) return static_cast<std::uint32_t>(m >> 32);
+  }
+}
+
+std::string Random::describe() const { return "random(seed=" + std::to_string(seed_) + ")"; }
+
+// ---- SimHub ----
+
+SimHub::SimHub(SimOptions options) : SimHub(std::make_unique<Fifo>(), std::move(options)) {}
+
+SimHub::SimHub(std::unique_ptr<Chooser> chooser, SimOptions options)
+    : Hub(HubOptions{options.stack}),
+      chooser_(std::move(chooser)),
+      options_(std::move(options)),
+      step_limit_(options_.max_steps) {
+  if (!chooser_) throw UsageError("tendril::SimHub: the chooser must not be null");
+}
+
+SimHub::~SimHub() {
+  for (auto& slot : slots_) {
+    if (slot.live) {
+      slot.live = false;
+      slot.cb.discard();
+    }
+  }
+  discard_ready();
+}
+
+std::string SimHub::position() const {
+  char time[48];
+  std::snprintf(time, sizeof time, "%lld.%09lld s", static_cast<long long>(now_ns_ / 1000000000),
+                static_cast<long long>(now_ns_ % 1000000000));
+  return std::string("virtual time ") + time + ", step " + std::to_string(steps()) + ", choice " +
+         std::to_string(choices_) + ", policy " + chooser_->describe();
+}
+
+std::uint32_t SimHub::choose(std::uint32_t n) {
+  TENDRIL_ASSERT(n >= 1, "choose(0)");
+  if (n == 1) return 0;
+  ++choices_;
+  const std::uint32_t answer = chooser_->choose(n);
+  TENDRIL_ASSERT(answer < n, "chooser ", chooser_->describe(), " answered ", answer, " of ", n);
+  return answer;
+}
+
+bool SimHub::later(const Entry& a, const Entry& b) noexcept {
+  return a.deadline_ns != b.deadline_ns ? a.deadline_ns > b.deadline_ns : a.seq > b.seq;
+}
+
+bool SimHub::entry_live(const Entry& e) const noexcept {
+  const Slot& s = slots_[e.slot];
+  return s.live && s.gen == e.gen;
+}
+
+TimerId SimHub::start_timer(std::int64_t deadline_ns, Callback cb) {
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& s = slots_[slot];
+  s.cb = cb;
+  s.live = true;
+  ++live_timers_;
+  heap_.push_back(Entry{std::max(deadline_ns, now_ns_), next_seq_++, slot, s.gen});
+  std::push_heap(heap_.begin(), heap_.end(), &SimHub::later);
+  return (TimerId{s.gen} << 32) | (slot + 1);
+}
+
+void SimHub::cancel_timer(TimerId id) noexcept {
+  if (id == 0) return;
+  const std::uint32_t slot = static_cast<std::uint32_t>(id & 0xffffffffu) - 1;
+  const std::uint32_t gen = static_cast<std::uint32_t>(id >> 32);
+  if (slot >= slots_.size()) return;
+  Slot& s = slots_[slot];
+  if (!s.live || s.gen != gen) return;
+  s.live = false;
+  ++s.gen;
+  free_slots_.push_back(slot);
+  --live_timers_;
+  Callback cb = s.cb;
+  // Cancelled entries stay in the heap until they surface; rebuild when they dominate, so that
+  // a loop of short-lived timeouts cannot grow it without bound.
+  if (heap_.size() > 64 && heap_.size() > 4 * live_timers_) compact_heap();
+  cb.discard();
+}
+
+void SimHub::compact_heap() {
+  std::erase_if(heap_, [this](const Entry& e) { return !entry_live(e); });
+  std::make_heap(heap_.begin(), heap_.end(), &SimHub::later);
+}
+
+void SimHub::count_and_check_step() {
+  count_step();
+  if (steps() > step_limit_) {
+    // Leave a little room so that run() can still kill the remaining greenlets cleanly.
+    step_limit_ = steps() + options_.max_steps / 16 + 10000;
+    throw HubError("tendril::SimHub: step limit of " + std::to_string(options_.max_steps) +
+                   " reached at " + position() +
+                   "; a greenlet may be spinning without waiting on time (raise "
+                   "SimOptions::max_steps if the run is simply long)");
+  }
+}
+
+void SimHub::restore_batch_from(std::size_t i) {
+  // The rest of the batch goes back into the heap, so those timers stay armed for a later run().
+  for (std::size_t j = i; j < batch_.size(); ++j) {
+    if (entry_live(batch_[j])) {
+      heap_.push_back(batch_[j]);
+      std::push_heap(heap_.begin(), heap_.end(), &SimHub::later);
+    }
+  }
+  batch_.clear();
+}
+
+void SimHub::fire_due_timers() {
+  // Only timers armed before this phase are due now; one armed while firing (even with the same
+  // deadline) waits for the next loop turn, as in libev.
+  const std::uint64_t phase_seq = next_seq_;
+  batch_.clear();
+  while (!heap_.empty() && heap_.front().deadline_ns <= now_ns_ &&
+         heap_.front().seq < phase_seq) {
+    std::pop_heap(heap_.begin(), heap_.end(), &SimHub::later);
+    if (entry_live(heap_.back())) batch_.push_back(heap_.back());
+    heap_.pop_back();
+  }
+  std::size_t i = 0;
+  while (i < batch_.size()) {
+    // The timers sharing the earliest deadline are the alternatives of one choice; a timer
+    // cancelled by an earlier one in this batch is no longer an alternative.
+    std::size_t end = i;
+    std::uint32_t alive = 0;
+    while (end < batch_.size() && batch_[end].deadline_ns == batch_[i].deadline_ns) {
+      alive += entry_live(batch_[end]) ? 1 : 0;
+      ++end;
+    }
+    if (alive == 0) {
+      i = end;
+      continue;
+    }
+    std::uint32_t pick = alive > 1 ? choose(alive) : 0;
+    std::size_t k = i;
+    for (;; ++k) {
+      if (!entry_live(batch_[k])) continue;
+      if (pick == 0) break;
+      --pick;
+    }
+    std::rotate(batch_.begin() + static_cast<std::ptrdiff_t>(i),
+                batch_.begin() + static_cast<std::ptrdiff_t>(k),
+                batch_.begin() + static_cast<std::ptrdiff_t>(k + 1));
+    const Entry e = batch_[i];
+    if (!entry_live(e)) {
+      ++i;
+      continue;
+    }
+    try {
+      count_and_check_step();  // before taking the timer, so a HubError leaves it armed
+    } catch (...) {
+      restore_batch_from(i);
+      throw;
+    }
+    ++i;
+    Slot& s = slots_[e.slot];
+    Callback cb = s.cb;
+    s.live = false;
+    ++s.gen;
+    free_slots_.push_back(e.slot);
+    --live_timers_;
+    cb.invoke();
+    if (stop_requested()) {
+      restore_batch_from(i);
+      return;
+    }
+  }
+  batch_.clear();
+}
+
+void SimHub::run_loop() {
+  for (;;) {
+    if (stop_requested()) return;
+    // 1. Callbacks, until the queue is empty, including ones queued meanwhile.
+    while (!ready_.empty()) {
+      const std::size_t n = ready_.size();
+      const std::size_t i =
+          n > 1 ? choose(static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX))) : 0;
+      count_and_check_step();  // before taking the callback, so a HubError leaves it queued
+      Callback cb = ready_.take(i);
+      cb.invoke();
+      if (stop_requested()) return;
+    }
+    // 2. Timers that are due, in deadline order.
+    fire_due_timers();
+    if (stop_requested()) return;
+    if (!ready_.empty()) continue;
+    // 3. Nothing ready: jump the clock to the next timer (autojump), or report idleness.
+    while (!heap_.empty() && !entry_live(heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), &SimHub::later);
+      heap_.pop_back();
+    }
+    if (heap_.empty()) return;
+    now_ns_ = std::max(now_ns_, heap_.front().deadline_ns);
+  }
+}
+
+}  // namespace tendril

@@ -1,0 +1,122 @@
+// API misuse gets a clear UsageError (or a documented no-op), never a crash or a hang.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "tendril/sim.hpp"
+
+using namespace std::chrono_literals;
+using tendril::SimHub;
+using tendril::UsageError;
+
+namespace {
+// Expects f() to throw UsageError whose message contains `needle`.
+template <class F>
+void expect_usage_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no UsageError; expected one mentioning: " << needle;
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+
+// Spawning, sleeping and asking the time with no running hub name the call and the fix.
+TEST(Misuse, NoRunningHub) {
+  expect_usage_error([] { tendril::spawn([] {}); }, "no hub is running on this thread");
+  expect_usage_error([] { tendril::sleep(0s); }, "tendril::sleep: no hub is running");
+  expect_usage_error([] { tendril::now(); }, "tendril::now: no hub is running");
+}
+
+// join/get of an unfinished greenlet from outside any hub is an error, not a hang.
+TEST(Misuse, JoinFromOutsideAnyHub) {
+  SimHub hub;
+  tendril::Ref<tendril::Task<int>> g;
+  tendril::run(hub, [&] {
+    g = tendril::spawn([] { return 3; });
+    g->join();
+  });
+  EXPECT_EQ(g->get(), 3);  // a finished one is fine
+  tendril::Ref<tendril::Task<void>> pending;
+  tendril::run(hub, [&] {
+    pending = tendril::make_greenlet<tendril::detail::FnTask<void, std::function<void()>>>(
+        "pending", std::function<void()>([] {}));
+  });
+  expect_usage_error([&] { pending->join(); }, "Greenlet::join: no hub is running");
+  expect_usage_error([&] { pending->get(); }, "Task::get: no hub is running");
+}
+
+// A negative sleep names the call and the value.
+TEST(Misuse, NegativeSleep) {
+  SimHub hub;
+  tendril::run(hub, [] {
+    expect_usage_error([] { tendril::sleep(-5ns); }, "tendril::sleep: negative duration (-5 ns)");
+    expect_usage_error([] { tendril::spawn_later(-1s, [] {}); }, "start_later: negative duration");
+  });
+}
+
+// Joining yourself is refused instead of waiting forever.
+TEST(Misuse, JoinSelf) {
+  SimHub hub;
+  tendril::run(hub, [] {
+    auto g = tendril::spawn([] {
+      expect_usage_error([] { tendril::getcurrent()->join(); }, "cannot join itself");
+    });
+    g->get();
+  });
+}
+
+// Blocking inside a link callback (the hub's own stack) is refused.
+TEST(Misuse, BlockingInLinkCallback) {
+  SimHub hub;
+  std::string message;
+  tendril::run(hub, [&] {
+    auto g = tendril::spawn([] {});
+    g->link([&](tendril::Greenlet&) {
+      try {
+        tendril::sleep(1s);
+      } catch (const UsageError& e) {
+        message = e.what();
+      }
+    });
+    g->join();
+    tendril::sleep(0s);
+  });
+  EXPECT_NE(message.find("hub's own stack"), std::string::npos) << message;
+}
+
+// run() does not nest.
+TEST(Misuse, NestedRun) {
+  SimHub hub;
+  SimHub other;
+  tendril::run(hub, [&] {
+    expect_usage_error([&] { tendril::run(other, [] {}); }, "already running on this thread");
+  });
+}
+
+// A greenlet object not made by make_greenlet/spawn cannot be started.
+TEST(Misuse, StackAllocatedGreenletCannotStart) {
+  SimHub hub;
+  tendril::run(hub, [] {
+    struct G : tendril::Greenlet {
+      void run() override {}
+    };
+    G g;
+    expect_usage_error([&] { g.start(); }, "must live on the heap");
+  });
+}
+
+// A Greenlet with no body fails with a UsageError naming it (not a crash).
+TEST(Misuse, GreenletWithoutBodyFails) {
+  SimHub hub;
+  hub.set_error_handler([](tendril::Greenlet&, std::exception_ptr) {});
+  tendril::run(hub, [] {
+    auto g = tendril::make_greenlet<tendril::Greenlet>("empty");
+    g->start();
+    g->join();
+    ASSERT_FALSE(g->successful());
+    EXPECT_NE(tendril::describe_exception(g->exception()).find("has no body"), std::string::npos);
+  });
+}

@@ -1,0 +1,180 @@
+// SimHub: virtual time, policies, deadlock reports, step limit, timer ordering and cancellation.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "tendril/sim.hpp"
+
+using namespace std::chrono_literals;
+using tendril::Ref;
+using tendril::SimHub;
+using Log = std::vector<std::string>;
+
+namespace {
+
+// Runs n greenlets that each log their id after a random number of sleep(0)s, under `hub`.
+Log interleaving(SimHub& hub, int n) {
+  Log log;
+  tendril::run(hub, [&] {
+    std::vector<Ref<tendril::Greenlet>> gs;
+    for (int i = 0; i < n; ++i) {
+      gs.push_back(tendril::spawn([&log, i] {
+        for (int k = 0; k < 3; ++k) {
+          log.push_back(std::to_string(i) + "." + std::to_string(k));
+          tendril::sleep(0s);
+        }
+      }));
+    }
+    tendril::joinall(gs);
+  });
+  return log;
+}
+
+}  // namespace
+
+// Fifo is gevent's round-robin order.
+TEST(SimHub, FifoIsRoundRobin) {
+  SimHub hub;
+  EXPECT_EQ(interleaving(hub, 2), (Log{"0.0", "1.0", "0.1", "1.1", "0.2", "1.2"}));
+  EXPECT_EQ(hub.choices(), 8u);  // asked whenever 2+ callbacks were queued; Fifo answered 0
+}
+
+// Random(seed) is reproducible: the same seed gives the same interleaving; seeds differ.
+TEST(SimHub, RandomPolicyIsSeeded) {
+  SimHub a{tendril::Random{7}};
+  SimHub b{tendril::Random{7}};
+  const Log la = interleaving(a, 4);
+  EXPECT_EQ(la, interleaving(b, 4));
+  EXPECT_GT(a.choices(), 0u);
+  bool some_seed_differs = false;
+  for (std::uint64_t seed = 1; seed < 6; ++seed) {
+    SimHub c{tendril::Random{seed}};
+    some_seed_differs = some_seed_differs || interleaving(c, 4) != la;
+  }
+  EXPECT_TRUE(some_seed_differs);
+}
+
+// Random's answers are pinned: a change of generator would silently change every recorded seed.
+TEST(SimHub, RandomAnswersArePinned) {
+  tendril::Random r(42);
+  std::vector<std::uint32_t> got;
+  for (int i = 0; i < 8; ++i) got.push_back(r.choose(10));
+  tendril::Random again(42);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(again.choose(10), got[static_cast<std::size_t>(i)]);
+  for (auto v : got) EXPECT_LT(v, 10u);
+  EXPECT_EQ(r.describe(), "random(seed=42)");
+}
+
+// A custom Chooser picks which of the timers due at the same instant fires first.
+TEST(SimHub, ChooserPicksAmongEqualDeadlineTimers) {
+  struct Last : tendril::Chooser {
+    std::vector<std::uint32_t> asked;
+    std::uint32_t choose(std::uint32_t n) override {
+      asked.push_back(n);
+      return n - 1;
+    }
+  };
+  auto chooser = std::make_unique<Last>();
+  Last* last = chooser.get();
+  SimHub hub(std::move(chooser));
+  Log log;
+  tendril::run(hub, [&] {
+    std::vector<Ref<tendril::Greenlet>> gs;
+    for (auto name : {"a", "b", "c"}) {
+      gs.push_back(tendril::spawn_later(1s, [&log, name] { log.push_back(name); }));
+    }
+    tendril::joinall(gs);
+  });
+  EXPECT_EQ(log, (Log{"c", "b", "a"}));
+  // 3 equal timers: choices of 3 then 2; the rest of the asks come from the ready queue.
+  ASSERT_GE(last->asked.size(), 2u);
+}
+
+// Deadlock: main blocks and nothing can wake it; the report names every blocked greenlet and what
+// it waits on, and main's destructors run.
+TEST(SimHub, DeadlockNamesEveryBlockedGreenlet) {
+  SimHub hub;
+  std::string report;
+  try {
+    tendril::run(hub, [] {
+      tendril::Ref<tendril::Greenlet> self(tendril::getcurrent());
+      auto b = tendril::spawn("joiner", [self] { self->join(); });
+      tendril::sleep(1s);
+      b->join();
+    });
+    ADD_FAILURE() << "no Deadlock";
+  } catch (const tendril::Deadlock& e) {
+    report = e.what();
+  }
+  EXPECT_EQ(report,
+            "tendril: deadlock at virtual time 1.000000000 s, step 3, choice 0, policy fifo: "
+            "nothing is ready, no timer is pending, and 2 greenlets are blocked:\n"
+            "  #1 'main' blocked in join on #2 'joiner'\n"
+            "  #2 'joiner' blocked in join on #1 'main'");
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+}
+
+// A pending timer keeps the loop alive: no deadlock while someone will wake up.
+TEST(SimHub, PendingTimerIsNotDeadlock) {
+  SimHub hub;
+  tendril::run(hub, [] {
+    auto g = tendril::spawn([] { tendril::sleep(5s); });
+    g->join();
+  });
+  EXPECT_EQ(hub.now_ns(), 5'000'000'000);
+}
+
+// A greenlet spinning on sleep(0) forever hits the step limit: HubError, not a hang.
+TEST(SimHub, StepLimitStopsSpinningRun) {
+  tendril::SimOptions options;
+  options.max_steps = 10000;
+  SimHub hub(options);
+  try {
+    tendril::run(hub, [] {
+      auto spinner = tendril::spawn("spinner", [] {
+        for (;;) tendril::sleep(0s);
+      });
+      spinner->join();
+    });
+    ADD_FAILURE() << "no HubError";
+  } catch (const tendril::HubError& e) {
+    EXPECT_NE(std::string(e.what()).find("step limit of 10000 reached"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+}
+
+// Cancelled timers do not fire and do not keep the loop alive.
+TEST(SimHub, CancelledTimerDoesNotFire) {
+  SimHub hub;
+  int fired = 0;
+  tendril::run(hub, [&] {
+    auto id = hub.start_timer(hub.now_ns() + 1'000'000'000,
+                              tendril::Callback::from_function([&] { ++fired; }));
+    EXPECT_EQ(hub.pending_timers(), 1u);
+    hub.cancel_timer(id);
+    hub.cancel_timer(id);  // twice is a no-op
+    EXPECT_EQ(hub.pending_timers(), 0u);
+  });
+  EXPECT_EQ(fired, 0);
+  EXPECT_EQ(hub.now_ns(), 0);
+}
+
+// Timeouts armed and cancelled without time passing do not grow the timer heap without bound.
+TEST(SimHub, ManyCancelledTimeoutsStayBounded) {
+  SimHub hub;
+  tendril::run(hub, [&] {
+    auto g = tendril::spawn([] { tendril::sleep(1s); });
+    tendril::sleep(0s);  // g starts and arms its sleep
+    for (int i = 0; i < 100000; ++i) {
+      auto id = hub.start_timer(hub.now_ns() + 3'600'000'000'000,
+                                tendril::Callback::from_function([] {}));
+      hub.cancel_timer(id);
+    }
+    EXPECT_EQ(hub.pending_timers(), 1u);  // g's sleep
+    EXPECT_LE(hub.timer_heap_entries(), 65u);
+    g->join();
+  });
+}
