@@ -1,1 +1,121 @@
-int main(){}
+// bench_core: Google Benchmark figures for the greenlet core on SimHub, with raw Boost.Context
+// fiber switching measured in the same run as the reference. bench/run.sh runs it with
+// repetitions and prints medians and ratios; see the README's benchmark table.
+#include <benchmark/benchmark.h>
+
+#include <boost/context/fiber.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include "tendril/sim.hpp"
+
+using namespace std::chrono_literals;
+namespace ctx = boost::context;
+
+namespace {
+
+// Resident set size of this process in bytes, from /proc/self/statm.
+long resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * 4096;
+}
+
+// Reference: two Boost.Context fibers resuming each other; one iteration is two one-way switches.
+void BM_RawFiberPingPong(benchmark::State& state) {
+  ctx::fiber partner([](ctx::fiber&& back) {
+    for (;;) back = std::move(back).resume();
+    return std::move(back);
+  });
+  for (auto _ : state) partner = std::move(partner).resume();
+  state.counters["ns_per_switch"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 2, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  // The partner never returns; unwind it while it is suspended.
+  partner = ctx::fiber();
+}
+BENCHMARK(BM_RawFiberPingPong);
+
+// sleep(0) ping-pong between main and a partner greenlet on SimHub; one iteration is two sleep(0)s.
+void BM_SleepZeroPingPong(benchmark::State& state) {
+  tendril::SimHub hub;
+  tendril::run(hub, [&] {
+    bool stop = false;
+    auto partner = tendril::spawn([&] {
+      while (!stop) tendril::sleep(0s);
+    });
+    tendril::sleep(0s);
+    for (auto _ : state) tendril::sleep(0s);
+    stop = true;
+    partner->join();
+  });
+  state.counters["ns_per_sleep0"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 2, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_SleepZeroPingPong);
+
+// spawn + join of a trivial greenlet, one at a time, with a warm stack pool.
+void BM_SpawnJoin(benchmark::State& state) {
+  tendril::SimHub hub;
+  tendril::run(hub, [&] {
+    tendril::spawn([] {})->join();  // warm the pool
+    for (auto _ : state) tendril::spawn([] {})->join();
+  });
+}
+BENCHMARK(BM_SpawnJoin);
+
+// spawn_raw-free path for comparison: start and finish without join (links not involved).
+tendril::SimOptions dense_options() {
+  tendril::SimOptions options;
+  options.stack.mode = tendril::StackMode::dense;
+  options.stack.size_bytes = 16 * 1024;
+  options.stack.pool_max_stacks = 1'100'000;
+  return options;
+}
+
+// 100k greenlets spawned at once, then joinall; the figure is per greenlet.
+void BM_Spawn100kJoinAll(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  tendril::SimHub hub(dense_options());
+  tendril::run(hub, [&] {
+    std::vector<tendril::Ref<tendril::Greenlet>> gs;
+    gs.reserve(n);
+    for (auto _ : state) {
+      for (std::size_t i = 0; i < n; ++i) gs.push_back(tendril::spawn([] {}));
+      tendril::joinall(gs);
+      gs.clear();
+    }
+  });
+  state.counters["ns_per_greenlet"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * n), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_Spawn100kJoinAll)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// Resident memory of N idle greenlets (each blocked in a 1 h sleep), dense stacks; the counter is
+// bytes per greenlet, stack and greenlet object together.
+void BM_IdleGreenletMemory(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    tendril::SimHub hub(dense_options());
+    double per = 0;
+    tendril::run(hub, [&] {
+      std::vector<tendril::Ref<tendril::Greenlet>> gs;
+      gs.reserve(n);
+      const long before = resident_bytes();
+      for (std::size_t i = 0; i < n; ++i) gs.push_back(tendril::spawn([] { tendril::sleep(1h); }));
+      tendril::sleep(0s);  // every greenlet starts and blocks
+      per = static_cast<double>(resident_bytes() - before) / static_cast<double>(n);
+      tendril::killall(gs);
+    });
+    state.counters["bytes_per_greenlet"] = per;
+    state.counters["live_greenlets"] = static_cast<double>(n);
+  }
+}
+BENCHMARK(BM_IdleGreenletMemory)->Arg(100000)->Iterations(1)->Repetitions(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IdleGreenletMemory)->Arg(1000000)->Iterations(1)->Repetitions(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

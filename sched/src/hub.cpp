@@ -15,8 +15,6 @@
 namespace tendril {
 namespace {
 
-thread_local Hub* t_hub = nullptr;
-
 void function_cb(Callback& cb, bool run) {
   std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(cb.obj));
   if (run) (*fn)();
@@ -65,26 +63,33 @@ Callback ReadyQueue::take_middle(std::size_t i) {
 
 // ---- binding ----
 
+namespace detail {
+
+thread_local Hub* t_bound_hub = nullptr;
+
+void throw_no_hub(const char* api) {
+  throw UsageError(std::string(api) +
+                   ": no hub is running on this thread; call it inside tendril::run(hub, ...)");
+}
+
+void throw_not_in_greenlet(const char* api) {
+  throw UsageError(std::string(api) +
+                   ": called on the hub's own stack (from a link or callback), which must not "
+                   "block; call it from a greenlet");
+}
+
+}  // namespace detail
+
 HubBinding::HubBinding(Hub& hub) {
-  if (t_hub != nullptr) {
+  if (detail::t_bound_hub != nullptr) {
     throw UsageError(
         "tendril::run: a hub is already running on this thread; run() does not nest (spawn a "
         "greenlet instead)");
   }
-  t_hub = &hub;
+  detail::t_bound_hub = &hub;
 }
 
-HubBinding::~HubBinding() { t_hub = nullptr; }
-
-Hub& current_hub(const char* api) {
-  if (t_hub == nullptr) {
-    throw UsageError(std::string(api) +
-                     ": no hub is running on this thread; call it inside tendril::run(hub, ...)");
-  }
-  return *t_hub;
-}
-
-Hub* current_hub_or_null() noexcept { return t_hub; }
+HubBinding::~HubBinding() { detail::t_bound_hub = nullptr; }
 
 // ---- Hub ----
 
@@ -157,16 +162,6 @@ void Hub::remove_live(Greenlet* g) noexcept {
   if (g == main_ || (main_ == nullptr && live_count_ == 0)) stop_ = true;
 }
 
-WaitToken Hub::begin_wait(const char* api) {
-  Greenlet* g = current_;
-  if (g == nullptr) {
-    throw UsageError(std::string(api) +
-                     ": called on the hub's own stack (from a link or callback), which must not "
-                     "block; call it from a greenlet");
-  }
-  return WaitToken{g, ++g->wait_seq_};
-}
-
 void Hub::wake(Greenlet* g, std::uint64_t seq, bool timed_out) {
   if (g->state_ != Greenlet::State::running || g->wait_seq_ != seq) return;  // a stale wakeup
   ++g->wait_seq_;
@@ -202,11 +197,6 @@ void Hub::throw_cb(Callback& cb, bool run) {
   if (!run) return;
   for (auto& g : req->targets) deliver(g.get(), req->error);
   if (req->waker.greenlet) wake(req->waker.greenlet, req->waker.seq, false);
-}
-
-Callback Hub::wake_callback(const WaitToken& token) {
-  token.greenlet->add_ref();
-  return Callback{&wake_cb, token.greenlet, token.seq};
 }
 
 bool Hub::park(const WaitToken& token, const char* reason, const Waitable* object,

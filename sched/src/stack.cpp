@@ -64,8 +64,13 @@ void StackPool::deallocate(boost::context::stack_context& sctx) noexcept {
     ::munmap(bottom - page_bytes_, sctx.size + page_bytes_);
     mapped_bytes_ -= sctx.size + page_bytes_;
   } else {
-    // Dense stacks stay in their slab; give the pages back to the kernel and keep the address.
-    ::madvise(bottom, sctx.size, MADV_DONTNEED);
+    // Dense stacks stay in their slab; give the pages that belong to this stack alone back to the
+    // kernel (its first and last pages are shared with its neighbours) and keep the address.
+    const auto first = reinterpret_cast<std::uintptr_t>(bottom) + page_bytes_ - 1;
+    char* from = reinterpret_cast<char*>(first - first % page_bytes_);
+    const auto last = reinterpret_cast<std::uintptr_t>(sctx.sp);
+    char* to = reinterpret_cast<char*>(last - last % page_bytes_);
+    if (to > from) ::madvise(from, static_cast<std::size_t>(to - from), MADV_DONTNEED);
     free_.push_back(sctx);
   }
 }
@@ -105,9 +110,13 @@ boost::context::stack_context StackPool::map_guarded() {
 }
 
 boost::context::stack_context StackPool::carve_dense() {
+  // Every stack starts `canary_bytes` below a page boundary, so its canary (its lowest word)
+  // shares a page with the top of the stack beneath it, which is resident while that greenlet
+  // lives. An idle greenlet whose frames fit in its top page then costs one page, not two.
+  constexpr std::size_t canary_bytes = 64;
   const std::size_t per_slab = std::max<std::size_t>(1, slab_target_bytes / options_.size_bytes);
   if (slabs_.empty() || slab_next_ == per_slab) {
-    const std::size_t bytes = per_slab * options_.size_bytes;
+    const std::size_t bytes = per_slab * options_.size_bytes + page_bytes_;
     void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {
@@ -120,7 +129,8 @@ boost::context::stack_context StackPool::carve_dense() {
     slab_next_ = 0;
     mapped_bytes_ += bytes;
   }
-  char* bottom = static_cast<char*>(slabs_.back().base) + slab_next_ * options_.size_bytes;
+  char* bottom = static_cast<char*>(slabs_.back().base) + (page_bytes_ - canary_bytes) +
+                 slab_next_ * options_.size_bytes;
   ++slab_next_;
   boost::context::stack_context sctx;
   sctx.size = options_.size_bytes;

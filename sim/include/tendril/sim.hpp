@@ -69,7 +69,8 @@ class SimHub final : public Hub {
   std::size_t pending_timers() const noexcept { return live_timers_; }
   // timer_heap_entries() counts heap entries, cancelled ones included (bounded: see cancel_timer).
   std::size_t timer_heap_entries() const noexcept { return heap_.size(); }
-  // choices() counts the choose() calls that reached the Chooser (those with n >= 2).
+  // choices() counts the choose() calls that reached the Chooser (those with n >= 2; the Fifo
+  // policy is answered inline and never reached).
   std::uint64_t choices() const noexcept { return choices_; }
 
  protected:
@@ -97,6 +98,7 @@ class SimHub final : public Hub {
   std::unique_ptr<Chooser> chooser_;
   SimOptions options_;
   std::uint64_t step_limit_;
+  bool fifo_ = false;
   std::int64_t now_ns_ = 0;
   std::uint64_t choices_ = 0;
   std::vector<Slot> slots_;

@@ -137,6 +137,17 @@ class Greenlet : public RefCounted, public Waitable {
   Greenlet* live_next_ = nullptr;
 };
 
+inline WaitToken Hub::begin_wait(const char* api) {
+  Greenlet* g = current_;
+  if (g == nullptr) detail::throw_not_in_greenlet(api);
+  return WaitToken{g, ++g->wait_seq_};
+}
+
+inline Callback Hub::wake_callback(const WaitToken& token) {
+  token.greenlet->add_ref();
+  return Callback{&Hub::wake_cb, token.greenlet, token.seq};
+}
+
 // make_greenlet<G>(args...) creates an unstarted G (a Greenlet subclass) on the running hub.
 template <class G, class... Args>
 Ref<G> make_greenlet(Args&&... args) {

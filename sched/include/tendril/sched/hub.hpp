@@ -240,9 +240,20 @@ class HubBinding {
   HubBinding& operator=(const HubBinding&) = delete;
 };
 
+namespace detail {
+// The hub bound to this thread (see HubBinding); read through current_hub().
+extern thread_local Hub* t_bound_hub;
+[[noreturn]] void throw_no_hub(const char* api);
+[[noreturn]] void throw_not_in_greenlet(const char* api);
+}  // namespace detail
+
 // current_hub() is the hub bound to this thread by run(); throws UsageError naming `api` if none.
-Hub& current_hub(const char* api = "tendril");
+inline Hub& current_hub(const char* api = "tendril") {
+  Hub* hub = detail::t_bound_hub;
+  if (hub == nullptr) detail::throw_no_hub(api);
+  return *hub;
+}
 // current_hub_or_null() is the bound hub or nullptr.
-Hub* current_hub_or_null() noexcept;
+inline Hub* current_hub_or_null() noexcept { return detail::t_bound_hub; }
 
 }  // namespace tendril
