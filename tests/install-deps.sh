@@ -13,6 +13,7 @@ packages=(
   librapidcheck-dev
   libgraphviz-dev graphviz
   valgrind               # callgrind instruction counts in bench/
+  python3-gevent         # gevent twins: the orders tendril pins, checked against gevent
 )
 
 missing=()

@@ -233,6 +233,24 @@ void Hub::throw_into_all(std::vector<Ref<Greenlet>> targets, std::exception_ptr 
   schedule(Callback{&throw_cb, req, 0});
 }
 
+void Hub::verify() const {
+  TENDRIL_ASSERT(current_ == nullptr, "verify() while ", current_->describe(), " runs");
+  std::size_t count = 0;
+  const Greenlet* prev = nullptr;
+  for (const Greenlet* g = live_head_; g != nullptr; g = g->live_next_) {
+    TENDRIL_ASSERT(g->live_prev_ == prev, "live list broken at ", g->describe());
+    TENDRIL_ASSERT(g->hub_ == this, g->describe(), " is on another hub's live list");
+    TENDRIL_ASSERT(g->state_ == Greenlet::State::scheduled || g->state_ == Greenlet::State::running,
+                   g->describe(), " is on the live list in state ", static_cast<int>(g->state_));
+    TENDRIL_ASSERT(g->ref_count() >= 1, g->describe(), " is live without the hub's reference");
+    prev = g;
+    ++count;
+  }
+  TENDRIL_ASSERT(prev == live_tail_, "live list tail is not its last element");
+  TENDRIL_ASSERT(count == live_count_, "live list holds ", count, " greenlets, count says ",
+                 live_count_);
+}
+
 std::string Hub::deadlock_report() const {
   std::string out = "tendril: deadlock at " + position() + ": nothing is ready, no timer is " +
                     "pending, and " + std::to_string(live_count_) + " greenlet" +

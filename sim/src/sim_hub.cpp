@@ -72,6 +72,26 @@ std::uint32_t SimHub::choose(std::uint32_t n) {
   return answer;
 }
 
+void SimHub::verify() const {
+  Hub::verify();
+  std::size_t live = 0;
+  for (const Slot& slot : slots_) live += slot.live ? 1 : 0;
+  TENDRIL_ASSERT(live == live_timers_, live, " live timer slots, count says ", live_timers_);
+  TENDRIL_ASSERT(std::is_heap(heap_.begin(), heap_.end(), &SimHub::later), "timer heap disordered");
+  std::size_t in_heap = 0;
+  for (const Entry& e : heap_) {
+    TENDRIL_ASSERT(e.slot < slots_.size(), "heap entry names slot ", e.slot);
+    in_heap += entry_live(e) ? 1 : 0;
+  }
+  std::size_t in_batch = 0;
+  for (const Entry& e : batch_) in_batch += entry_live(e) ? 1 : 0;
+  TENDRIL_ASSERT(in_heap + in_batch == live_timers_, "live timers: ", live_timers_, ", in heap ",
+                 in_heap, ", being fired ", in_batch);
+  for (const Entry& e : heap_) {
+    TENDRIL_ASSERT(!entry_live(e) || e.deadline_ns >= 0, "negative deadline in heap");
+  }
+}
+
 bool SimHub::later(const Entry& a, const Entry& b) noexcept {
   return a.deadline_ns != b.deadline_ns ? a.deadline_ns > b.deadline_ns : a.seq > b.seq;
 }
@@ -199,6 +219,7 @@ void SimHub::fire_due_timers() {
     free_slots_.push_back(e.slot);
     --live_timers_;
     cb.invoke();
+    if (options_.verify_each_step) verify();
     if (stop_requested()) {
       restore_batch_from(i);
       return;
@@ -219,6 +240,7 @@ void SimHub::run_loop() {
       count_and_check_step();  // before taking the callback, so a HubError leaves it queued
       Callback cb = ready_.take(i);
       cb.invoke();
+      if (options_.verify_each_step) verify();
       if (stop_requested()) return;
     }
     // 2. Timers that are due, in deadline order.

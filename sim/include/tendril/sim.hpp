@@ -41,6 +41,9 @@ struct SimOptions {
   // max_steps bounds a run (callbacks plus timers): past it the hub stops the run with HubError,
   // so that a greenlet spinning on sleep(0) fails instead of hanging.
   std::uint64_t max_steps = 200'000'000;
+  // verify_each_step runs verify() after every callback and timer (libev's ev_verify): slow, for
+  // tests that hunt a corrupted structure.
+  bool verify_each_step = false;
 };
 
 // SimHub runs greenlets in virtual time. Nothing in it reads the wall clock, addresses, thread
@@ -62,6 +65,8 @@ class SimHub final : public Hub {
   void cancel_timer(TimerId id) noexcept override;
   std::uint32_t choose(std::uint32_t n) override;
   std::string position() const override;
+  // verify() checks the core's and the timers' invariants (see Hub::verify).
+  void verify() const override;
 
   // chooser() is the policy in use.
   Chooser& chooser() noexcept { return *chooser_; }

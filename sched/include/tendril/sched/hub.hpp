@@ -180,6 +180,9 @@ class Hub {
   void throw_into_all(std::vector<Ref<Greenlet>> targets, std::exception_ptr error,
                       const WaitToken& waker = {});
 
+  // verify() checks the core's invariants (the live list, the current greenlet) and aborts with
+  // TENDRIL_ASSERT on a broken one; SimOptions::verify_each_step calls it after every step.
+  virtual void verify() const;
   // deadlock_report() lists every blocked greenlet and what it waits on.
   std::string deadlock_report() const;
   // run_main() runs main to completion on this hub (see tendril::run); rethrows its exception.
@@ -257,3 +260,6 @@ inline Hub& current_hub(const char* api = "tendril") {
 inline Hub* current_hub_or_null() noexcept { return detail::t_bound_hub; }
 
 }  // namespace tendril
+
+// Hub's inline members that need the complete Greenlet (begin_wait, wake_callback) live there.
+#include "tendril/sched/greenlet.hpp"

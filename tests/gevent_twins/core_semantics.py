@@ -1,0 +1,74 @@
+"""core_semantics.py: gevent's own behaviour for every order tests/sched pins.
+
+Each block below is the gevent twin of a tendril test (named in its comment); the output is compared
+with core_semantics.expected, so the orders tendril asserts are checked against real gevent on the
+same machine. Run with Debian's /usr/bin/python3 and python3-gevent 22.10.
+"""
+import sys
+
+import gevent
+from gevent import Greenlet
+
+# Uncaught exceptions in t5 are reported by gevent on stderr; keep stdout for the comparison.
+gevent.get_hub().exception_stream = sys.stderr
+
+log=[]
+# t1: Greenlet.SpawnLaterZeroRunsAfterPlainSpawn
+def t1():
+    a=gevent.spawn_later(0, lambda: log.append("later(0)"))
+    b=gevent.spawn(lambda: log.append("spawn"))
+    gevent.joinall([a,b])
+t1(); print("t1", log); log.clear()
+# t2: Greenlet.TimerWokenGreenletRunsBeforeNextTimerAndItsCallbacksAfter
+def t2():
+    def a():
+        gevent.sleep(1); log.append("a woke"); gevent.spawn(lambda: log.append("spawned by a"))
+    def b():
+        gevent.sleep(1); log.append("b woke")
+    ga=gevent.spawn(a); gb=gevent.spawn(b); gevent.sleep(2); gevent.joinall([ga,gb])
+t2(); print("t2", log); log.clear()
+# t3: Kill.StartedGreenletUnwindsAndKillerResumesBeforeLinks
+def t3():
+    def victim():
+        try: gevent.sleep(3600)
+        finally: log.append("destructor")
+    g=gevent.spawn(victim); g.link(lambda g: log.append("link")); gevent.sleep(0); g.kill(); log.append("kill returned"); gevent.sleep(0)
+t3(); print("t3", log); log.clear()
+# t4: Greenlet.LinksAndJoinersRunInRegistrationOrder
+def t4():
+    target=gevent.spawn(lambda: gevent.sleep(1))
+    target.link(lambda g: log.append("link1"))
+    def joiner():
+        target.join(); log.append("joiner woke")
+    j=gevent.spawn(joiner); gevent.sleep(0)
+    target.link_value(lambda g: log.append("link_value"))
+    target.link_exception(lambda g: log.append("link_exception"))
+    target.link(lambda g: log.append("link2"))
+    j.join()
+t4(); print("t4", log); log.clear()
+# t5: Greenlet.FailureIsReportedBeforeLinksAndJoiners (the report goes to stderr first)
+def t5():
+    def bad(): raise ValueError("x")
+    g=gevent.spawn(bad); g.link(lambda g: log.append("link")); g.join(); log.append("joined")
+t5(); print("t5", log); log.clear()
+# t6: Kill.NeverStartedGreenletNeverRunsButLinksFire
+def t6():
+    g=gevent.spawn(lambda: log.append("ran")); g.link(lambda g: log.append("link")); g.kill(); log.append("kill returned %s %s %r"%(g.dead, g.successful(), g.value)); gevent.sleep(0)
+t6(); print("t6", log); log.clear()
+# t7: Greenlet.StartedReadyStates
+g=Greenlet(lambda: gevent.sleep(0.01)); print("t7", g.started, end=" "); g.start(); print(g.started, end=" "); g.join(); print(g.started, g.ready())
+# t8: Kill.KillallInListOrder
+def t8():
+    def w(i):
+        try: gevent.sleep(3600)
+        finally: log.append("g%d"%i)
+    gs=[gevent.spawn(w,i) for i in range(3)]; gevent.sleep(0); gs.append(gevent.spawn(lambda: log.append("never ran")))
+    gevent.killall(gs); log.append("killall returned")
+t8(); print("t8", log); log.clear()
+# t9: Kill.NonBlockingKillQueuesDelivery
+def t9():
+    def w():
+        try: gevent.sleep(1)
+        finally: log.append("unwound")
+    g=gevent.spawn(w); gevent.sleep(0); g.kill(block=False); log.append("after kill"); g.join()
+t9(); print("t9", log); log.clear()
