@@ -301,7 +301,8 @@ void sleep(Duration d) {
     hub.schedule(Hub::wake_callback(token));
     hub.park(token, "sleep(0)", nullptr);
   } else {
-    hub.park(token, "sleep", nullptr, deadline_after(hub, d, "tendril::sleep"));
+    hub.park(token, "sleep", nullptr, deadline_after(hub, d, "tendril::sleep"),
+             TimerPriority::normal);
   }
 }
 

@@ -200,13 +200,13 @@ void Hub::throw_cb(Callback& cb, bool run) {
 }
 
 bool Hub::park(const WaitToken& token, const char* reason, const Waitable* object,
-               std::optional<std::int64_t> deadline_ns) {
+               std::optional<std::int64_t> deadline_ns, TimerPriority deadline_priority) {
   Greenlet* g = current_;
   TENDRIL_ASSERT(g == token.greenlet && g->wait_seq_ == token.seq, "park() with a stale token");
   TimerId timer = 0;
   if (deadline_ns) {
     g->add_ref();
-    timer = start_timer(*deadline_ns, Callback{&timeout_cb, g, token.seq});
+    timer = start_timer(*deadline_ns, Callback{&timeout_cb, g, token.seq}, deadline_priority);
   }
   g->wait_reason_ = reason;
   g->wait_object_ = object;

@@ -101,7 +101,7 @@ bool SimHub::entry_live(const Entry& e) const noexcept {
   return s.live && s.gen == e.gen;
 }
 
-TimerId SimHub::start_timer(std::int64_t deadline_ns, Callback cb) {
+TimerId SimHub::start_timer(std::int64_t deadline_ns, Callback cb, TimerPriority priority) {
   std::uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -114,7 +114,7 @@ TimerId SimHub::start_timer(std::int64_t deadline_ns, Callback cb) {
   s.cb = cb;
   s.live = true;
   ++live_timers_;
-  heap_.push_back(Entry{std::max(deadline_ns, now_ns_), next_seq_++, slot, s.gen});
+  heap_.push_back(Entry{std::max(deadline_ns, now_ns_), next_seq_++, slot, s.gen, priority});
   std::push_heap(heap_.begin(), heap_.end(), &SimHub::later);
   return (TimerId{s.gen} << 32) | (slot + 1);
 }
@@ -176,13 +176,17 @@ void SimHub::fire_due_timers() {
     if (entry_live(heap_.back())) batch_.push_back(heap_.back());
     heap_.pop_back();
   }
+  // Normal-priority timers fire before low-priority ones; each part stays in deadline order.
+  std::stable_partition(batch_.begin(), batch_.end(),
+                        [](const Entry& e) { return e.priority == TimerPriority::normal; });
   std::size_t i = 0;
   while (i < batch_.size()) {
     // The timers sharing the earliest deadline are the alternatives of one choice; a timer
     // cancelled by an earlier one in this batch is no longer an alternative.
     std::size_t end = i;
     std::uint32_t alive = 0;
-    while (end < batch_.size() && batch_[end].deadline_ns == batch_[i].deadline_ns) {
+    while (end < batch_.size() && batch_[end].deadline_ns == batch_[i].deadline_ns &&
+           batch_[end].priority == batch_[i].priority) {
       alive += entry_live(batch_[end]) ? 1 : 0;
       ++end;
     }

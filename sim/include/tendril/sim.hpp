@@ -61,7 +61,8 @@ class SimHub final : public Hub {
   ~SimHub() override;
 
   std::int64_t now_ns() const override { return now_ns_; }
-  TimerId start_timer(std::int64_t deadline_ns, Callback cb) override;
+  TimerId start_timer(std::int64_t deadline_ns, Callback cb,
+                      TimerPriority priority = TimerPriority::normal) override;
   void cancel_timer(TimerId id) noexcept override;
   std::uint32_t choose(std::uint32_t n) override;
   std::string position() const override;
@@ -92,6 +93,7 @@ class SimHub final : public Hub {
     std::uint64_t seq;  // arming order: breaks deadline ties
     std::uint32_t slot;
     std::uint32_t gen;
+    TimerPriority priority;
   };
   static bool later(const Entry& a, const Entry& b) noexcept;
   bool entry_live(const Entry& e) const noexcept;

@@ -24,9 +24,16 @@ class GreenletExit {
 class Timeout {
  public:
   Timeout() = default;
+  // Timeout(source) is raised by the TimeoutScope at `source` (see TimeoutScope::raised).
+  explicit Timeout(const void* source) : source_(source) {}
   virtual ~Timeout() = default;
   // what() names the exception, for reports.
   virtual const char* what() const noexcept { return "Timeout"; }
+  // source() is the TimeoutScope that raised this, or null for a blocking call's own timeout.
+  const void* source() const noexcept { return source_; }
+
+ private:
+  const void* source_ = nullptr;
 };
 
 // LoopExit is thrown into the main greenlet when it blocks and the hub has nothing left that could

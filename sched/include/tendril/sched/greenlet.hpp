@@ -84,6 +84,11 @@ class Greenlet : public RefCounted, public Waitable {
   // wait_object() is what the parked greenlet waits on (may be null).
   const Waitable* wait_object() const noexcept { return wait_object_; }
   Hub& hub() const noexcept { return *hub_; }
+  // forget_wait_object() is for primitives being destroyed while this greenlet waits on them:
+  // the deadlock report then stops naming the object.
+  void forget_wait_object(const Waitable* object) noexcept {
+    if (wait_object_ == object) wait_object_ = nullptr;
+  }
 
  protected:
   // run() is the greenlet's body; override it in a subclass (gevent's _run). The default throws.

@@ -82,6 +82,11 @@ class ReadyQueue {
 // TimerId names an armed timer; 0 never names one.
 using TimerId = std::uint64_t;
 
+// TimerPriority orders timers that are due in the same loop turn: every normal one fires before
+// any low one (libev's watcher priorities; gevent arms Timeout at priority -1, so a sleep that
+// ends at the same instant as a Timeout wins).
+enum class TimerPriority : std::uint8_t { normal, low };
+
 // Waitable is anything a greenlet can block on; describe() names it in deadlock reports.
 class Waitable {
  public:
@@ -120,10 +125,12 @@ class Hub {
   // now_ns() is the hub's clock in nanoseconds (SimHub: virtual, starting at 0; LibevHub:
   // monotonic). It never goes backwards.
   virtual std::int64_t now_ns() const = 0;
-  // start_timer() arms cb to run at deadline_ns (clamped to now). Timers with equal deadlines
-  // fire in arming order unless the hub's policy chooses otherwise; a timer armed while timers
-  // are firing fires no earlier than the next loop turn.
-  virtual TimerId start_timer(std::int64_t deadline_ns, Callback cb) = 0;
+  // start_timer() arms cb to run at deadline_ns (clamped to now). Due timers fire normal priority
+  // first, then low; within a priority in deadline order, equal deadlines in arming order unless
+  // the hub's policy chooses otherwise. A timer armed while timers are firing fires no earlier
+  // than the next loop turn.
+  virtual TimerId start_timer(std::int64_t deadline_ns, Callback cb,
+                              TimerPriority priority = TimerPriority::normal) = 0;
   // cancel_timer() discards a timer that has not fired; a no-op for a fired or cancelled one.
   virtual void cancel_timer(TimerId id) noexcept = 0;
   // choose(n) draws a number in [0, n) for n >= 1 from the hub's one source of nondeterminism
@@ -169,9 +176,19 @@ class Hub {
   static Callback wake_callback(const WaitToken& token);
   // park() suspends the current greenlet in the token's wait until a wakeup runs (returns true) or
   // deadline_ns passes (returns false). It throws whatever kill() or a timeout scope delivered.
-  // reason ("sleep", "join", "Event.wait") and object name the wait in deadlock reports.
+  // reason ("sleep", "join", "Event.wait") and object name the wait in deadlock reports. A
+  // deadline is a timeout (low priority, like gevent's Timeout) unless the wait is a sleep.
   bool park(const WaitToken& token, const char* reason, const Waitable* object,
-            std::optional<std::int64_t> deadline_ns = std::nullopt);
+            std::optional<std::int64_t> deadline_ns = std::nullopt,
+            TimerPriority deadline_priority = TimerPriority::low);
+  // next_object_id() numbers primitives (events, queues, locks) in creation order on this hub.
+  std::uint64_t next_object_id() noexcept { return next_object_id_++; }
+  // wake_now() resumes the token's greenlet at once if it is still in that wait, and returns when
+  // it blocks again; for callbacks, which run on the hub's stack.
+  static void wake_now(const WaitToken& token) { wake(token.greenlet, token.seq, false); }
+  // raise_now() raises error in g at its blocking point at once (or kills it if never started);
+  // for callbacks, which run on the hub's stack.
+  static void raise_now(Greenlet* g, const std::exception_ptr& error) { deliver(g, error); }
   // throw_into() queues a callback that raises error in g at its blocking point (kill delivery);
   // if g is dead by then nothing happens. Then, if waker is a valid token, it is woken.
   void throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& waker = {});
@@ -227,6 +244,7 @@ class Hub {
   Greenlet* live_tail_ = nullptr;
   std::size_t live_count_ = 0;
   std::uint64_t next_id_ = 1;
+  std::uint64_t next_object_id_ = 1;
   std::uint64_t steps_ = 0;
   bool stop_ = false;
   bool running_ = false;

@@ -1,0 +1,159 @@
+// tendril/sched/linkable.hpp: Linkable, the waiting machinery shared by Event, AsyncResult and
+// the semaphores (gevent's AbstractLinkable), and the intrusive wait list the queues use.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "tendril/sched/greenlet.hpp"
+#include "tendril/sched/hub.hpp"
+#include "tendril/sched/ref.hpp"
+
+namespace tendril {
+
+namespace detail {
+
+// WaitNode is one waiting greenlet in a WaitList; it lives on the waiter's own stack, so waiting
+// never allocates. `item` lets a queue hand a value to or from the waiter.
+class WaitList;
+struct WaitNode {
+  WaitNode* prev = nullptr;
+  WaitNode* next = nullptr;
+  WaitList* list = nullptr;  // the list holding the node, or null
+  WaitToken token;
+  void* item = nullptr;
+  // unlink() removes the node from whatever list holds it; a no-op if none.
+  void unlink() noexcept;
+};
+
+// WaitList is a FIFO of WaitNodes. Not thread-safe; O(1) everything.
+class WaitList {
+ public:
+  WaitList() = default;
+  WaitList(const WaitList&) = delete;
+  WaitList& operator=(const WaitList&) = delete;
+  ~WaitList() { orphan_all(); }
+
+  void push_back(WaitNode& n) noexcept {
+    n.prev = tail_;
+    n.next = nullptr;
+    (tail_ ? tail_->next : head_) = &n;
+    tail_ = &n;
+    n.list = this;
+    ++size_;
+  }
+  // remove() unlinks n, which must be in this list.
+  void remove(WaitNode& n) noexcept {
+    (n.prev ? n.prev->next : head_) = n.next;
+    (n.next ? n.next->prev : tail_) = n.prev;
+    n.prev = n.next = nullptr;
+    n.list = nullptr;
+    --size_;
+  }
+  WaitNode* pop_front() noexcept {
+    WaitNode* n = head_;
+    if (n) remove(*n);
+    return n;
+  }
+  WaitNode* front() const noexcept { return head_; }
+  WaitNode* back() const noexcept { return tail_; }
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  // orphan_all() unlinks every node without waking it (the owner is going away); the waiters
+  // stay blocked until killed, and a deadlock report names what they waited on as destroyed.
+  void orphan_all() noexcept;
+  // splice_back() moves every node of other to the end of this list, in order.
+  void splice_back(WaitList& other) noexcept;
+
+ private:
+  WaitNode* head_ = nullptr;
+  WaitNode* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+inline void WaitNode::unlink() noexcept {
+  if (list != nullptr) list->remove(*this);
+}
+
+// Anchor lets a queued callback outlive the object it was queued for: the object clears `owner`
+// in its destructor, and the callback checks it before touching the object.
+struct Anchor : RefCounted {
+  void* owner = nullptr;
+};
+
+// wait_on() parks the current greenlet in `list` (as node) until woken (true) or until
+// `deadline` passes (false); the node is unlinked on every way out, including exceptions.
+bool wait_on(WaitList& list, WaitNode& node, const char* reason, const Waitable* object,
+             std::optional<std::int64_t> deadline);
+
+// deadline_from() turns an optional timeout into an optional deadline on `hub`; throws UsageError
+// naming `api` for a negative timeout.
+std::optional<std::int64_t> deadline_from(Hub& hub, std::optional<Duration> timeout,
+                                          const char* api);
+
+}  // namespace detail
+
+// Linkable is the base of objects greenlets wait on until they are "ready" (gevent's
+// AbstractLinkable): waiters are woken in the order they started waiting, by one callback that
+// the state change queues (set() and release() never switch), each waiter running until it
+// blocks. Not copyable; must not be destroyed while greenlets wait on it (they stay blocked).
+class Linkable : public Waitable {
+ public:
+  Linkable(const Linkable&) = delete;
+  Linkable& operator=(const Linkable&) = delete;
+  virtual ~Linkable();
+
+  // name() / set_name() label the object in deadlock reports and traces.
+  const std::string& name() const noexcept { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  // id() numbers primitives in creation order on their hub (0 if made outside any hub).
+  std::uint64_t id() const noexcept { return id_; }
+  // describe() renders "Event#3 'ready'".
+  std::string describe() const override;
+  // waiter_count() counts greenlets blocked on this object.
+  std::size_t waiter_count() const noexcept { return links_.size() + arrived_.size(); }
+  // rawlink() calls callback on the hub once the object is ready, in line with the waiters (then
+  // it is unlinked, as in gevent); it must not block. Returns an id for unlink().
+  LinkId rawlink(std::function<void()> callback);
+  // unlink() removes a rawlink that has not fired; a no-op otherwise.
+  void unlink(LinkId id) noexcept;
+  // ready() says whether a waiter could proceed now.
+  virtual bool ready() const = 0;
+
+ protected:
+  // kind names the class in reports ("Event"); notify_all says whether one notification wakes
+  // every waiter (Event) or only while ready() stays true (Semaphore).
+  Linkable(const char* kind, bool notify_all);
+
+  // check_and_notify() queues the notification callback if ready, waited on and not yet queued.
+  void check_and_notify();
+  // wait_notified() blocks the calling greenlet until a notification wakes it (true) or timeout
+  // passes (false). `api` names the call in errors and `reason` the wait in reports.
+  bool wait_notified(const char* api, const char* reason, std::optional<Duration> timeout);
+  // join_pending_notification() is for a waiter that finds the object ready while a notification
+  // is queued or running: it waits behind the earlier waiters (gevent), with no timeout.
+  void join_pending_notification(const char* api, const char* reason);
+  // notification_pending() is true from the queueing of a notification until it has finished.
+  bool notification_pending() const noexcept { return notifier_active_; }
+
+ private:
+  static void notify_cb(Callback& cb, bool run);
+  void notify();
+  bool notify_list(detail::WaitList& list, detail::Anchor& anchor);
+  void free_rawlinks(detail::WaitList& list) noexcept;
+
+  const char* kind_;
+  bool notify_all_;
+  bool notifier_active_ = false;
+  std::uint64_t id_;
+  std::string name_;
+  detail::WaitList links_;
+  detail::WaitList arrived_;  // waiters that joined a pending notification
+  LinkId next_rawlink_id_ = 1;
+  Ref<detail::Anchor> anchor_;
+};
+
+}  // namespace tendril

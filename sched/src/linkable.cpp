@@ -1,0 +1,204 @@
+// linkable.cpp: gevent's AbstractLinkable notification order, without allocation per wait.
+#include "tendril/sched/linkable.hpp"
+
+#include <cstdio>
+#include <memory>
+
+#include "tendril/sched/assert.hpp"
+#include "tendril/sched/errors.hpp"
+
+namespace tendril {
+namespace detail {
+
+namespace {
+
+// A rawlink is a WaitNode with no greenlet; it carries its callback and lives on the heap.
+struct RawLinkNode : WaitNode {
+  LinkId id = 0;
+  std::function<void()> fn;
+};
+
+bool is_rawlink(const WaitNode& n) { return n.token.greenlet == nullptr; }
+
+}  // namespace
+
+void WaitList::orphan_all() noexcept {
+  while (WaitNode* n = pop_front()) {
+    if (is_rawlink(*n)) delete static_cast<RawLinkNode*>(n);
+  }
+}
+
+void WaitList::splice_back(WaitList& other) noexcept {
+  while (WaitNode* n = other.pop_front()) push_back(*n);
+}
+
+std::optional<std::int64_t> deadline_from(Hub& hub, std::optional<Duration> timeout,
+                                          const char* api) {
+  if (!timeout) return std::nullopt;
+  if (*timeout < Duration::zero()) {
+    throw UsageError(std::string(api) + ": negative timeout (" + std::to_string(timeout->count()) +
+                     " ns)");
+  }
+  const std::int64_t now = hub.now_ns();
+  const std::int64_t max = INT64_MAX;
+  return timeout->count() > max - now ? max : now + timeout->count();
+}
+
+bool wait_on(WaitList& list, WaitNode& node, const char* reason, const Waitable* object,
+             std::optional<std::int64_t> deadline) {
+  Hub& hub = *detail::t_bound_hub;
+  list.push_back(node);
+  struct Unlink {
+    WaitNode& node;
+    ~Unlink() { node.unlink(); }
+  } unlink{node};
+  return hub.park(node.token, reason, object, deadline);
+}
+
+}  // namespace detail
+
+Linkable::Linkable(const char* kind, bool notify_all)
+    : kind_(kind),
+      notify_all_(notify_all),
+      id_(current_hub_or_null() ? current_hub_or_null()->next_object_id() : 0) {}
+
+Linkable::~Linkable() {
+  if (anchor_) anchor_->owner = nullptr;
+  // Waiters still blocked here stay blocked (until killed); forget them so that nothing touches
+  // this object again. A deadlock report then names their wait but not this object.
+  for (detail::WaitList* list : {&links_, &arrived_}) {
+    for (detail::WaitNode* n = list->front(); n != nullptr; n = n->next) {
+      if (n->token.greenlet) n->token.greenlet->forget_wait_object(this);
+    }
+    free_rawlinks(*list);
+    list->orphan_all();
+  }
+}
+
+void Linkable::free_rawlinks(detail::WaitList& list) noexcept {
+  detail::WaitNode* n = list.front();
+  while (n != nullptr) {
+    detail::WaitNode* next = n->next;
+    if (detail::is_rawlink(*n)) {
+      list.remove(*n);
+      delete static_cast<detail::RawLinkNode*>(n);
+    }
+    n = next;
+  }
+}
+
+std::string Linkable::describe() const {
+  std::string out = std::string(kind_) + "#" + std::to_string(id_);
+  if (!name_.empty()) out += " '" + name_ + "'";
+  return out;
+}
+
+LinkId Linkable::rawlink(std::function<void()> callback) {
+  auto node = std::make_unique<detail::RawLinkNode>();
+  const LinkId id = next_rawlink_id_++;
+  node->id = id;
+  node->fn = std::move(callback);
+  links_.push_back(*node.release());
+  check_and_notify();
+  return id;
+}
+
+void Linkable::unlink(LinkId id) noexcept {
+  for (detail::WaitList* list : {&links_, &arrived_}) {
+    for (detail::WaitNode* n = list->front(); n != nullptr; n = n->next) {
+      if (detail::is_rawlink(*n) && static_cast<detail::RawLinkNode*>(n)->id == id) {
+        list->remove(*n);
+        delete static_cast<detail::RawLinkNode*>(n);
+        return;
+      }
+    }
+  }
+}
+
+void Linkable::check_and_notify() {
+  if (notifier_active_ || links_.empty() || !ready()) return;
+  Hub& hub = current_hub("tendril::Linkable");
+  if (!anchor_) {
+    anchor_ = Ref<detail::Anchor>(new detail::Anchor);
+    anchor_->owner = this;
+  }
+  notifier_active_ = true;
+  anchor_->add_ref();  // held by the queued callback
+  hub.schedule(Callback{&Linkable::notify_cb, anchor_.get(), 0});
+}
+
+void Linkable::notify_cb(Callback& cb, bool run) {
+  Ref<detail::Anchor> anchor(static_cast<detail::Anchor*>(cb.obj));
+  anchor->release();  // the callback's own reference; `anchor` keeps it for this call
+  if (!anchor->owner) return;
+  auto* self = static_cast<Linkable*>(anchor->owner);
+  if (!run) {
+    self->notifier_active_ = false;
+    return;
+  }
+  self->notify();
+}
+
+bool Linkable::notify_list(detail::WaitList& list, detail::Anchor& anchor) {
+  // Wake the waiters present when the pass starts, oldest first; each runs until it blocks.
+  // Waiters that arrive meanwhile wait for the next pass (gevent's final_link). Semaphores stop
+  // as soon as they are no longer ready. Returns false if a waiter destroyed this object.
+  detail::WaitNode* last = list.back();
+  while (detail::WaitNode* n = list.front()) {
+    if (!notify_all_ && !ready()) break;
+    const bool final = n == last;
+    list.remove(*n);
+    if (detail::is_rawlink(*n)) {
+      std::unique_ptr<detail::RawLinkNode> link(static_cast<detail::RawLinkNode*>(n));
+      try {
+        link->fn();
+      } catch (...) {
+        std::fprintf(stderr, "tendril: a rawlink callback on %s threw %s\n", describe().c_str(),
+                     describe_exception(std::current_exception()).c_str());
+      }
+    } else {
+      Hub::wake_now(n->token);
+    }
+    if (!anchor.owner) return false;
+    if (final) break;
+  }
+  return true;
+}
+
+void Linkable::notify() {
+  Ref<detail::Anchor> anchor = anchor_;
+  if (!notify_list(links_, *anchor)) return;
+  if (!notify_list(arrived_, *anchor)) return;
+  links_.splice_back(arrived_);
+  notifier_active_ = false;
+  check_and_notify();
+}
+
+bool Linkable::wait_notified(const char* api, const char* reason,
+                             std::optional<Duration> timeout) {
+  Hub& hub = current_hub(api);
+  const auto deadline = detail::deadline_from(hub, timeout, api);
+  detail::WaitNode node;
+  node.token = hub.begin_wait(api);
+  links_.push_back(node);
+  struct Unlink {
+    detail::WaitNode& node;
+    ~Unlink() { node.unlink(); }
+  } unlink{node};
+  check_and_notify();
+  return hub.park(node.token, reason, this, deadline);
+}
+
+void Linkable::join_pending_notification(const char* api, const char* reason) {
+  Hub& hub = current_hub(api);
+  detail::WaitNode node;
+  node.token = hub.begin_wait(api);
+  arrived_.push_back(node);
+  struct Unlink {
+    detail::WaitNode& node;
+    ~Unlink() { node.unlink(); }
+  } unlink{node};
+  hub.park(node.token, reason, this);
+}
+
+}  // namespace tendril

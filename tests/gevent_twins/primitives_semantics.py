@@ -1,0 +1,196 @@
+"""primitives_semantics.py: gevent's behaviour for the orders tests/sched/primitives_test.cpp pins.
+
+Each block is the twin of the tendril test named in its comment; the output is compared with
+primitives_semantics.expected. Run with Debian's /usr/bin/python3 and python3-gevent 22.10.
+"""
+import gevent
+from gevent.event import Event, AsyncResult
+from gevent.lock import Semaphore, BoundedSemaphore, RLock
+from gevent import Timeout
+
+log = []
+
+
+def done(name):
+    print(name, log)
+    log.clear()
+
+
+# e1: Primitives.EventSetWakesWaitersInOrderWithoutSwitching
+def e1():
+    ev = Event()
+    gs = [gevent.spawn(lambda i=i: (ev.wait(), log.append("w%d" % i))) for i in range(3)]
+    gevent.sleep(0)
+    ev.set()
+    log.append("after set")
+    gevent.joinall(gs)
+e1(); done("e1")
+
+
+# e2: Primitives.EventSetThenClearStillWakesWaiters
+def e2():
+    ev = Event()
+    gs = [gevent.spawn(lambda i=i: log.append("w%d %s" % (i, ev.wait()))) for i in range(2)]
+    gevent.sleep(0)
+    ev.set()
+    ev.clear()
+    gevent.joinall(gs)
+    log.append("is_set %s" % ev.is_set())
+e2(); done("e2")
+
+
+# e3: Primitives.EventWaitDuringWakeupQueuesBehindEarlierWaiters
+def e3():
+    ev = Event()
+    gs = [gevent.spawn(lambda i=i: (ev.wait(), log.append("w%d" % i))) for i in range(2)]
+    gevent.sleep(0)
+    ev.set()
+    ev.wait()
+    log.append("main")
+    gevent.joinall(gs)
+e3(); done("e3")
+
+
+# e4: Primitives.EventWaitTimeout
+def e4():
+    ev = Event()
+    start = gevent.get_hub().loop.now()
+    r = ev.wait(timeout=0.5)
+    log.append("%s" % r)
+e4(); done("e4")
+
+
+# a1: Primitives.AsyncResultWakesGettersInOrder
+def a1():
+    ar = AsyncResult()
+    gs = [gevent.spawn(lambda i=i: log.append("g%d %s" % (i, ar.get()))) for i in range(2)]
+    gevent.sleep(0)
+    ar.set(42)
+    log.append("after set")
+    gevent.joinall(gs)
+    bad = AsyncResult()
+    bad.set_exception(ValueError("no"))
+    try:
+        bad.get()
+    except ValueError as e:
+        log.append("raised %s" % e)
+    log.append("ready %s successful %s" % (bad.ready(), bad.successful()))
+a1(); done("a1")
+
+
+# t1: Primitives.TimeoutInterruptsBlockedCall
+def t1():
+    try:
+        with Timeout(1):
+            gevent.sleep(2)
+    except Timeout:
+        log.append("timeout")
+t1(); done("t1")
+
+
+# t2: Primitives.TimeoutZeroDoesNotInterruptSleepZero
+def t2():
+    with Timeout(0):
+        gevent.sleep(0)
+        log.append("slept")
+    log.append("left")
+t2(); done("t2")
+
+
+# t3: Primitives.SleepEndingWithTimeoutWins
+def t3():
+    with Timeout(1):
+        gevent.sleep(1)
+        log.append("woke")
+    log.append("left")
+t3(); done("t3")
+
+
+# t4: Primitives.NestedTimeoutsIdentifyTheirSource
+def t4():
+    outer = Timeout(1)
+    outer.start()
+    try:
+        inner = Timeout(2)
+        inner.start()
+        try:
+            gevent.sleep(3)
+        except Timeout as t:
+            log.append("inner caught outer" if t is outer else "inner caught inner")
+            raise
+        finally:
+            inner.cancel()
+    except Timeout as t:
+        log.append("outer caught %s" % ("outer" if t is outer else "other"))
+    finally:
+        outer.cancel()
+t4(); done("t4")
+
+
+# t5: Primitives.WithTimeoutFallback
+def t5():
+    log.append(gevent.with_timeout(1, gevent.sleep, 2, timeout_value="fallback"))
+    log.append(gevent.with_timeout(2, lambda: "fast"))
+t5(); done("t5")
+
+
+# s1: Primitives.SemaphoreWaitersAcquireInOrder
+def s1():
+    sem = Semaphore(1)
+    sem.acquire()
+    def w(i):
+        sem.acquire()
+        log.append("w%d got it" % i)
+        gevent.sleep(0)
+        sem.release()
+    gs = [gevent.spawn(w, i) for i in range(3)]
+    gevent.sleep(0)
+    log.append("releasing")
+    sem.release()
+    gevent.joinall(gs)
+    log.append("counter %d" % sem.counter)
+s1(); done("s1")
+
+
+# s2: Primitives.SemaphoreBargingReleaserKeepsPermit
+def s2():
+    sem = Semaphore(1)
+    sem.acquire()
+    g = gevent.spawn(lambda: (sem.acquire(), log.append("waiter got it")))
+    gevent.sleep(0)
+    sem.release()
+    log.append("reacquired %s" % sem.acquire(blocking=False))
+    gevent.sleep(0)
+    log.append("waiter dead %s" % g.dead)
+    sem.release()
+    g.join()
+s2(); done("s2")
+
+
+# s3: Primitives.BoundedSemaphoreOverReleaseIsError
+def s3():
+    b = BoundedSemaphore(1)
+    try:
+        b.release()
+    except ValueError:
+        log.append("ValueError")
+s3(); done("s3")
+
+
+# r1: Primitives.RLockIsReentrantAndOwnerChecked
+def r1():
+    lock = RLock()
+    lock.acquire()
+    lock.acquire()
+    def other():
+        try:
+            lock.release()
+        except RuntimeError:
+            log.append("non-owner release refused")
+        log.append("other acquires %s" % lock.acquire(timeout=0.1))
+    gevent.spawn(other).join()
+    lock.release()
+    lock.release()
+    g = gevent.spawn(lambda: log.append("other acquires %s" % lock.acquire(timeout=0.1)))
+    g.join()
+r1(); done("r1")
