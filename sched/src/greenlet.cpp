@@ -142,12 +142,8 @@ void Greenlet::on_death() noexcept {
     TENDRIL_ASSERT(false, "stack overflow in greenlet ", describe(), " (dense stacks of ",
                    stack_.size, " bytes have no guard page; raise StackOptions::size_bytes)");
   }
-  const bool was_main = hub_->main_ == this;
   state_ = State::dead;
   hub_->remove_live(this);
-  // Reported once, at death, before any joiner or link runs (gevent). main's exception goes to
-  // the caller of run() instead.
-  if (error_ && !was_main) hub_->report_error(*this, error_);
   if (links_next_ < links_.size() && !notify_pending_) schedule_notify();
 }
 
@@ -160,14 +156,15 @@ void Greenlet::die_before_start(std::exception_ptr error) {
   } else {
     error_ = std::move(error);
   }
+  const bool report = error_ && hub_->main_ != this;
   if (was_live) {
     on_death();
-    release();  // the hub's reference, taken at start()
   } else {
     state_ = State::dead;
-    if (error_) hub_->report_error(*this, error_);
     if (!links_.empty()) schedule_notify();
   }
+  if (report) hub_->report_error(*this, error_);
+  if (was_live) release();  // the hub's reference, taken at start()
 }
 
 void Greenlet::schedule_notify() {
@@ -198,8 +195,9 @@ void Greenlet::notify_cb(Callback& cb, bool run) {
     }
     g->links_.clear();
     g->links_next_ = 0;
-    g->notify_pending_ = false;
   }
+  // Also when discarded (teardown): a later link() must schedule a new notification.
+  g->notify_pending_ = false;
   g->release();
 }
 
@@ -248,7 +246,9 @@ bool Greenlet::join(std::optional<Duration> timeout) {
     unlink(id);  // killed while joining: leave no dangling joiner behind
     throw;
   }
-  if (!dead()) unlink(id);  // timed out
+  // Unlink even if dead: when our timeout and the target's death land in the same loop turn, the
+  // joiner link is still queued for notification and must not outlive this wait.
+  unlink(id);
   return dead();
 }
 

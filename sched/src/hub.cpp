@@ -102,7 +102,8 @@ void Hub::set_error_handler(ErrorHandler handler) { on_error_ = std::move(handle
 void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
   try {
     if (on_error_) {
-      on_error_(greenlet, error);
+      const ErrorHandler handler = on_error_;  // the handler may replace itself
+      handler(greenlet, error);
       return;
     }
     std::fprintf(stderr, "tendril: greenlet %s failed with %s\n", greenlet.describe().c_str(),
@@ -123,8 +124,10 @@ void Hub::resume(Greenlet* g) {
   detail::asan_finish_switch(fake_stack, nullptr, nullptr);
   current_ = nullptr;
   if (g->state_ == Greenlet::State::dead) {
-    // The fiber has returned and its stack is back in the pool; drop the reference the hub held
-    // for the running greenlet. Nothing may touch g after this.
+    // The fiber has returned and its stack is back in the pool. Report an uncaught exception once,
+    // here on the hub's stack, before any joiner or link runs (gevent); main's goes to run()'s
+    // caller instead. Then drop the hub's reference; nothing may touch g after this.
+    if (g->error_ && g != main_) report_error(*g, g->error_);
     g->release();
   }
 }
@@ -203,10 +206,18 @@ bool Hub::park(const WaitToken& token, const char* reason, const Waitable* objec
                std::optional<std::int64_t> deadline_ns, TimerPriority deadline_priority) {
   Greenlet* g = current_;
   TENDRIL_ASSERT(g == token.greenlet && g->wait_seq_ == token.seq, "park() with a stale token");
-  TimerId timer = 0;
+  // The guard disarms the deadline on every way out, including a forced unwind of the stack.
+  struct Deadline {
+    Hub* hub;
+    TimerId timer = 0;
+    ~Deadline() {
+      if (timer != 0) hub->cancel_timer(timer);
+    }
+  } deadline{this};
   if (deadline_ns) {
     g->add_ref();
-    timer = start_timer(*deadline_ns, Callback{&timeout_cb, g, token.seq}, deadline_priority);
+    deadline.timer =
+        start_timer(*deadline_ns, Callback{&timeout_cb, g, token.seq}, deadline_priority);
   }
   g->wait_reason_ = reason;
   g->wait_object_ = object;
@@ -215,7 +226,7 @@ bool Hub::park(const WaitToken& token, const char* reason, const Waitable* objec
   g->wait_reason_ = nullptr;
   g->wait_object_ = nullptr;
   const bool timed_out = g->timed_out_;
-  if (timer != 0 && !timed_out) cancel_timer(timer);
+  if (timed_out) deadline.timer = 0;  // it fired
   if (g->pending_throw_) std::rethrow_exception(std::exchange(g->pending_throw_, nullptr));
   return !timed_out;
 }
@@ -280,6 +291,7 @@ void Hub::run_main(Greenlet& main) {
       hub->stop_ = false;
     }
   } reset{this};
+  begin_run();
   main.start();
   try {
     for (;;) {
@@ -296,12 +308,22 @@ void Hub::run_main(Greenlet& main) {
   teardown();
 }
 
+void Hub::drain_ready() {
+  // Runs what is already queued (link notifications of greenlets that just died, mostly), in
+  // FIFO order, without touching timers; bounded, since a callback may queue another.
+  for (int n = 0; n < 1000000 && !ready_.empty(); ++n) {
+    Callback cb = ready_.take(0);
+    count_step();
+    cb.invoke();
+  }
+}
+
 void Hub::teardown() {
   // Greenlets still alive when main is done are killed, as gevent kills them at interpreter exit,
-  // so that their destructors run and no stack leaks. A greenlet may catch GreenletExit and block
-  // again; it gets a few more kills, then its stack is unwound by force.
+  // so that their destructors run, their links fire and no stack leaks. A greenlet may catch
+  // GreenletExit and block again; it gets a few more kills, then its stack is unwound by force.
   main_ = nullptr;
-  for (int round = 0; round < 8 && live_count_ > 0; ++round) {
+  for (int round = 0; round < 8 && (live_count_ > 0 || !ready_.empty()); ++round) {
     std::vector<Ref<Greenlet>> alive;
     for (Greenlet* g = live_head_; g != nullptr; g = g->live_next_) alive.emplace_back(g);
     std::vector<Ref<Greenlet>> running;
@@ -313,11 +335,14 @@ void Hub::teardown() {
       }
     }
     if (!running.empty()) throw_into_all(std::move(running), std::make_exception_ptr(GreenletExit()));
-    stop_ = live_count_ == 0;
     try {
-      run_loop();
-    } catch (const HubError& e) {
-      std::fprintf(stderr, "tendril: while killing leftover greenlets: %s\n", e.what());
+      stop_ = live_count_ == 0;
+      if (!stop_) run_loop();
+      drain_ready();
+    } catch (...) {
+      // The run is over either way; say what went wrong instead of masking the run's own result.
+      std::fprintf(stderr, "tendril: while killing leftover greenlets: %s\n",
+                   describe_exception(std::current_exception()).c_str());
       break;
     }
   }

@@ -67,7 +67,6 @@ void RawGreenlet::switch_to() {
   RawGreenlet* self = t_current;
   if (self == this) return;
   if (!started_) {
-    started_ = true;
     ctx_ = boost::context::fiber(
         std::allocator_arg, RecordingStack{boost::context::protected_fixedsize_stack(stack_size_bytes_), &stack_},
         [this](boost::context::fiber&& from) -> boost::context::fiber {
@@ -97,6 +96,7 @@ void RawGreenlet::switch_to() {
           detail::asan_start_switch(nullptr, bottom, size);
           return std::move(slot_of(parent));
         });
+    started_ = true;  // only once the fiber exists: a failed stack allocation leaves it unstarted
   }
   t_switched_from = self;
   t_current = this;

@@ -46,8 +46,12 @@ boost::context::stack_context StackPool::allocate() {
     sctx = carve_dense();
   }
   if (options_.mode == StackMode::dense) {
-    // Rewritten on every reuse: madvise(DONTNEED) may have zeroed it.
-    std::memcpy(static_cast<char*>(sctx.sp) - sctx.size, &canary, sizeof canary);
+    // Rewritten on every reuse: madvise(DONTNEED) may have zeroed it. A zone, not one word, so
+    // that a frame skipping over a few bytes still lands on it.
+    char* bottom = static_cast<char*>(sctx.sp) - sctx.size;
+    for (std::size_t i = 0; i < canary_words; ++i) {
+      std::memcpy(bottom + i * sizeof canary, &canary, sizeof canary);
+    }
   }
   ++live_;
   return sctx;
@@ -77,9 +81,13 @@ void StackPool::deallocate(boost::context::stack_context& sctx) noexcept {
 
 bool StackPool::overflowed(const boost::context::stack_context& sctx) const noexcept {
   if (options_.mode != StackMode::dense) return false;
-  std::uint64_t word;
-  std::memcpy(&word, static_cast<const char*>(sctx.sp) - sctx.size, sizeof word);
-  return word != canary;
+  const char* bottom = static_cast<const char*>(sctx.sp) - sctx.size;
+  for (std::size_t i = 0; i < canary_words; ++i) {
+    std::uint64_t word;
+    std::memcpy(&word, bottom + i * sizeof word, sizeof word);
+    if (word != canary) return true;
+  }
+  return false;
 }
 
 boost::context::stack_context StackPool::map_guarded() {
@@ -113,7 +121,7 @@ boost::context::stack_context StackPool::carve_dense() {
   // Every stack starts `canary_bytes` below a page boundary, so its canary (its lowest word)
   // shares a page with the top of the stack beneath it, which is resident while that greenlet
   // lives. An idle greenlet whose frames fit in its top page then costs one page, not two.
-  constexpr std::size_t canary_bytes = 64;
+  constexpr std::size_t canary_bytes = canary_words * sizeof canary;
   const std::size_t per_slab = std::max<std::size_t>(1, slab_target_bytes / options_.size_bytes);
   if (slabs_.empty() || slab_next_ == per_slab) {
     const std::size_t bytes = per_slab * options_.size_bytes + page_bytes_;

@@ -194,7 +194,13 @@ void SimHub::fire_due_timers() {
       i = end;
       continue;
     }
-    std::uint32_t pick = alive > 1 && !fifo_ ? choose(alive) : 0;
+    std::uint32_t pick = 0;
+    try {
+      if (alive > 1 && !fifo_) pick = choose(alive);
+    } catch (...) {
+      restore_batch_from(i);
+      throw;
+    }
     std::size_t k = i;
     for (;; ++k) {
       if (!entry_live(batch_[k])) continue;
@@ -222,7 +228,12 @@ void SimHub::fire_due_timers() {
     ++s.gen;
     free_slots_.push_back(e.slot);
     --live_timers_;
-    cb.invoke();
+    try {
+      cb.invoke();
+    } catch (...) {
+      restore_batch_from(i);  // a throwing timer callback must not disarm the rest of the batch
+      throw;
+    }
     if (options_.verify_each_step) verify();
     if (stop_requested()) {
       restore_batch_from(i);

@@ -350,3 +350,61 @@ TEST(Greenlet, ThousandsOfGreenletsReturnTheirStacks) {
   EXPECT_EQ(sum, 5000L * 4999 / 2);
   EXPECT_EQ(hub.stacks().live_stacks(), 0u);
 }
+
+// A joiner whose timeout and the target's death land in the same loop turn leaves no link
+// behind: the joiner may be gone by the time the target's links run.
+TEST(Greenlet, JoinTimeoutRacingDeathLeavesNoLink) {
+  SimHub hub;
+  tendril::run(hub, [&] {
+    auto target = tendril::spawn([] { tendril::sleep(10ms); });
+    bool joined = false;
+    {
+      auto joiner = tendril::spawn([&] { joined = target->join(10ms); });
+      joiner->join();
+    }  // the joiner is destroyed here, before target's links are notified
+    tendril::sleep(0s);
+    EXPECT_TRUE(joined);
+    EXPECT_TRUE(target->dead());
+  });
+}
+
+// The error handler runs on the hub's stack: it may kill another greenlet (non-blocking there).
+TEST(Greenlet, ErrorHandlerRunsOnHubStackAndMayKill) {
+  SimHub hub;
+  Ref<Greenlet> victim;
+  hub.set_error_handler([&](Greenlet&, std::exception_ptr) {
+    EXPECT_EQ(tendril::getcurrent(), nullptr);
+    victim->kill();  // from the hub's stack kill() cannot block: it queues the delivery
+  });
+  tendril::run(hub, [&] {
+    victim = tendril::spawn([] { tendril::sleep(1h); });
+    auto bad = tendril::spawn([] { throw std::runtime_error("x"); });
+    bad->join();
+    victim->join();
+    EXPECT_TRUE(victim->killed());
+  });
+}
+
+// Links of greenlets killed when main returns still fire.
+TEST(Greenlet, LinksOfLeftoversFireAtTeardown) {
+  SimHub hub;
+  int fired = 0;
+  tendril::run(hub, [&] {
+    auto g = tendril::spawn([] { tendril::sleep(1h); });
+    g->link([&](Greenlet&) { ++fired; });
+    tendril::sleep(0s);
+  });
+  EXPECT_EQ(fired, 1);
+}
+
+// sleep() of an enormous duration saturates instead of overflowing into a negative time.
+TEST(Greenlet, HugeSleepSaturates) {
+  SimHub hub;
+  tendril::run(hub, [&] {
+    auto g = tendril::spawn([] { tendril::sleep(std::chrono::hours::max()); });
+    tendril::sleep(1s);
+    EXPECT_FALSE(g->dead());
+    g->kill();
+  });
+  EXPECT_EQ(hub.now_ns(), 1'000'000'000);
+}

@@ -9,6 +9,7 @@
 #include "tendril/sched/hub.hpp"
 #include "tendril/sched/linkable.hpp"
 #include "tendril/sched/lock.hpp"
+#include "tendril/sched/queue.hpp"
 #include "tendril/sched/raw.hpp"
 #include "tendril/sched/ref.hpp"
 #include "tendril/sched/stack.hpp"

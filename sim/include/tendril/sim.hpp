@@ -38,7 +38,7 @@ class Random final : public Chooser {
 // SimOptions configures a SimHub.
 struct SimOptions {
   StackOptions stack;
-  // max_steps bounds a run (callbacks plus timers): past it the hub stops the run with HubError,
+  // max_steps bounds each run() (callbacks plus timers): past it the hub stops the run with HubError,
   // so that a greenlet spinning on sleep(0) fails instead of hanging.
   std::uint64_t max_steps = 200'000'000;
   // verify_each_step runs verify() after every callback and timer (libev's ev_verify): slow, for
@@ -81,6 +81,7 @@ class SimHub final : public Hub {
 
  protected:
   void run_loop() override;
+  void begin_run() override { step_limit_ = steps() + options_.max_steps; }
 
  private:
   struct Slot {

@@ -82,8 +82,11 @@ class AsyncResult : public detail::AsyncResultBase {
     wait_for_get(timeout);
     return *value_;
   }
-  // get_nowait() is get() that throws Timeout at once instead of blocking.
-  T& get_nowait() { return get(Duration::zero()); }
+  // get_nowait() is get() that throws Timeout at once instead of blocking; it never switches.
+  T& get_nowait() {
+    if (!ready()) throw Timeout();
+    return get();
+  }
   // value() is the value once successful, else empty.
   const std::optional<T>& value() const noexcept { return value_; }
 

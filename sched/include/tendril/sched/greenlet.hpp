@@ -270,7 +270,13 @@ auto spawn_later(Duration delay, F&& f, Args&&... args) {
 void sleep(Duration d);
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
-  sleep(std::chrono::ceil<Duration>(d));
+  // Saturate instead of overflowing: sleep(hours::max()) sleeps "forever", not a negative time.
+  using Wide = std::chrono::duration<long double, std::nano>;
+  if (std::chrono::duration_cast<Wide>(d) >= std::chrono::duration_cast<Wide>(Duration::max())) {
+    sleep(Duration::max());
+  } else {
+    sleep(std::chrono::ceil<Duration>(d));
+  }
 }
 
 // getcurrent() is the running greenlet, or nullptr outside any greenlet.

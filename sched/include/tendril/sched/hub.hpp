@@ -210,8 +210,10 @@ class Hub {
   bool stop_requested() const noexcept { return stop_; }
   // count_step() is called by run_loop() once per callback or timer run.
   void count_step() noexcept { ++steps_; }
-  // discard_all() drops every queued callback unrun; hubs call it on destruction.
+  // discard_ready() drops every queued callback unrun; hubs call it on destruction.
   void discard_ready() noexcept { ready_.clear(); }
+  // begin_run() is called by run_main() before main starts (for per-run budgets).
+  virtual void begin_run() {}
 
   ReadyQueue ready_;
 
@@ -233,6 +235,7 @@ class Hub {
   void add_live(Greenlet* g) noexcept;
   void remove_live(Greenlet* g) noexcept;
   void teardown();
+  void drain_ready();
 
   StackPool stacks_;
   Greenlet* current_ = nullptr;

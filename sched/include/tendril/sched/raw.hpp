@@ -12,7 +12,8 @@ namespace tendril {
 // RawGreenlet runs a function on its own stack and transfers control only when asked: switch_to()
 // jumps straight into it. When the function returns, control goes to its parent: the raw greenlet
 // (or the thread's own stack) that was running when it was created, as in the greenlet library.
-// Raw greenlets belong to one thread and must not call blocking hub functions (sleep, join).
+// Raw greenlets belong to one thread and must not call blocking hub functions (sleep, join); a
+// parent must outlive the raw greenlets it created (the greenlet library keeps it alive instead).
 // Destroying an unfinished raw greenlet throws GreenletExit into it, as the greenlet library does,
 // so its destructors run; the destroyer resumes when it has finished.
 class RawGreenlet {

@@ -60,8 +60,9 @@ class StackPool {
   // mapped_bytes() counts address space the pool has mapped (virtual, not resident).
   std::size_t mapped_bytes() const noexcept { return mapped_bytes_; }
 
-  // The value written at the bottom of every dense stack.
+  // The value written over the lowest canary_words words of every dense stack.
   static constexpr std::uint64_t canary = 0x7e4d71c0ffee5a1dULL;
+  static constexpr std::size_t canary_words = 8;
 
  private:
   struct Slab {

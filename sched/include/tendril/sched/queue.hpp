@@ -1,0 +1,336 @@
+// tendril/sched/queue.hpp: Queue, LifoQueue, PriorityQueue, JoinableQueue and Channel
+// (gevent.queue). Blocked putters and getters are served in the order they started waiting, by
+// one queued callback; put() and get() never switch unless they block.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tendril/sched/assert.hpp"
+#include "tendril/sched/event.hpp"
+#include "tendril/sched/linkable.hpp"
+
+namespace tendril {
+
+// Empty is thrown by get_nowait() on an empty queue, and by get(timeout) when the timeout passes.
+class Empty : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Full is thrown by put_nowait() on a full queue, and by put(timeout) when the timeout passes.
+class Full : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+template <class T>
+struct FifoStore {
+  std::deque<T> items;
+  void push(T&& v) { items.push_back(std::move(v)); }
+  T take() {
+    T v = std::move(items.front());
+    items.pop_front();
+    return v;
+  }
+  const T& front() const { return items.front(); }
+  std::size_t size() const noexcept { return items.size(); }
+};
+
+template <class T>
+struct LifoStore {
+  std::vector<T> items;
+  void push(T&& v) { items.push_back(std::move(v)); }
+  T take() {
+    T v = std::move(items.back());
+    items.pop_back();
+    return v;
+  }
+  const T& front() const { return items.back(); }
+  std::size_t size() const noexcept { return items.size(); }
+};
+
+// Lowest first, as gevent's heapq; ties come out in no promised order.
+template <class T, class Less>
+struct PriorityStore {
+  std::vector<T> items;
+  struct Greater {
+    bool operator()(const T& a, const T& b) const { return Less()(b, a); }
+  };
+  void push(T&& v) {
+    items.push_back(std::move(v));
+    std::push_heap(items.begin(), items.end(), Greater());
+  }
+  T take() {
+    std::pop_heap(items.begin(), items.end(), Greater());
+    T v = std::move(items.back());
+    items.pop_back();
+    return v;
+  }
+  const T& front() const { return items.front(); }
+  std::size_t size() const noexcept { return items.size(); }
+};
+
+// QueueBase holds what every queue shares: the waiter lists, the unlock callback, the name.
+class QueueBase : public Waitable {
+ public:
+  QueueBase(const QueueBase&) = delete;
+  QueueBase& operator=(const QueueBase&) = delete;
+
+  // name() / set_name() label the queue in reports; id() numbers it on its hub.
+  const std::string& name() const noexcept { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  std::uint64_t id() const noexcept { return id_; }
+  std::string describe() const override;
+  // getters() / putters() count greenlets blocked in get()/peek() and in put().
+  std::size_t getters() const noexcept { return getters_.size(); }
+  std::size_t putters() const noexcept { return putters_.size(); }
+
+ protected:
+  QueueBase(const char* kind, std::string name);
+  virtual ~QueueBase();
+  // schedule_unlock() queues unlock() once (gevent's _schedule_unlock).
+  void schedule_unlock();
+  // unlock() serves blocked putters and getters; runs on the hub's stack. A woken waiter may
+  // destroy the queue: after each wakeup, unlock() checks guard.owner before touching `this`.
+  virtual void unlock(const Anchor& guard) = 0;
+  // block_on() parks the current greenlet as `node` in `list` until served (true) or timed out.
+  bool block_on(WaitList& list, WaitNode& node, const char* api, const char* reason,
+             std::optional<Duration> timeout);
+
+  WaitList getters_;
+  WaitList putters_;
+
+ private:
+  static void unlock_cb(Callback& cb, bool run);
+  const char* kind_;
+  std::uint64_t id_;
+  std::string name_;
+  bool unlock_pending_ = false;
+  Ref<Anchor> anchor_;
+};
+
+// BasicQueue is Queue, LifoQueue and PriorityQueue, by Store.
+template <class T, class Store>
+class BasicQueue : public QueueBase {
+ public:
+  // put() adds item; when the queue is full it blocks (up to timeout, then throws Full) or, with
+  // block false, throws Full at once. Never switches when there is room.
+  void put(T item, bool block = true, std::optional<Duration> timeout = std::nullopt) {
+    if (!full()) {
+      push(std::move(item));
+      if (!getters_.empty()) schedule_unlock();
+      return;
+    }
+    if (!block) throw Full("tendril: " + describe() + " is full");
+    WaitNode node;
+    node.item = &item;
+    if (!getters_.empty()) schedule_unlock();
+    if (!this->block_on(putters_, node, "tendril::Queue::put", "Queue.put", timeout)) {
+      throw Full("tendril: " + describe() + " stayed full until the timeout");
+    }
+  }
+  // put_nowait() is put() with block false.
+  void put_nowait(T item) { put(std::move(item), false); }
+  // get() removes and returns the next item; when empty it blocks (up to timeout, then throws
+  // Empty) or, with block false, throws Empty at once.
+  T get(bool block = true, std::optional<Duration> timeout = std::nullopt) {
+    if (store_.size() > 0) {
+      if (!putters_.empty()) schedule_unlock();
+      return store_.take();
+    }
+    wait_for_item(block, timeout, "tendril::Queue::get", "Queue.get");
+    return store_.take();
+  }
+  // get_nowait() is get() with block false.
+  T get_nowait() { return get(false); }
+  // peek() returns a copy of the next item without removing it; blocks like get().
+  T peek(bool block = true, std::optional<Duration> timeout = std::nullopt) {
+    if (store_.size() == 0) wait_for_item(block, timeout, "tendril::Queue::peek", "Queue.peek");
+    return store_.front();
+  }
+  // qsize() counts queued items; empty() / full() as in gevent; maxsize() is 0 when unbounded.
+  std::size_t qsize() const noexcept { return store_.size(); }
+  bool empty() const noexcept { return store_.size() == 0; }
+  bool full() const noexcept { return maxsize_ > 0 && store_.size() >= maxsize_; }
+  std::size_t maxsize() const noexcept { return maxsize_; }
+
+ protected:
+  // maxsize 0 is unbounded (gevent's Queue(None) and Queue(0)); negative is a UsageError.
+  BasicQueue(const char* kind, std::int64_t maxsize, std::string name)
+      : QueueBase(kind, std::move(name)), maxsize_(checked_size(kind, maxsize)) {}
+  // push() stores one item; JoinableQueue counts it.
+  virtual void push(T&& item) { store_.push(std::move(item)); }
+
+ private:
+  static std::size_t checked_size(const char* kind, std::int64_t maxsize) {
+    if (maxsize < 0) {
+      throw UsageError(std::string("tendril::") + kind + ": maxsize must be >= 0 (0 means " +
+                       "unbounded), got " + std::to_string(maxsize));
+    }
+    return static_cast<std::size_t>(maxsize);
+  }
+  void wait_for_item(bool block, std::optional<Duration> timeout, const char* api,
+                     const char* reason) {
+    if (!block) throw Empty("tendril: " + describe() + " is empty");
+    WaitNode node;
+    if (!putters_.empty()) schedule_unlock();
+    if (!this->block_on(getters_, node, api, reason, timeout)) {
+      throw Empty("tendril: " + describe() + " stayed empty until the timeout");
+    }
+    // unlock() wakes a getter only with an item queued, and switches straight into it.
+    TENDRIL_ASSERT(store_.size() > 0, describe(), " woke a getter with no item");
+  }
+  void unlock(const Anchor& guard) override {
+    // gevent's _unlock: move blocked putters' items in while there is room, wake getters while
+    // there are items; each woken greenlet runs until it blocks.
+    for (;;) {
+      bool repeat = false;
+      if (!putters_.empty() && !full()) {
+        repeat = true;
+        WaitNode* putter = putters_.pop_front();
+        push(std::move(*static_cast<T*>(putter->item)));
+        Hub::wake_now(putter->token);
+        if (guard.owner == nullptr) return;
+      }
+      if (!getters_.empty() && store_.size() > 0) {
+        repeat = true;
+        Hub::wake_now(getters_.pop_front()->token);
+        if (guard.owner == nullptr) return;
+      }
+      if (!repeat) return;
+    }
+  }
+
+  Store store_;
+  std::size_t maxsize_;
+};
+
+}  // namespace detail
+
+// Queue<T> is a FIFO queue; maxsize 0 (the default) is unbounded.
+template <class T>
+class Queue : public detail::BasicQueue<T, detail::FifoStore<T>> {
+ public:
+  explicit Queue(std::int64_t maxsize = 0, std::string name = {})
+      : detail::BasicQueue<T, detail::FifoStore<T>>("Queue", maxsize, std::move(name)) {}
+
+ protected:
+  Queue(const char* kind, std::int64_t maxsize, std::string name)
+      : detail::BasicQueue<T, detail::FifoStore<T>>(kind, maxsize, std::move(name)) {}
+};
+
+// LifoQueue<T> returns the most recently added item first; picked when the getter wakes.
+template <class T>
+class LifoQueue : public detail::BasicQueue<T, detail::LifoStore<T>> {
+ public:
+  explicit LifoQueue(std::int64_t maxsize = 0, std::string name = {})
+      : detail::BasicQueue<T, detail::LifoStore<T>>("LifoQueue", maxsize, std::move(name)) {}
+};
+
+// PriorityQueue<T, Less> returns the lowest item first (by Less); picked when the getter wakes.
+template <class T, class Less = std::less<T>>
+class PriorityQueue : public detail::BasicQueue<T, detail::PriorityStore<T, Less>> {
+ public:
+  explicit PriorityQueue(std::int64_t maxsize = 0, std::string name = {})
+      : detail::BasicQueue<T, detail::PriorityStore<T, Less>>("PriorityQueue", maxsize,
+                                                               std::move(name)) {}
+};
+
+// JoinableQueue<T> is a Queue that counts unfinished tasks: each put adds one, task_done()
+// removes one, and join() waits until none is left.
+template <class T>
+class JoinableQueue : public Queue<T> {
+ public:
+  explicit JoinableQueue(std::int64_t maxsize = 0, std::string name = {})
+      : Queue<T>("JoinableQueue", maxsize, std::move(name)) {
+    done_.set();
+  }
+  // task_done() marks one item as processed; throws UsageError if called more times than put.
+  void task_done() {
+    if (unfinished_ == 0) {
+      throw UsageError("tendril: task_done() called more times than items were put on " +
+                       this->describe());
+    }
+    if (--unfinished_ == 0) done_.set();
+  }
+  // join() waits until every item put has been marked done, or timeout passes; returns whether
+  // none is left.
+  bool join(std::optional<Duration> timeout = std::nullopt) { return done_.wait(timeout); }
+  // unfinished_tasks() counts items put and not yet marked done.
+  std::size_t unfinished_tasks() const noexcept { return unfinished_; }
+
+ protected:
+  void push(T&& item) override {
+    ++unfinished_;
+    done_.clear();
+    Queue<T>::push(std::move(item));
+  }
+
+ private:
+  std::size_t unfinished_ = 0;
+  Event done_;
+};
+
+// Channel<T> has no room at all: put() blocks until a getter takes the item (gevent's Channel).
+template <class T>
+class Channel : public detail::QueueBase {
+ public:
+  explicit Channel(std::string name = {}) : QueueBase("Channel", std::move(name)) {}
+  // put() hands item to a getter, blocking until one takes it (up to timeout, then throws Full;
+  // with block false the timeout is zero: only a getter already waiting can take it).
+  void put(T item, bool block = true, std::optional<Duration> timeout = std::nullopt) {
+    if (!block) timeout = Duration::zero();
+    detail::WaitNode node;
+    node.item = &item;
+    if (!getters_.empty()) schedule_unlock();
+    if (!this->block_on(putters_, node, "tendril::Channel::put", "Channel.put", timeout)) {
+      throw Full("tendril: no getter took the item from " + describe() + " before the timeout");
+    }
+  }
+  void put_nowait(T item) { put(std::move(item), false); }
+  // get() takes an item from a putter, blocking until one comes (up to timeout, then Empty).
+  T get(bool block = true, std::optional<Duration> timeout = std::nullopt) {
+    if (!block) timeout = Duration::zero();
+    std::optional<T> slot;
+    detail::WaitNode node;
+    node.item = &slot;
+    if (!putters_.empty()) schedule_unlock();
+    if (!this->block_on(getters_, node, "tendril::Channel::get", "Channel.get", timeout)) {
+      throw Empty("tendril: no putter came to " + describe() + " before the timeout");
+    }
+    return std::move(*slot);
+  }
+  T get_nowait() { return get(false); }
+  // balance() is putters waiting minus getters waiting.
+  std::ptrdiff_t balance() const noexcept {
+    return static_cast<std::ptrdiff_t>(putters_.size()) -
+           static_cast<std::ptrdiff_t>(getters_.size());
+  }
+
+ private:
+  void unlock(const detail::Anchor& guard) override {
+    while (!putters_.empty() && !getters_.empty()) {
+      detail::WaitNode* getter = getters_.pop_front();
+      detail::WaitNode* putter = putters_.pop_front();
+      static_cast<std::optional<T>*>(getter->item)->emplace(
+          std::move(*static_cast<T*>(putter->item)));
+      Hub::wake_now(getter->token);
+      if (guard.owner == nullptr) return;
+      Hub::wake_now(putter->token);
+      if (guard.owner == nullptr) return;
+    }
+  }
+};
+
+}  // namespace tendril
