@@ -137,11 +137,42 @@ void Greenlet::entry_point(Greenlet* self) {
   self->on_death();
 }
 
+detail::LocalSlot* Greenlet::local_slot(std::uint64_t key) const noexcept {
+  for (const auto& [k, slot] : locals_) {
+    if (k == key) return slot.get();
+  }
+  return nullptr;
+}
+
+void Greenlet::set_local_slot(std::uint64_t key, std::unique_ptr<detail::LocalSlot> slot) {
+  for (auto& [k, existing] : locals_) {
+    if (k == key) {
+      existing = std::move(slot);
+      return;
+    }
+  }
+  if (slot) locals_.emplace_back(key, std::move(slot));
+}
+
+void Greenlet::destroy_locals() noexcept {
+  // Newest first, like automatic variables; a throwing destructor is reported, not fatal.
+  while (!locals_.empty()) {
+    auto slot = std::move(locals_.back().second);
+    locals_.pop_back();
+    try {
+      slot.reset();
+    } catch (...) {
+      hub_->report_error(*this, std::current_exception());
+    }
+  }
+}
+
 void Greenlet::on_death() noexcept {
   if (stack_.sp != nullptr && hub_->stacks_.overflowed(stack_)) {
     TENDRIL_ASSERT(false, "stack overflow in greenlet ", describe(), " (dense stacks of ",
                    stack_.size, " bytes have no guard page; raise StackOptions::size_bytes)");
   }
+  destroy_locals();  // still on the greenlet's own stack, so getcurrent() is this greenlet
   state_ = State::dead;
   hub_->remove_live(this);
   if (links_next_ < links_.size() && !notify_pending_) schedule_notify();

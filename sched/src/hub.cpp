@@ -262,6 +262,12 @@ void Hub::verify() const {
                  live_count_);
 }
 
+void Hub::wait_until_idle() {
+  const WaitToken token = begin_wait("tendril::wait");
+  idle_waiters_.emplace_back(Ref<Greenlet>(token.greenlet), token);
+  park(token, "wait()", nullptr);
+}
+
 std::string Hub::deadlock_report() const {
   std::string out = "tendril: deadlock at " + position() + ": nothing is ready, no timer is " +
                     "pending, and " + std::to_string(live_count_) + " greenlet" +
@@ -297,6 +303,13 @@ void Hub::run_main(Greenlet& main) {
     for (;;) {
       run_loop();
       if (main.dead()) break;
+      if (!idle_waiters_.empty()) {
+        // Idle, and someone asked to be woken then (tendril::wait()): that is not a deadlock.
+        auto waiters = std::move(idle_waiters_);
+        idle_waiters_.clear();
+        for (auto& [g, token] : waiters) schedule(wake_callback(token));
+        continue;
+      }
       // Nothing can ever wake main: raise the report in main at its blocking point (gevent's
       // LoopExit), so that its destructors run and it may catch it.
       throw_into(main, std::make_exception_ptr(Deadlock(deadlock_report())));

@@ -5,6 +5,7 @@
 #include <exception>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,6 +21,13 @@ namespace tendril {
 
 // LinkId names a link so that unlink() can remove it.
 using LinkId = std::uint64_t;
+
+namespace detail {
+// LocalSlot is one greenlet-local value (see Local<T> in tendril/sched/local.hpp).
+struct LocalSlot {
+  virtual ~LocalSlot() = default;
+};
+}  // namespace detail
 
 // Greenlet is a cooperative green thread on its own stack, run by the hub of the thread that
 // created it. Create greenlets with spawn() or, for subclasses overriding run(), with
@@ -84,6 +92,9 @@ class Greenlet : public RefCounted, public Waitable {
   // wait_object() is what the parked greenlet waits on (may be null).
   const Waitable* wait_object() const noexcept { return wait_object_; }
   Hub& hub() const noexcept { return *hub_; }
+  // local_slot() / set_local_slot() hold this greenlet's Local<T> values, for Local<T> itself.
+  detail::LocalSlot* local_slot(std::uint64_t key) const noexcept;
+  void set_local_slot(std::uint64_t key, std::unique_ptr<detail::LocalSlot> slot);
   // forget_wait_object() is for primitives being destroyed while this greenlet waits on them:
   // the deadlock report then stops naming the object.
   void forget_wait_object(const Waitable* object) noexcept {
@@ -140,6 +151,8 @@ class Greenlet : public RefCounted, public Waitable {
   LinkId next_link_id_ = 1;
   Greenlet* live_prev_ = nullptr;
   Greenlet* live_next_ = nullptr;
+  std::vector<std::pair<std::uint64_t, std::unique_ptr<detail::LocalSlot>>> locals_;
+  void destroy_locals() noexcept;
 };
 
 inline WaitToken Hub::begin_wait(const char* api) {

@@ -200,6 +200,9 @@ class Hub {
   // verify() checks the core's invariants (the live list, the current greenlet) and aborts with
   // TENDRIL_ASSERT on a broken one; SimOptions::verify_each_step calls it after every step.
   virtual void verify() const;
+  // wait_until_idle() blocks the calling greenlet until the loop has nothing left to do (no
+  // callback, no timer); then it resumes instead of a Deadlock being raised (tendril::wait()).
+  void wait_until_idle();
   // deadlock_report() lists every blocked greenlet and what it waits on.
   std::string deadlock_report() const;
   // run_main() runs main to completion on this hub (see tendril::run); rethrows its exception.
@@ -252,6 +255,7 @@ class Hub {
   bool stop_ = false;
   bool running_ = false;
   ErrorHandler on_error_;
+  std::vector<std::pair<Ref<Greenlet>, WaitToken>> idle_waiters_;
 };
 
 // HubBinding binds a hub to the current thread for its lifetime (marl's bound scheduler); run()
