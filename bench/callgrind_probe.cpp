@@ -1,7 +1,9 @@
 // callgrind_probe MODE N: runs N operations of MODE so that bench/run.sh can take the difference
 // of two callgrind instruction totals (N2 - N1 operations) as the exact cost of one operation.
 // MODE: raw_fiber (N ping-pongs: 2N one-way switches), sleep0 (N sleep(0) by each of two
-// greenlets: 2N sleep(0)s), spawn_join (N spawn+join, warm pool).
+// greenlets: 2N sleep(0)s), spawn_join (N spawn+join, warm pool), queue (N ping-pongs: 2N
+// messages), semaphore (N ping-pongs: 2N hand-offs), event (N rounds waking 100 waiters: 100N
+// wakeups), imap (N items through Pool(10).imap_unordered).
 #include <boost/context/fiber.hpp>
 #include <chrono>
 #include <cstdio>
@@ -15,7 +17,8 @@ using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: callgrind_probe raw_fiber|sleep0|spawn_join N\n");
+    std::fprintf(stderr,
+                 "usage: callgrind_probe raw_fiber|sleep0|spawn_join|queue|semaphore|event|imap N\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -47,6 +50,69 @@ int main(int argc, char** argv) {
     tendril::run(hub, [&] {
       tendril::spawn([] {})->join();
       for (long i = 0; i < n; ++i) tendril::spawn([] {})->join();
+    });
+  } else if (mode == "queue") {
+    tendril::SimHub hub;
+    tendril::run(hub, [&] {
+      tendril::Queue<long> to_partner, to_main;
+      auto partner = tendril::spawn([&] {
+        for (long i = 0; i < n; ++i) to_main.put(to_partner.get());
+      });
+      for (long i = 0; i < n; ++i) {
+        to_partner.put(i);
+        to_main.get();
+      }
+      partner->join();
+    });
+  } else if (mode == "semaphore") {
+    tendril::SimHub hub;
+    tendril::run(hub, [&] {
+      tendril::Semaphore to_partner(0), to_main(0);
+      auto partner = tendril::spawn([&] {
+        for (long i = 0; i < n; ++i) {
+          to_partner.acquire();
+          to_main.release();
+        }
+      });
+      for (long i = 0; i < n; ++i) {
+        to_partner.release();
+        to_main.acquire();
+      }
+      partner->join();
+    });
+  } else if (mode == "event") {
+    tendril::SimHub hub;
+    tendril::run(hub, [&] {
+      constexpr int waiters = 100;
+      std::vector<tendril::Event> rounds(static_cast<std::size_t>(n) + 1);
+      tendril::Event done;
+      int woken = 0;
+      std::vector<tendril::Ref<tendril::Greenlet>> gs;
+      for (int w = 0; w < waiters; ++w) {
+        gs.push_back(tendril::spawn([&] {
+          for (long r = 0; r < n; ++r) {
+            rounds[static_cast<std::size_t>(r)].wait();
+            if (++woken == waiters) done.set();
+          }
+        }));
+      }
+      tendril::sleep(tendril::Duration::zero());
+      for (long r = 0; r < n; ++r) {
+        woken = 0;
+        done.clear();
+        rounds[static_cast<std::size_t>(r)].set();
+        done.wait();
+      }
+      tendril::joinall(gs);
+    });
+  } else if (mode == "imap") {
+    tendril::SimHub hub;
+    tendril::run(hub, [&] {
+      tendril::Pool pool(10);
+      std::vector<long> items(static_cast<std::size_t>(n));
+      long sum = 0;
+      for (long v : pool.imap_unordered([](long x) { return x; }, items)) sum += v;
+      if (sum != 0) std::abort();
     });
   } else {
     std::fprintf(stderr, "callgrind_probe: unknown MODE '%s'\n", mode.c_str());

@@ -31,6 +31,8 @@ int main() {
   section("task(pid) with random sleeps, seed 1", [](std::ostream& o) { seeds::tasks(o, 1); });
   section("the same, seed 2 (another order)", [](std::ostream& o) { seeds::tasks(o, 2); });
   section("a Greenlet subclass overriding run()", seeds::subclass);
+  section("actors: Pinger and Ponger with inbox queues, 3 rounds",
+          [](std::ostream& o) { seeds::actors(o, 3); });
   section("raw symmetric switch (greenlet's gr1/gr2)", seeds::raw_switch);
   return 0;
 }

@@ -104,6 +104,64 @@ void subclass(std::ostream& out) {
   });
 }
 
+namespace {
+
+// Actor is gevent's Actor: a greenlet with an inbox, running receive() for each message.
+class Actor : public tendril::Task<void> {
+ public:
+  explicit Actor(std::string name) : Task(std::move(name)), inbox(0, this->name() + " inbox") {}
+  tendril::Queue<std::string> inbox;
+
+ protected:
+  virtual void receive(const std::string& message) = 0;
+  void run() override {
+    while (running_) receive(inbox.get());
+  }
+  void stop() { running_ = false; }
+
+ private:
+  bool running_ = true;
+};
+
+// Pinger and Ponger answer each other until each has received `rounds` messages.
+class PingPong : public Actor {
+ public:
+  PingPong(std::string name, std::string reply, std::ostream& out, int rounds)
+      : Actor(std::move(name)), reply_(std::move(reply)), out_(out), left_(rounds) {}
+  tendril::Ref<PingPong> peer;
+
+ protected:
+  void receive(const std::string& message) override {
+    out_ << name() << " got " << message << "\n";
+    if (--left_ == 0) stop();
+    peer->inbox.put(reply_);
+    tendril::sleep(tendril::Duration::zero());
+  }
+
+ private:
+  std::string reply_;
+  std::ostream& out_;
+  int left_;
+};
+
+}  // namespace
+
+void actors(std::ostream& out, int rounds) {
+  tendril::SimHub hub;
+  tendril::run(hub, [&] {
+    auto ping = tendril::make_greenlet<PingPong>("ping", "ping", out, rounds);
+    auto pong = tendril::make_greenlet<PingPong>("pong", "pong", out, rounds);
+    ping->peer = pong;
+    pong->peer = ping;
+    ping->start();
+    pong->start();
+    ping->inbox.put("start");
+    tendril::joinall({ping, pong});
+    ping->peer = nullptr;  // break the cycle
+    pong->peer = nullptr;
+  });
+}
+
 void raw_switch(std::ostream& out) {
   tendril::RawGreenlet* gr1 = nullptr;
   tendril::RawGreenlet* gr2 = nullptr;

@@ -17,6 +17,9 @@ void sleepers(std::ostream& out);
 void tasks(std::ostream& out, std::uint64_t seed);
 // subclass(): a Greenlet subclass overriding run() (gevent's MyNoopGreenlet).
 void subclass(std::ostream& out);
+// actors(): gevent's Actor example: Pinger and Ponger greenlets, each with an inbox Queue and a
+// receive loop, exchange `rounds` messages each, then stop.
+void actors(std::ostream& out, int rounds);
 // raw_switch(): the greenlet library's gr1.switch()/gr2.switch() example; prints 12 56 34.
 void raw_switch(std::ostream& out);
 

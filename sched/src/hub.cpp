@@ -206,6 +206,16 @@ bool Hub::park(const WaitToken& token, const char* reason, const Waitable* objec
                std::optional<std::int64_t> deadline_ns, TimerPriority deadline_priority) {
   Greenlet* g = current_;
   TENDRIL_ASSERT(g == token.greenlet && g->wait_seq_ == token.seq, "park() with a stale token");
+  if (!deadline_ns) {
+    // No deadline: nothing to arm or disarm (the common case; kept lean).
+    g->wait_reason_ = reason;
+    g->wait_object_ = object;
+    switch_to_hub();
+    g->wait_reason_ = nullptr;
+    g->wait_object_ = nullptr;
+    if (g->pending_throw_) std::rethrow_exception(std::exchange(g->pending_throw_, nullptr));
+    return true;
+  }
   // The guard disarms the deadline on every way out, including a forced unwind of the stack.
   struct Deadline {
     Hub* hub;

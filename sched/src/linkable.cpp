@@ -177,7 +177,8 @@ void Linkable::notify() {
 bool Linkable::wait_notified(const char* api, const char* reason,
                              std::optional<Duration> timeout) {
   Hub& hub = current_hub(api);
-  const auto deadline = detail::deadline_from(hub, timeout, api);
+  std::optional<std::int64_t> deadline;
+  if (timeout) deadline = detail::deadline_from(hub, timeout, api);
   detail::WaitNode node;
   node.token = hub.begin_wait(api);
   links_.push_back(node);
@@ -185,7 +186,7 @@ bool Linkable::wait_notified(const char* api, const char* reason,
     detail::WaitNode& node;
     ~Unlink() { node.unlink(); }
   } unlink{node};
-  check_and_notify();
+  if (!notifier_active_) check_and_notify();
   return hub.park(node.token, reason, this, deadline);
 }
 

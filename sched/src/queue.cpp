@@ -36,22 +36,15 @@ void QueueBase::schedule_unlock() {
 }
 
 void QueueBase::unlock_cb(Callback& cb, bool run) {
-  Ref<Anchor> anchor(static_cast<Anchor*>(cb.obj));
-  anchor->release();  // the callback's own reference
-  if (anchor->owner == nullptr) return;
-  auto* self = static_cast<QueueBase*>(anchor->owner);
-  // Cleared before running, as gevent's callback objects are: an unlock scheduled while this one
-  // runs queues another pass.
-  self->unlock_pending_ = false;
-  if (run) self->unlock(*anchor);
-}
-
-bool QueueBase::block_on(WaitList& list, WaitNode& node, const char* api, const char* reason,
-                      std::optional<Duration> timeout) {
-  Hub& hub = current_hub(api);
-  const auto deadline = deadline_from(hub, timeout, api);
-  node.token = hub.begin_wait(api);
-  return wait_on(list, node, reason, this, deadline);
+  // The callback's own reference keeps the anchor alive until the end of this call.
+  auto* anchor = static_cast<Anchor*>(cb.obj);
+  if (auto* self = static_cast<QueueBase*>(anchor->owner)) {
+    // Cleared before running, as gevent's callback objects are: an unlock scheduled while this
+    // one runs queues another pass.
+    self->unlock_pending_ = false;
+    if (run) self->unlock(*anchor);
+  }
+  anchor->release();
 }
 
 }  // namespace tendril::detail

@@ -53,5 +53,12 @@ TEST(Examples, Subclass) {
   EXPECT_EQ(capture(seeds::subclass), "MyNoopGreenlet(4) finished at 4.000 s, successful\n");
 }
 
+// The Actor example: ping and pong answer each other until each got its 3 messages.
+TEST(Examples, Actors) {
+  EXPECT_EQ(capture([](std::ostream& o) { seeds::actors(o, 3); }),
+            "ping got start\npong got ping\nping got pong\npong got ping\nping got pong\n"
+            "pong got ping\n");
+}
+
 // The raw switch example prints 12, 56, 34 (never 78).
 TEST(Examples, RawSwitch) { EXPECT_EQ(capture(seeds::raw_switch), "12\n56\n34\n"); }

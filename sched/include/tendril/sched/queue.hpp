@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -34,17 +33,37 @@ class Full : public std::runtime_error {
 
 namespace detail {
 
+// FifoStore is a growable ring buffer: cheaper than std::deque on the put/get hot path.
 template <class T>
 struct FifoStore {
-  std::deque<T> items;
-  void push(T&& v) { items.push_back(std::move(v)); }
+  std::vector<std::optional<T>> slots;  // capacity is zero or a power of two
+  std::size_t head = 0;
+  std::size_t count = 0;
+  void push(T&& v) {
+    if (count == slots.size()) grow();
+    slots[(head + count) & (slots.size() - 1)].emplace(std::move(v));
+    ++count;
+  }
   T take() {
-    T v = std::move(items.front());
-    items.pop_front();
+    std::optional<T>& slot = slots[head];
+    T v = std::move(*slot);
+    slot.reset();
+    head = (head + 1) & (slots.size() - 1);
+    --count;
     return v;
   }
-  const T& front() const { return items.front(); }
-  std::size_t size() const noexcept { return items.size(); }
+  const T& front() const { return *slots[head]; }
+  std::size_t size() const noexcept { return count; }
+
+ private:
+  void grow() {
+    std::vector<std::optional<T>> bigger(slots.empty() ? 16 : slots.size() * 2);
+    for (std::size_t i = 0; i < count; ++i) {
+      bigger[i] = std::move(slots[(head + i) & (slots.size() - 1)]);
+    }
+    slots = std::move(bigger);
+    head = 0;
+  }
 };
 
 template <class T>
@@ -106,7 +125,18 @@ class QueueBase : public Waitable {
   virtual void unlock(const Anchor& guard) = 0;
   // block_on() parks the current greenlet as `node` in `list` until served (true) or timed out.
   bool block_on(WaitList& list, WaitNode& node, const char* api, const char* reason,
-             std::optional<Duration> timeout);
+                std::optional<Duration> timeout) {
+    Hub& hub = current_hub(api);
+    std::optional<std::int64_t> deadline;
+    if (timeout) deadline = deadline_from(hub, timeout, api);
+    node.token = hub.begin_wait(api);
+    list.push_back(node);
+    struct Unlink {
+      WaitNode& node;
+      ~Unlink() { node.unlink(); }
+    } unlink{node};
+    return hub.park(node.token, reason, this, deadline);
+  }
 
   WaitList getters_;
   WaitList putters_;

@@ -1,0 +1,92 @@
+"""report.py: runs tendril's benchmarks and gevent's twins in one go and prints one table with
+instruction counts (callgrind: exact and repeatable), wall-time medians and ratios.
+Called by bench/run.sh after the build; paths are relative to the repository root."""
+import json
+import os
+import subprocess
+import sys
+
+BUILD = "build-bench/bench"
+QUICK = "--quick" in sys.argv
+
+# name: (label, callgrind mode, operations per N, benchmark binary, benchmark name, counter)
+ROWS = [
+    ("raw", "raw Boost.Context fiber, one-way switch", "raw_fiber", 2,
+     "bench_core", "BM_RawFiberPingPong", "ns_per_switch"),
+    ("sleep0", "sleep(0) ping-pong, per sleep(0)", "sleep0", 2,
+     "bench_core", "BM_SleepZeroPingPong", "ns_per_sleep0"),
+    ("spawn_join", "spawn + join, warm pool", "spawn_join", 1,
+     "bench_core", "BM_SpawnJoin", None),
+    ("queue", "Queue ping-pong, per message", "queue", 2,
+     "bench_primitives", "BM_QueuePingPong", "ns_per_message"),
+    ("event", "Event wakeup, per waiter (10k waiting)", "event", 100,
+     "bench_primitives", "BM_EventWakeup10k", "ns_per_waiter"),
+    ("imap", "Pool(10).imap_unordered, per item (100k)", "imap", 1,
+     "bench_primitives", "BM_PoolImapUnordered100k", "ns_per_item"),
+    ("semaphore", "Semaphore hand-off", "semaphore", 2,
+     "bench_primitives", "BM_SemaphoreHandoff", "ns_per_handoff"),
+]
+
+
+def instructions(mode, n):
+    out = "/tmp/tendril-callgrind.%d.out" % os.getpid()
+    subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                    BUILD + "/callgrind_probe", mode, str(n)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(out) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                os.unlink(out)
+                return int(line.split()[1])
+    raise SystemExit("report.py: no instruction total in callgrind output for " + mode)
+
+
+def per_op(mode, ops_per_n):
+    small, large = (100, 1100) if mode == "event" else (1000, 11000)
+    return (instructions(mode, large) - instructions(mode, small)) / ((large - small) * ops_per_n)
+
+
+def medians(binary, extra_filter):
+    args = [BUILD + "/" + binary, "--benchmark_format=json", "--benchmark_repetitions=5",
+            "--benchmark_report_aggregates_only=true"]
+    if extra_filter:
+        args.append("--benchmark_filter=" + extra_filter)
+    data = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    out = {}
+    for b in data["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            out[b["run_name"]] = b
+    return out
+
+
+def main():
+    wall = {}
+    wall.update(medians("bench_core", "-BM_IdleGreenletMemory"))
+    wall.update(medians("bench_primitives", None))
+    gevent = {}
+    try:
+        twin = subprocess.run(["/usr/bin/python3", "bench/gevent_twin.py"], check=True,
+                              capture_output=True, text=True)
+        gevent = json.loads(twin.stdout)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print("(gevent twin unavailable: %s)" % e)
+    print("| operation | instructions (callgrind) | tendril SimHub, median | gevent, median | gevent / tendril |")
+    print("|---|---|---|---|---|")
+    for key, label, mode, ops, binary, bench, counter in ROWS:
+        ir = per_op(mode, ops)
+        b = wall.get(bench)
+        ns = b[counter] * 1e9 if counter else b["real_time"]
+        g = gevent.get(key)
+        g_text = "%.0f ns" % g if g else "-"
+        ratio = "%.0fx" % (g / ns) if g else "-"
+        print("| %s | %.0f | %.1f ns | %s | %s |" % (label, ir, ns, g_text, ratio))
+    if not QUICK:
+        mem = subprocess.run([BUILD + "/bench_core", "--benchmark_filter=BM_IdleGreenletMemory",
+                              "--benchmark_format=json"], check=True, capture_output=True,
+                             text=True)
+        for b in json.loads(mem.stdout)["benchmarks"]:
+            print("| idle greenlets: %d live, dense stacks | | %.2f KiB each | | |" %
+                  (b["live_greenlets"], b["bytes_per_greenlet"] / 1024))
+
+
+main()
