@@ -11,6 +11,9 @@
 #include "tendril/sched/assert.hpp"
 #include "tendril/sched/errors.hpp"
 #include "tendril/sched/greenlet.hpp"
+#include "tendril/sched/linkable.hpp"
+#include "tendril/sched/queue.hpp"
+#include "tendril/sched/timeout.hpp"
 
 namespace tendril {
 namespace {
@@ -29,6 +32,71 @@ struct ThrowRequest {
 };
 
 }  // namespace
+
+const char* to_string(ChoiceKind kind) noexcept {
+  switch (kind) {
+    case ChoiceKind::ready:
+      return "ready";
+    case ChoiceKind::timer:
+      return "timer";
+    case ChoiceKind::random:
+      return "random";
+  }
+  return "?";
+}
+
+std::string Alternative::describe() const {
+  if (greenlet != nullptr) return greenlet->describe();
+  if (object != nullptr) return object->describe();
+  if (greenlet_id != 0) return "#" + std::to_string(greenlet_id);
+  return "?";
+}
+
+namespace {
+Alternative of_greenlet(const Greenlet* g) noexcept {
+  Alternative a;
+  if (g != nullptr) {
+    a.greenlet_id = g->id();
+    a.greenlet = g;
+  }
+  return a;
+}
+}  // namespace
+
+Alternative identify(const Callback& cb) noexcept {
+  // Every callback tendril queues runs one greenlet, or serves one primitive's waiters.
+  if (cb.fn == &Hub::wake_cb || cb.fn == &Hub::timeout_cb || cb.fn == &Greenlet::start_cb ||
+      cb.fn == &Greenlet::notify_cb) {
+    return of_greenlet(static_cast<const Greenlet*>(cb.obj));
+  }
+  if (cb.fn == &Hub::throw_cb) {
+    const auto* req = static_cast<const ThrowRequest*>(cb.obj);
+    return req->targets.empty() ? Alternative{} : of_greenlet(req->targets.front().get());
+  }
+  if (cb.fn == &TimeoutScope::fire_cb) {
+    return of_greenlet(static_cast<const TimeoutScope*>(cb.obj)->greenlet_);
+  }
+  if (cb.fn == &Linkable::notify_cb) {
+    const auto* owner = static_cast<const Linkable*>(static_cast<const detail::Anchor*>(cb.obj)->owner);
+    Alternative a;
+    if (owner != nullptr) {
+      a.object_id = owner->id();
+      a.object = owner;
+    }
+    return a;
+  }
+  if (cb.fn == &detail::QueueBase::unlock_cb) {
+    const auto* owner =
+        static_cast<const detail::QueueBase*>(static_cast<const detail::Anchor*>(cb.obj)->owner);
+    Alternative a;
+    if (owner != nullptr) {
+      a.object_id = owner->id();
+      a.object = owner;
+    }
+    return a;
+  }
+  return {};
+}
 
 Callback Callback::from_function(std::function<void()> f) {
   return Callback{&function_cb, new std::function<void()>(std::move(f)), 0};

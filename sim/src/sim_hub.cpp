@@ -18,7 +18,7 @@ std::uint64_t Random::next() noexcept {
   return z ^ (z >> 31);
 }
 
-std::uint32_t Random::choose(std::uint32_t n) {
+std::uint32_t Random::below(std::uint32_t n) {
   // Lemire's multiply-shift with rejection: unbiased, and defined the same everywhere.
   const std::uint64_t bound = n;
   const std::uint64_t threshold = (std::uint64_t{1} << 32) % bound;
@@ -63,13 +63,82 @@ std::string SimHub::position() const {
          std::to_string(choices_) + ", policy " + chooser_->describe();
 }
 
+namespace {
+
+// The alternatives of a ready-queue choice are the queued callbacks, oldest first.
+class ReadyPoint final : public ChoicePoint {
+ public:
+  ReadyPoint(const ReadyQueue& q, std::uint32_t n) : ChoicePoint(ChoiceKind::ready, n), q_(q) {}
+  Alternative alternative(std::uint32_t i) const override { return identify(q_.peek(i)); }
+
+ private:
+  const ReadyQueue& q_;
+};
+
+// A random draw has no alternatives to name; the record names the greenlet that drew.
+class RandomPoint final : public ChoicePoint {
+ public:
+  RandomPoint(std::uint32_t n, const Greenlet* drawer)
+      : ChoicePoint(ChoiceKind::random, n), drawer_(drawer) {}
+  Alternative alternative(std::uint32_t) const override {
+    Alternative a;
+    if (drawer_ != nullptr) {
+      a.greenlet_id = drawer_->id();
+      a.greenlet = drawer_;
+    }
+    return a;
+  }
+
+ private:
+  const Greenlet* drawer_;
+};
+
+std::uint64_t fnv(std::uint64_t h, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::uint32_t SimHub::decide(const ChoicePoint& point) {
+  ++choices_;
+  const std::uint32_t answer = chooser_->choose(point);
+  TENDRIL_ASSERT(answer < point.n, "chooser ", chooser_->describe(), " answered ", answer, " of ",
+                 point.n);
+  if (chooser_->wants_records()) {
+    ChoiceRecord record;
+    record.index = choices_ - 1;
+    record.step = steps();
+    record.time_ns = now_ns_;
+    record.kind = point.kind;
+    record.n = point.n;
+    record.answer = answer;
+    const Alternative chosen = point.kind == ChoiceKind::random ? point.alternative(0)
+                                                                 : point.alternative(answer);
+    record.chosen_key = chosen.key();
+    record.chosen_name = chosen.describe();
+    // The hash covers the decision and the steps and time since the previous one, so a program
+    // that changed between two choices differs at the next.
+    hash_ = fnv(hash_, static_cast<std::uint64_t>(point.kind));
+    hash_ = fnv(hash_, point.n);
+    hash_ = fnv(hash_, answer);
+    hash_ = fnv(hash_, record.chosen_key);
+    hash_ = fnv(hash_, record.step - last_choice_step_);
+    hash_ = fnv(hash_, static_cast<std::uint64_t>(now_ns_));
+    last_choice_step_ = record.step;
+    record.hash = hash_;
+    chooser_->chosen(record);
+  }
+  return answer;
+}
+
 std::uint32_t SimHub::choose(std::uint32_t n) {
   TENDRIL_ASSERT(n >= 1, "choose(0)");
   if (n == 1 || fifo_) return 0;
-  ++choices_;
-  const std::uint32_t answer = chooser_->choose(n);
-  TENDRIL_ASSERT(answer < n, "chooser ", chooser_->describe(), " answered ", answer, " of ", n);
-  return answer;
+  return decide(RandomPoint(n, current()));
 }
 
 void SimHub::verify() const {
@@ -196,7 +265,26 @@ void SimHub::fire_due_timers() {
     }
     std::uint32_t pick = 0;
     try {
-      if (alive > 1 && !fifo_) pick = choose(alive);
+      if (alive > 1 && !fifo_) {
+        // The alternatives are the live timers of this deadline group, in arming order.
+        class TimerPoint final : public ChoicePoint {
+         public:
+          TimerPoint(const SimHub& hub, std::size_t from, std::size_t to, std::uint32_t n)
+              : ChoicePoint(ChoiceKind::timer, n), hub_(hub), from_(from), to_(to) {}
+          Alternative alternative(std::uint32_t i) const override {
+            for (std::size_t k = from_; k < to_; ++k) {
+              if (!hub_.entry_live(hub_.batch_[k])) continue;
+              if (i-- == 0) return identify(hub_.slots_[hub_.batch_[k].slot].cb);
+            }
+            return {};
+          }
+
+         private:
+          const SimHub& hub_;
+          std::size_t from_, to_;
+        };
+        pick = decide(TimerPoint(*this, i, end, alive));
+      }
     } catch (...) {
       restore_batch_from(i);
       throw;
@@ -250,8 +338,9 @@ void SimHub::run_loop() {
     while (!ready_.empty()) {
       const std::size_t n = ready_.size();
       const std::size_t i =
-          n > 1 && !fifo_ ? choose(static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX)))
-                          : 0;
+          n > 1 && !fifo_
+              ? decide(ReadyPoint(ready_, static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX))))
+              : 0;
       count_and_check_step();  // before taking the callback, so a HubError leaves it queued
       Callback cb = ready_.take(i);
       cb.invoke();

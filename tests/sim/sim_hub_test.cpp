@@ -60,10 +60,10 @@ TEST(SimHub, RandomPolicyIsSeeded) {
 TEST(SimHub, RandomAnswersArePinned) {
   tendril::Random r(42);
   std::vector<std::uint32_t> got;
-  for (int i = 0; i < 8; ++i) got.push_back(r.choose(10));
+  for (int i = 0; i < 8; ++i) got.push_back(r.below(10));
   tendril::Random again(42);
-  for (int i = 0; i < 8; ++i) EXPECT_EQ(again.choose(10), got[static_cast<std::size_t>(i)]);
-  for (auto v : got) EXPECT_LT(v, 10u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(again.below(10), got[static_cast<std::size_t>(i)]);
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{7, 1, 2, 3, 0, 8, 2, 8}));
   EXPECT_EQ(r.describe(), "random(seed=42)");
 }
 
@@ -71,9 +71,9 @@ TEST(SimHub, RandomAnswersArePinned) {
 TEST(SimHub, ChooserPicksAmongEqualDeadlineTimers) {
   struct Last : tendril::Chooser {
     std::vector<std::uint32_t> asked;
-    std::uint32_t choose(std::uint32_t n) override {
-      asked.push_back(n);
-      return n - 1;
+    std::uint32_t choose(const tendril::ChoicePoint& p) override {
+      asked.push_back(p.n);
+      return p.n - 1;
     }
   };
   auto chooser = std::make_unique<Last>();

@@ -16,7 +16,7 @@ namespace tendril {
 // timers in arming order.
 class Fifo final : public Chooser {
  public:
-  std::uint32_t choose(std::uint32_t) override { return 0; }
+  std::uint32_t choose(const ChoicePoint&) override { return 0; }
   std::string describe() const override { return "fifo"; }
 };
 
@@ -25,9 +25,11 @@ class Fifo final : public Chooser {
 class Random final : public Chooser {
  public:
   explicit Random(std::uint64_t seed) : seed_(seed), state_(seed) {}
-  std::uint32_t choose(std::uint32_t n) override;
+  std::uint32_t choose(const ChoicePoint& point) override { return below(point.n); }
   std::string describe() const override;
   std::uint64_t seed() const noexcept { return seed_; }
+  // below(n) draws uniformly from [0, n), n >= 1; the generator other policies build on.
+  std::uint32_t below(std::uint32_t n);
 
  private:
   std::uint64_t next() noexcept;
@@ -78,6 +80,8 @@ class SimHub final : public Hub {
   // choices() counts the choose() calls that reached the Chooser (those with n >= 2; the Fifo
   // policy is answered inline and never reached).
   std::uint64_t choices() const noexcept { return choices_; }
+  // schedule_hash() is the running hash of every recorded choice so far (see ChoiceRecord).
+  std::uint64_t schedule_hash() const noexcept { return hash_; }
 
  protected:
   void run_loop() override;
@@ -102,6 +106,7 @@ class SimHub final : public Hub {
   void restore_batch_from(std::size_t i);
   void count_and_check_step();
   void compact_heap();
+  std::uint32_t decide(const ChoicePoint& point);
 
   std::unique_ptr<Chooser> chooser_;
   SimOptions options_;
@@ -109,6 +114,8 @@ class SimHub final : public Hub {
   bool fifo_ = false;
   std::int64_t now_ns_ = 0;
   std::uint64_t choices_ = 0;
+  std::uint64_t hash_ = 0xcbf29ce484222325ULL;  // FNV-1a offset basis
+  std::uint64_t last_choice_step_ = 0;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::vector<Entry> heap_;   // min-heap on (deadline_ns, seq); may hold cancelled entries

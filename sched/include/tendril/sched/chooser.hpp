@@ -9,13 +9,80 @@
 
 namespace tendril {
 
-// Chooser answers choose(n) with a number in [0, n). A schedule is the sequence of answers.
+class Greenlet;
+class Waitable;
+struct Callback;
+
+// ChoiceKind says what a choice decides.
+enum class ChoiceKind : std::uint8_t {
+  ready,   // which queued callback runs next
+  timer,   // which of the timers due at the same instant fires first
+  random,  // a number a greenlet drew with random_below()
+};
+
+// to_string() names a ChoiceKind as schedule files spell it ("ready", "timer", "random").
+const char* to_string(ChoiceKind kind) noexcept;
+
+// Alternative names one alternative of a choice by what it would run: a greenlet (by its
+// spawn-order id) or a primitive (Event, Queue... by its creation-order id). Both ids are stable
+// across runs and builds; the pointers are valid only during the choice.
+struct Alternative {
+  std::uint64_t greenlet_id = 0;
+  std::uint64_t object_id = 0;
+  const Greenlet* greenlet = nullptr;
+  const Waitable* object = nullptr;
+  // key() folds the identity into one number (0 when unknown), for priorities and hashes.
+  std::uint64_t key() const noexcept {
+    return greenlet_id != 0 ? greenlet_id : (object_id != 0 ? object_id | (1ULL << 63) : 0);
+  }
+  // describe() renders "#3 'worker'" or "Queue#2 'inbox'" or "?" when unknown.
+  std::string describe() const;
+};
+
+// identify() tells which greenlet or primitive a queued callback would run (see Alternative).
+Alternative identify(const Callback& cb) noexcept;
+
+// ChoicePoint describes one decision while it is being made: its kind, its n >= 2
+// alternatives, and (for ready and timer choices) what each alternative would run.
+class ChoicePoint {
+ public:
+  ChoicePoint(ChoiceKind kind, std::uint32_t n) : kind(kind), n(n) {}
+  const ChoiceKind kind;
+  const std::uint32_t n;
+  // alternative(i) names alternative i, for i < n (empty for random draws).
+  virtual Alternative alternative(std::uint32_t i) const = 0;
+
+ protected:
+  ~ChoicePoint() = default;
+};
+
+// ChoiceRecord is a decision as made: where in the run, what was asked, what was answered and
+// what that ran, and a running hash of every decision so far (of the steps and times too, so a
+// program that changed between two choices is caught at the next one).
+struct ChoiceRecord {
+  std::uint64_t index = 0;  // 0-based count of choices in this run
+  std::uint64_t step = 0;   // the hub's step count when the choice was made
+  std::int64_t time_ns = 0;
+  ChoiceKind kind = ChoiceKind::ready;
+  std::uint32_t n = 0;
+  std::uint32_t answer = 0;
+  std::uint64_t chosen_key = 0;  // Alternative::key() of the answer (0 for random draws)
+  std::string chosen_name;       // Alternative::describe() of the answer
+  std::uint64_t hash = 0;
+};
+
+// Chooser answers choose(point) with a number in [0, point.n). A schedule is the sequence of
+// answers. 0 is always the default: gevent's FIFO order.
 class Chooser {
  public:
   virtual ~Chooser() = default;
-  // choose(n) picks one of n >= 2 alternatives; 0 is always the default (gevent's FIFO order).
-  // The hub calls it only from its own thread and never with n < 2.
-  virtual std::uint32_t choose(std::uint32_t n) = 0;
+  // choose() picks one of point.n >= 2 alternatives. The hub calls it only from its own thread.
+  virtual std::uint32_t choose(const ChoicePoint& point) = 0;
+  // wants_records() makes the hub build a ChoiceRecord after every choice and pass it to
+  // chosen() (recording and replay need it; plain policies skip the cost).
+  virtual bool wants_records() const { return false; }
+  // chosen() receives the record of the choice just made, when wants_records().
+  virtual void chosen(const ChoiceRecord& record) { (void)record; }
   // describe() names the policy and its parameters (for example "random(seed=7)"), for reports.
   virtual std::string describe() const { return "custom chooser"; }
 };

@@ -110,6 +110,7 @@ class Greenlet : public RefCounted, public Waitable {
 
  private:
   friend class Hub;
+  friend Alternative identify(const Callback& cb) noexcept;
   template <class G, class... Args>
   friend Ref<G> make_greenlet(Args&&... args);
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tendril/sched/chooser.hpp"
 #include "tendril/sched/ref.hpp"
 #include "tendril/sched/stack.hpp"
 
@@ -65,6 +66,10 @@ class ReadyQueue {
       return cb;
     }
     return take_middle(i);
+  }
+  // peek(i) is the i-th oldest callback, without removing it; requires i < size().
+  const Callback& peek(std::size_t i) const noexcept {
+    return slots_[(head_ + i) & (slots_.size() - 1)];
   }
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
@@ -223,6 +228,7 @@ class Hub {
  private:
   friend class Greenlet;
   friend class HubBinding;
+  friend Alternative identify(const Callback& cb) noexcept;
 
   // resume() switches from the hub's stack into g and returns when g switches back.
   void resume(Greenlet* g);

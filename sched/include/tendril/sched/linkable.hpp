@@ -140,6 +140,7 @@ class Linkable : public Waitable {
   bool notification_pending() const noexcept { return notifier_active_; }
 
  private:
+  friend Alternative identify(const Callback& cb) noexcept;
   static void notify_cb(Callback& cb, bool run);
   void notify();
   bool notify_list(detail::WaitList& list, detail::Anchor& anchor);

@@ -142,6 +142,7 @@ class QueueBase : public Waitable {
   WaitList putters_;
 
  private:
+  friend Alternative tendril::identify(const Callback& cb) noexcept;
   static void unlock_cb(Callback& cb, bool run);
   const char* kind_;
   std::uint64_t id_;

@@ -37,6 +37,7 @@ class TimeoutScope {
   bool raised(const Timeout& e) const noexcept { return e.source() == this; }
 
  private:
+  friend Alternative identify(const Callback& cb) noexcept;
   static void fire_cb(Callback& cb, bool run);
   Hub* hub_;
   Greenlet* greenlet_;
