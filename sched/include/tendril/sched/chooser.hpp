@@ -46,7 +46,8 @@ Alternative identify(const Callback& cb) noexcept;
 // alternatives, and (for ready and timer choices) what each alternative would run.
 class ChoicePoint {
  public:
-  ChoicePoint(ChoiceKind kind, std::uint32_t n) : kind(kind), n(n) {}
+  ChoicePoint(ChoiceKind kind_of_choice, std::uint32_t alternatives)
+      : kind(kind_of_choice), n(alternatives) {}
   const ChoiceKind kind;
   const std::uint32_t n;
   // alternative(i) names alternative i, for i < n (empty for random draws).
