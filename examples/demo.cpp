@@ -34,5 +34,7 @@ int main() {
   section("actors: Pinger and Ponger with inbox queues, 3 rounds",
           [](std::ostream& o) { seeds::actors(o, 3); });
   section("raw symmetric switch (greenlet's gr1/gr2)", seeds::raw_switch);
+  section("exploring a check-then-act race (bank transfer) under three policies",
+          [](std::ostream& o) { seeds::explore_bank(o, "tendril-artifacts"); });
   return 0;
 }

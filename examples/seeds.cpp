@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tendril/explore.hpp"
 #include "tendril/sim.hpp"
 
 using namespace std::chrono_literals;
@@ -160,6 +161,47 @@ void actors(std::ostream& out, int rounds) {
     ping->peer = nullptr;  // break the cycle
     pong->peer = nullptr;
   });
+}
+
+void bank_race() {
+  int balance = 100;
+  auto withdraw = [&balance](int amount, int work) {
+    for (int i = 0; i < work; ++i) tendril::sleep(tendril::Duration::zero());
+    if (balance >= amount) {
+      tendril::sleep(tendril::Duration::zero());  // write the audit log
+      balance -= amount;
+    }
+  };
+  auto a = tendril::spawn("withdraw a", withdraw, 80, 0);
+  auto b = tendril::spawn("withdraw b", withdraw, 80, 8);
+  tendril::joinall({a, b});
+  if (balance < 0) throw std::logic_error("overdraft: balance is " + std::to_string(balance));
+}
+
+void explore_bank(std::ostream& out, const std::string& artifacts) {
+  tendril::ExploreResult saved;
+  for (const char* policy : {"fifo", "random", "pct"}) {
+    tendril::ExploreOptions options;
+    options.test = "Demo.BankRace";
+    options.policy = policy;
+    options.schedules = 1000;
+    options.pct_depth = 2;
+    options.artifacts = artifacts;
+    const auto result = tendril::explore(options, bank_race, "examples/demo.sh");
+    out << policy << ": " << (result.ok() ? "no failure" : "failure") << " after "
+        << result.schedules_run << " schedule" << (result.schedules_run == 1 ? "" : "s") << " ("
+        << result.distinct << " distinct)";
+    if (!result.ok()) out << ": " << result.failure;
+    out << "\n";
+    if (!result.ok() && saved.ok()) saved = result;
+  }
+  if (saved.ok()) return;
+  tendril::ExploreOptions replay;
+  replay.test = "Demo.BankRace";
+  replay.replay = saved.schedule_file;
+  const auto again = tendril::explore(replay, bank_race);
+  out << "saved " << saved.schedule_file << "; replaying it: "
+      << (again.ok() ? "passed (it should have failed!)" : again.failure) << "\n";
 }
 
 void raw_switch(std::ostream& out) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <ostream>
+#include <string>
 
 namespace seeds {
 
@@ -22,5 +23,14 @@ void subclass(std::ostream& out);
 void actors(std::ostream& out, int rounds);
 // raw_switch(): the greenlet library's gr1.switch()/gr2.switch() example; prints 12 56 34.
 void raw_switch(std::ostream& out);
+
+// bank_race(): a check-then-act race: two withdrawals of 80 from an account holding 100; each
+// checks the balance, yields (to write an audit log), then withdraws; the second first does some
+// work (eight yields). Throws std::logic_error on an overdraft. gevent's FIFO order never breaks
+// it; other interleavings do. Call it inside tendril::run.
+void bank_race();
+// explore_bank(): explores bank_race under fifo, random and pct, saves the first failing
+// schedule under `artifacts`, and replays it.
+void explore_bank(std::ostream& out, const std::string& artifacts);
 
 }  // namespace seeds

@@ -45,6 +45,20 @@ const char* to_string(ChoiceKind kind) noexcept {
   return "?";
 }
 
+std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceRecord& r,
+                                 std::uint64_t previous_step) noexcept {
+  std::uint64_t h = previous;
+  const std::uint64_t fields[] = {static_cast<std::uint64_t>(r.kind), r.n, r.answer, r.chosen_key,
+                                  r.step - previous_step, static_cast<std::uint64_t>(r.time_ns)};
+  for (std::uint64_t v : fields) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (v >> (8 * i)) & 0xff;
+      h *= 0x100000001b3ULL;
+    }
+  }
+  return h;
+}
+
 std::string Alternative::describe() const {
   if (greenlet != nullptr) return greenlet->describe();
   if (object != nullptr) return object->describe();
@@ -370,6 +384,7 @@ void Hub::run_main(Greenlet& main) {
   struct Reset {
     Hub* hub;
     ~Reset() {
+      hub->deadlock_report_.clear();
       hub->running_ = false;
       hub->main_ = nullptr;
       hub->stop_ = false;
@@ -389,8 +404,23 @@ void Hub::run_main(Greenlet& main) {
         continue;
       }
       // Nothing can ever wake main: raise the report in main at its blocking point (gevent's
-      // LoopExit), so that its destructors run and it may catch it.
-      throw_into(main, std::make_exception_ptr(Deadlock(deadlock_report())));
+      // LoopExit), so that its destructors run and it may catch it. Main's locals are often
+      // shared with the other blocked greenlets (a lock they hold, a queue they wait on), so
+      // those are killed first, while main's frame is intact; main's own wait is cancelled so
+      // their deaths cannot wake it in the meantime.
+      if (deadlock_report_.empty()) {
+        deadlock_report_ = deadlock_report();
+        std::vector<Ref<Greenlet>> others;
+        for (Greenlet* g = live_head_; g != nullptr; g = g->live_next_) {
+          if (g != &main) others.emplace_back(g);
+        }
+        if (!others.empty()) {
+          ++main.wait_seq_;
+          throw_into_all(std::move(others), std::make_exception_ptr(GreenletExit()));
+          continue;
+        }
+      }
+      throw_into(main, std::make_exception_ptr(Deadlock(std::exchange(deadlock_report_, {}))));
     }
   } catch (...) {
     teardown();

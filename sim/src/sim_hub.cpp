@@ -68,7 +68,8 @@ namespace {
 // The alternatives of a ready-queue choice are the queued callbacks, oldest first.
 class ReadyPoint final : public ChoicePoint {
  public:
-  ReadyPoint(const ReadyQueue& q, std::uint32_t n) : ChoicePoint(ChoiceKind::ready, n), q_(q) {}
+  ReadyPoint(const ReadyQueue& q, std::uint32_t count)
+      : ChoicePoint(ChoiceKind::ready, count), q_(q) {}
   Alternative alternative(std::uint32_t i) const override { return identify(q_.peek(i)); }
 
  private:
@@ -78,8 +79,8 @@ class ReadyPoint final : public ChoicePoint {
 // A random draw has no alternatives to name; the record names the greenlet that drew.
 class RandomPoint final : public ChoicePoint {
  public:
-  RandomPoint(std::uint32_t n, const Greenlet* drawer)
-      : ChoicePoint(ChoiceKind::random, n), drawer_(drawer) {}
+  RandomPoint(std::uint32_t count, const Greenlet* drawer)
+      : ChoicePoint(ChoiceKind::random, count), drawer_(drawer) {}
   Alternative alternative(std::uint32_t) const override {
     Alternative a;
     if (drawer_ != nullptr) {
@@ -92,14 +93,6 @@ class RandomPoint final : public ChoicePoint {
  private:
   const Greenlet* drawer_;
 };
-
-std::uint64_t fnv(std::uint64_t h, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) {
-    h ^= (v >> (8 * i)) & 0xff;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
 
 }  // namespace
 
@@ -122,12 +115,7 @@ std::uint32_t SimHub::decide(const ChoicePoint& point) {
     record.chosen_name = chosen.describe();
     // The hash covers the decision and the steps and time since the previous one, so a program
     // that changed between two choices differs at the next.
-    hash_ = fnv(hash_, static_cast<std::uint64_t>(point.kind));
-    hash_ = fnv(hash_, point.n);
-    hash_ = fnv(hash_, answer);
-    hash_ = fnv(hash_, record.chosen_key);
-    hash_ = fnv(hash_, record.step - last_choice_step_);
-    hash_ = fnv(hash_, static_cast<std::uint64_t>(now_ns_));
+    hash_ = next_schedule_hash(hash_, record, last_choice_step_);
     last_choice_step_ = record.step;
     record.hash = hash_;
     chooser_->chosen(record);
@@ -269,8 +257,8 @@ void SimHub::fire_due_timers() {
         // The alternatives are the live timers of this deadline group, in arming order.
         class TimerPoint final : public ChoicePoint {
          public:
-          TimerPoint(const SimHub& hub, std::size_t from, std::size_t to, std::uint32_t n)
-              : ChoicePoint(ChoiceKind::timer, n), hub_(hub), from_(from), to_(to) {}
+          TimerPoint(const SimHub& hub, std::size_t from, std::size_t to, std::uint32_t count)
+              : ChoicePoint(ChoiceKind::timer, count), hub_(hub), from_(from), to_(to) {}
           Alternative alternative(std::uint32_t i) const override {
             for (std::size_t k = from_; k < to_; ++k) {
               if (!hub_.entry_live(hub_.batch_[k])) continue;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <concepts>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,6 +36,64 @@ class Random final : public Chooser {
   std::uint64_t next() noexcept;
   std::uint64_t seed_;
   std::uint64_t state_;
+};
+
+// Pct is the PCT policy of Burckhardt et al., "A Randomized Scheduler with Probabilistic
+// Guarantees of Finding Bugs" (ASPLOS 2010). Mapping onto tendril: a "thread" is what a ready or
+// timer alternative would run (a greenlet by id, or a primitive's callback by object id); a
+// "step" is one such choice. Each thread gets a random initial priority on first sight (all above
+// depth); the highest-priority alternative runs; at d-1 change points drawn uniformly from
+// [1, steps] the thread about to run drops to priority i (the i-th change point), below every
+// initial priority. Random draws (random_below) are answered uniformly. The paper's bound: a bug
+// of depth d is found with probability at least 1 / (n * k^(d-1)) for n threads and k steps.
+class Pct final : public Chooser {
+ public:
+  // Pct(seed, depth, steps): depth >= 1; steps is k, the expected number of ready/timer choices
+  // in one run (measure it with a Fifo run; see explore()).
+  Pct(std::uint64_t seed, std::uint32_t depth, std::uint64_t steps);
+  std::uint32_t choose(const ChoicePoint& point) override;
+  std::string describe() const override;
+  // probability_bound() is the paper's 1 / (n * k^(d-1)).
+  static double probability_bound(std::uint64_t threads, std::uint64_t steps, std::uint32_t depth);
+  // threads_seen() counts distinct threads (keys) met so far; decisions() ready/timer choices.
+  std::size_t threads_seen() const noexcept { return priority_.size(); }
+  std::uint64_t decisions() const noexcept { return decisions_; }
+
+ private:
+  std::uint64_t priority_of(std::uint64_t key);
+  std::uint32_t best(const ChoicePoint& point);
+  Random rng_;
+  std::uint64_t seed_;
+  std::uint32_t depth_;
+  std::uint64_t steps_;
+  std::vector<std::uint64_t> change_points_;  // sorted
+  std::size_t next_change_ = 0;
+  std::uint64_t decisions_ = 0;
+  std::map<std::uint64_t, std::uint64_t> priority_;  // ordered: no hash-order dependence
+};
+
+// DfsExplorer enumerates schedules depth-first, with delay bounding: a schedule's cost is the sum
+// of its answers (answer i skips i alternatives), and only schedules costing at most `bound` are
+// run. Meant for small tests: the count grows quickly with the bound.
+class DfsExplorer {
+ public:
+  explicit DfsExplorer(std::uint32_t bound) : bound_(bound) {}
+  // next_run() returns the chooser for the next schedule (use it for one run only), or null once
+  // every schedule within the bound has been handed out.
+  std::unique_ptr<Chooser> next_run();
+  std::uint64_t runs() const noexcept { return runs_; }
+
+ private:
+  class RunChooser;
+  struct Frame {
+    std::uint32_t n;
+    std::uint32_t answer;
+  };
+  std::uint32_t bound_;
+  std::vector<Frame> path_;         // the last run's choices
+  std::vector<std::uint32_t> prefix_;  // forced answers of the next run
+  std::uint64_t runs_ = 0;
+  bool done_ = false;
 };
 
 // SimOptions configures a SimHub.
@@ -114,7 +173,7 @@ class SimHub final : public Hub {
   bool fifo_ = false;
   std::int64_t now_ns_ = 0;
   std::uint64_t choices_ = 0;
-  std::uint64_t hash_ = 0xcbf29ce484222325ULL;  // FNV-1a offset basis
+  std::uint64_t hash_ = schedule_hash_basis;
   std::uint64_t last_choice_step_ = 0;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;

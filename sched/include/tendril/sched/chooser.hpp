@@ -72,6 +72,12 @@ struct ChoiceRecord {
   std::uint64_t hash = 0;
 };
 
+// schedule_hash_basis is the running hash before any choice; next_schedule_hash() folds one
+// record into it (FNV-1a over kind, n, answer, chosen key, steps since previous_step, and time).
+inline constexpr std::uint64_t schedule_hash_basis = 0xcbf29ce484222325ULL;
+std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceRecord& record,
+                                 std::uint64_t previous_step) noexcept;
+
 // Chooser answers choose(point) with a number in [0, point.n). A schedule is the sequence of
 // answers. 0 is always the default: gevent's FIFO order.
 class Chooser {

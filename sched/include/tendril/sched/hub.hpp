@@ -161,6 +161,8 @@ class Hub {
   Greenlet* main() const noexcept { return main_; }
   // live_greenlets() counts greenlets started (or scheduled to start) and not yet dead.
   std::size_t live_greenlets() const noexcept { return live_count_; }
+  // greenlets_created() counts greenlets created on this hub (main included).
+  std::uint64_t greenlets_created() const noexcept { return next_id_ - 1; }
   // steps() counts callbacks and timers the loop has run; the unit of a simulated run's length.
   std::uint64_t steps() const noexcept { return steps_; }
   // stacks() is this hub's stack pool.
@@ -262,6 +264,7 @@ class Hub {
   bool running_ = false;
   ErrorHandler on_error_;
   std::vector<std::pair<Ref<Greenlet>, WaitToken>> idle_waiters_;
+  std::string deadlock_report_;  // taken at a deadlock, raised in main once the others are dead
 };
 
 // HubBinding binds a hub to the current thread for its lifetime (marl's bound scheduler); run()

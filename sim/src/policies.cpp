@@ -1,0 +1,116 @@
+// policies.cpp: PCT and the delay-bounded depth-first explorer.
+#include <algorithm>
+#include <cmath>
+
+#include "tendril/sim.hpp"
+
+namespace tendril {
+
+Pct::Pct(std::uint64_t seed, std::uint32_t depth, std::uint64_t steps)
+    : rng_(seed), seed_(seed), depth_(depth), steps_(steps) {
+  if (depth < 1) throw UsageError("tendril::Pct: depth must be at least 1");
+  if (steps < 1) throw UsageError("tendril::Pct: steps must be at least 1");
+  for (std::uint32_t i = 1; i < depth; ++i) {
+    const auto k = static_cast<std::uint32_t>(std::min<std::uint64_t>(steps, UINT32_MAX));
+    change_points_.push_back(1 + rng_.below(k));
+  }
+  std::sort(change_points_.begin(), change_points_.end());
+}
+
+std::string Pct::describe() const {
+  return "pct(seed=" + std::to_string(seed_) + ",depth=" + std::to_string(depth_) +
+         ",steps=" + std::to_string(steps_) + ")";
+}
+
+double Pct::probability_bound(std::uint64_t threads, std::uint64_t steps, std::uint32_t depth) {
+  if (threads == 0 || steps == 0) return 1.0;
+  return 1.0 / (static_cast<double>(threads) * std::pow(static_cast<double>(steps), depth - 1.0));
+}
+
+std::uint64_t Pct::priority_of(std::uint64_t key) {
+  auto it = priority_.find(key);
+  if (it != priority_.end()) return it->second;
+  // Initial priorities lie above every change-point priority (1..depth-1); random order among
+  // threads, ties (vanishingly rare) broken by alternative index.
+  const std::uint64_t p = (std::uint64_t{1} << 32) +
+                          ((std::uint64_t{rng_.below(UINT32_MAX)} << 16) | rng_.below(65536));
+  priority_.emplace(key, p);
+  return p;
+}
+
+std::uint32_t Pct::best(const ChoicePoint& point) {
+  std::uint32_t best = 0;
+  std::uint64_t best_priority = 0;
+  for (std::uint32_t i = 0; i < point.n; ++i) {
+    const std::uint64_t p = priority_of(point.alternative(i).key());
+    if (i == 0 || p > best_priority) {
+      best = i;
+      best_priority = p;
+    }
+  }
+  return best;
+}
+
+std::uint32_t Pct::choose(const ChoicePoint& point) {
+  if (point.kind == ChoiceKind::random) return rng_.below(point.n);
+  ++decisions_;
+  std::uint32_t pick = best(point);
+  while (next_change_ < change_points_.size() && change_points_[next_change_] == decisions_) {
+    // The thread about to run at the i-th change point drops to priority i.
+    priority_[point.alternative(pick).key()] = next_change_ + 1;
+    ++next_change_;
+    pick = best(point);
+  }
+  return pick;
+}
+
+// RunChooser follows the explorer's prefix, answers 0 beyond it, and records every choice.
+class DfsExplorer::RunChooser final : public Chooser {
+ public:
+  RunChooser(DfsExplorer& owner, std::uint64_t run) : owner_(owner), run_(run) {}
+  std::uint32_t choose(const ChoicePoint& point) override {
+    const std::size_t i = owner_.path_.size();
+    std::uint32_t answer = i < owner_.prefix_.size() ? owner_.prefix_[i] : 0;
+    if (answer >= point.n) answer = point.n - 1;  // cannot happen for a deterministic program
+    owner_.path_.push_back(Frame{point.n, answer});
+    return answer;
+  }
+  std::string describe() const override {
+    return "dfs(bound=" + std::to_string(owner_.bound_) + ",run=" + std::to_string(run_) + ")";
+  }
+
+ private:
+  DfsExplorer& owner_;
+  std::uint64_t run_;
+};
+
+std::unique_ptr<Chooser> DfsExplorer::next_run() {
+  if (done_) return nullptr;
+  if (runs_ > 0) {
+    // Backtrack: the deepest choice that can take its next alternative within the bound.
+    std::vector<std::uint32_t> next;
+    bool found = false;
+    std::uint64_t cost_before = 0;
+    std::vector<std::uint64_t> prefix_cost(path_.size() + 1, 0);
+    for (std::size_t j = 0; j < path_.size(); ++j) prefix_cost[j + 1] = prefix_cost[j] + path_[j].answer;
+    for (std::size_t j = path_.size(); j-- > 0;) {
+      cost_before = prefix_cost[j];
+      const std::uint32_t a = path_[j].answer + 1;
+      if (a < path_[j].n && cost_before + a <= bound_) {
+        for (std::size_t k = 0; k < j; ++k) next.push_back(path_[k].answer);
+        next.push_back(a);
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      done_ = true;
+      return nullptr;
+    }
+    prefix_ = std::move(next);
+  }
+  path_.clear();
+  return std::make_unique<RunChooser>(*this, runs_++);
+}
+
+}  // namespace tendril

@@ -1,0 +1,215 @@
+// Schedule files (format, validation with line/field errors), recording, and replay with
+// divergence detection.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tendril/sim.hpp"
+#include "tendril/trace.hpp"
+
+using namespace std::chrono_literals;
+using tendril::Ref;
+using tendril::Schedule;
+using tendril::ScheduleError;
+using tendril::SimHub;
+
+namespace {
+
+// A small program with real choices: three workers interleaving sleep(0)s and random sleeps.
+void program(int workers, std::vector<std::string>* log) {
+  std::vector<Ref<tendril::Greenlet>> gs;
+  for (int i = 0; i < workers; ++i) {
+    gs.push_back(tendril::spawn("w" + std::to_string(i), [i, log] {
+      for (int k = 0; k < 3; ++k) {
+        tendril::sleep(std::chrono::milliseconds(tendril::random_below(3)));
+        if (log) log->push_back(std::to_string(i) + "." + std::to_string(k));
+      }
+    }));
+  }
+  tendril::joinall(gs);
+}
+
+Schedule record(std::uint64_t seed, int workers = 3, std::vector<std::string>* log = nullptr) {
+  auto recorder =
+      std::make_unique<tendril::RecordingChooser>(std::make_unique<tendril::Random>(seed));
+  auto* rec = recorder.get();
+  SimHub hub(std::move(recorder));
+  tendril::run(hub, [&] { program(workers, log); });
+  return rec->schedule("Trace.Program", seed);
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const ScheduleError& e) {
+    return e.what();
+  } catch (const tendril::Divergence& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  const auto at = s.find(from);
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
+}  // namespace
+
+// A recorded schedule survives format -> parse unchanged, field for field.
+TEST(Schedule, FormatParseRoundTrip) {
+  const Schedule s = record(7);
+  ASSERT_GT(s.choices.size(), 5u);
+  const Schedule back = tendril::parse_schedule(tendril::format_schedule(s), "mem");
+  EXPECT_EQ(back.test, "Trace.Program");
+  EXPECT_EQ(back.policy, "random(seed=7)");
+  EXPECT_EQ(back.seed, 7u);
+  ASSERT_EQ(back.choices.size(), s.choices.size());
+  for (std::size_t i = 0; i < s.choices.size(); ++i) {
+    EXPECT_EQ(back.choices[i].answer, s.choices[i].answer);
+    EXPECT_EQ(back.choices[i].n, s.choices[i].n);
+    EXPECT_EQ(back.choices[i].hash, s.choices[i].hash);
+    EXPECT_EQ(back.choices[i].chosen_name, s.choices[i].chosen_name);
+  }
+  EXPECT_EQ(tendril::format_schedule(back), tendril::format_schedule(s));
+}
+
+// The same seed gives the same schedule, choice for choice, run after run.
+TEST(Schedule, SameSeedSameSchedule) {
+  EXPECT_EQ(tendril::format_schedule(record(11)), tendril::format_schedule(record(11)));
+  EXPECT_NE(tendril::format_schedule(record(11)), tendril::format_schedule(record(12)));
+}
+
+// Every kind of bad file gets an error naming the file, the line and the field.
+TEST(Schedule, BadFilesGetClearErrors) {
+  const std::string good = tendril::format_schedule(record(3));
+  auto parse = [](const std::string& text) {
+    return error_of([&] { tendril::parse_schedule(text, "x.schedule"); });
+  };
+  EXPECT_EQ(parse(""),
+            "tendril: x.schedule: the file is empty; expected the first line 'tendril-schedule 1'");
+  EXPECT_NE(parse("hello world\n").find("x.schedule:1: not a tendril schedule file"),
+            std::string::npos);
+  EXPECT_NE(parse(replace(good, "tendril-schedule 1", "tendril-schedule 2"))
+                .find("x.schedule:1: unsupported schedule format version '2' (this build reads "
+                      "version 1)"),
+            std::string::npos);
+  const std::string truncated = good.substr(0, good.rfind("end "));
+  EXPECT_NE(parse(truncated).find("truncated: no 'end' line"), std::string::npos) << parse(truncated);
+  const std::string cut_mid = good.substr(0, good.size() / 2);
+  EXPECT_NE(parse(cut_mid).find("x.schedule"), std::string::npos);
+  EXPECT_NE(parse(replace(good, "seed 3", "seed three")).find("field 'seed' must be a non-negative integer, got 'three'"),
+            std::string::npos);
+  EXPECT_NE(parse(replace(good, "\nseed 3\n", "\n")).find("missing field 'seed'"), std::string::npos);
+  EXPECT_NE(parse(replace(good, "policy ", "polcy ")).find(":4: unknown field 'polcy'"),
+            std::string::npos)
+      << parse(replace(good, "policy ", "polcy "));
+  // Flip one answer: the hash chain catches it on that very line.
+  const Schedule s = tendril::parse_schedule(good, "x");
+  const auto& c0 = s.choices.front();
+  const std::string line0 = "c 0 " + std::to_string(c0.step) + " " + std::to_string(c0.time_ns) +
+                            " " + tendril::to_string(c0.kind) + " " + std::to_string(c0.n) + " " +
+                            std::to_string(c0.answer) + " ";
+  const std::string flipped = "c 0 " + std::to_string(c0.step) + " " + std::to_string(c0.time_ns) +
+                              " " + tendril::to_string(c0.kind) + " " + std::to_string(c0.n) + " " +
+                              std::to_string((c0.answer + 1) % c0.n) + " ";
+  ASSERT_NE(good.find(line0), std::string::npos);
+  EXPECT_NE(parse(replace(good, line0, flipped)).find(":8: field 'hash' does not match"),
+            std::string::npos)
+      << parse(replace(good, line0, flipped));
+  const std::string too_big = "c 0 " + std::to_string(c0.step) + " " + std::to_string(c0.time_ns) +
+                              " " + tendril::to_string(c0.kind) + " " + std::to_string(c0.n) + " " +
+                              std::to_string(c0.n) + " ";
+  EXPECT_NE(parse(replace(good, line0, too_big)).find("field 'answer' is"), std::string::npos);
+  EXPECT_NE(parse(replace(good, "c 1 ", "c 5 ")).find("choice index 5 out of order (expected 1)"),
+            std::string::npos);
+  EXPECT_NE(parse(good + "c 99\n").find("content after the 'end' line"), std::string::npos);
+  EXPECT_NE(error_of([] { tendril::load_schedule("/nonexistent/dir/none.schedule"); })
+                .find("cannot read schedule file /nonexistent/dir/none.schedule"),
+            std::string::npos);
+}
+
+// Replaying a recorded schedule reproduces the run bit for bit: the same output and the same
+// choices, hash for hash.
+TEST(Replay, UnchangedProgramReplaysBitIdentically) {
+  std::vector<std::string> original, replayed;
+  const Schedule s = record(5, 3, &original);
+  auto replayer = std::make_unique<tendril::ReplayChooser>(s);
+  auto* r = replayer.get();
+  SimHub hub(std::move(replayer));
+  tendril::run(hub, [&] { program(3, &replayed); });
+  r->finish();
+  EXPECT_EQ(replayed, original);
+  ASSERT_EQ(r->replayed().size(), s.choices.size());
+  for (std::size_t i = 0; i < s.choices.size(); ++i) {
+    EXPECT_EQ(r->replayed()[i].hash, s.choices[i].hash);
+  }
+  EXPECT_EQ(hub.schedule_hash(), s.final_hash());
+}
+
+// A changed program (one more worker) stops at the first real difference with a report.
+TEST(Replay, ChangedProgramDivergesWithReport) {
+  const Schedule s = record(5, 3);
+  SimHub hub(std::make_unique<tendril::ReplayChooser>(s));
+  const std::string report = error_of([&] { tendril::run(hub, [&] { program(4, nullptr); }); });
+  EXPECT_NE(report.find("tendril: replay of Trace.Program diverged at choice #"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("the schedule recorded: #"), std::string::npos) << report;
+  EXPECT_NE(report.find("The program changed"), std::string::npos) << report;
+  EXPECT_EQ(hub.live_greenlets(), 0u);  // torn down cleanly after the divergence
+}
+
+// A run that ends early (fewer choices than recorded) is a divergence too.
+TEST(Replay, RunEndingEarlyIsDivergence) {
+  const Schedule s = record(5, 3);
+  auto replayer = std::make_unique<tendril::ReplayChooser>(s);
+  auto* r = replayer.get();
+  SimHub hub(std::move(replayer));
+  const std::string report = error_of([&] {
+    tendril::run(hub, [] {});  // makes no choice at all
+    r->finish();
+  });
+  EXPECT_NE(report.find("diverged: the run ended after 0 of the schedule's"), std::string::npos)
+      << report;
+}
+
+// save/load go through real files; names with spaces and newlines survive.
+TEST(Schedule, SaveAndLoadFiles) {
+  Schedule s = record(9);
+  s.test = "Suite.Name with spaces\nand a newline";
+  const auto dir = std::filesystem::temp_directory_path() / "tendril-schedule-test";
+  const std::string path = (dir / "sub" / "s.schedule").string();
+  tendril::save_schedule(s, path);
+  const Schedule back = tendril::load_schedule(path);
+  EXPECT_EQ(back.test, s.test);
+  EXPECT_EQ(back.choices.size(), s.choices.size());
+  std::filesystem::remove_all(dir);
+}
+
+// Determinism across builds: tests/trace/fixtures/program-seed5.schedule was recorded by an
+// optimised build; this build (optimised, Debug+ASan, any machine) must record the same schedule
+// byte for byte, and replay the committed one. TENDRIL_UPDATE_FIXTURES=1 rewrites the fixture.
+TEST(Replay, CommittedScheduleIsReproducedByThisBuild) {
+  const std::string path = std::string(TENDRIL_TEST_FIXTURES) + "/program-seed5.schedule";
+  const Schedule now = record(5, 3);
+  if (const char* update = std::getenv("TENDRIL_UPDATE_FIXTURES"); update && *update == '1') {
+    tendril::save_schedule(now, path);
+  }
+  const Schedule committed = tendril::load_schedule(path);
+  EXPECT_EQ(tendril::format_schedule(now), tendril::format_schedule(committed));
+  auto replayer = std::make_unique<tendril::ReplayChooser>(committed);
+  auto* r = replayer.get();
+  SimHub hub(std::move(replayer));
+  tendril::run(hub, [&] { program(3, nullptr); });
+  r->finish();
+  EXPECT_EQ(hub.schedule_hash(), committed.final_hash());
+}

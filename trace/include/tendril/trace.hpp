@@ -1,0 +1,98 @@
+// tendril/trace.hpp: schedules (the recorded choice stream of a simulated run), their file
+// format, recording, and replay with divergence detection. The file format is documented in
+// trace/FORMAT.md.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tendril/sched.hpp"
+
+namespace tendril {
+
+// Schedule is every choice one simulated run made, with what identifies the run.
+struct Schedule {
+  static constexpr int format_version = 1;
+  std::string test;    // the test's identity, e.g. "Bank.Transfer"
+  std::string policy;  // the policy that made the choices, e.g. "random(seed=7)"
+  std::uint64_t seed = 0;
+  std::vector<ChoiceRecord> choices;
+  // final_hash() is the running hash after the last choice (the FNV-1a basis when none).
+  std::uint64_t final_hash() const noexcept;
+};
+
+// ScheduleError reports a schedule file that cannot be used: its message names the file, the
+// line and the field, and what was wrong.
+class ScheduleError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// format_schedule() renders a schedule in the text format; parse_schedule() reads it back,
+// validating everything (source names the text in errors). Throws ScheduleError.
+std::string format_schedule(const Schedule& schedule);
+Schedule parse_schedule(const std::string& text, const std::string& source);
+// save_schedule() writes a schedule file (creating parent folders); load_schedule() reads one.
+// Both throw ScheduleError naming the path on any failure.
+void save_schedule(const Schedule& schedule, const std::string& path);
+Schedule load_schedule(const std::string& path);
+
+// Divergence is thrown out of run() when a replay stops matching its schedule: the message gives
+// the choice, what the schedule expected and what the program offered, and the last choices
+// before it.
+class Divergence : public HubError {
+ public:
+  using HubError::HubError;
+};
+
+// RecordingChooser answers with an inner policy and records every choice.
+class RecordingChooser final : public Chooser {
+ public:
+  explicit RecordingChooser(std::unique_ptr<Chooser> inner);
+  std::uint32_t choose(const ChoicePoint& point) override { return inner_->choose(point); }
+  bool wants_records() const override { return true; }
+  void chosen(const ChoiceRecord& record) override { records_.push_back(record); }
+  std::string describe() const override { return inner_->describe(); }
+  // records() are the choices so far; schedule() packages them with the run's identity.
+  const std::vector<ChoiceRecord>& records() const noexcept { return records_; }
+  Schedule schedule(std::string test, std::uint64_t seed) const;
+
+ private:
+  std::unique_ptr<Chooser> inner_;
+  std::vector<ChoiceRecord> records_;
+};
+
+// ReplayChooser answers from a schedule and checks, at each choice, that the program offers what
+// was recorded: the same kind and number of alternatives, the same chosen greenlet or object, and
+// the same running hash. The first difference throws Divergence; after it every answer is 0, so
+// the run can be torn down. finish() checks that every recorded choice was used.
+class ReplayChooser final : public Chooser {
+ public:
+  explicit ReplayChooser(Schedule schedule);
+  std::uint32_t choose(const ChoicePoint& point) override;
+  bool wants_records() const override { return true; }
+  void chosen(const ChoiceRecord& record) override;
+  std::string describe() const override { return "replay of " + schedule_.policy; }
+  // finish() throws Divergence if the run ended before using every recorded choice.
+  void finish() const;
+  // replayed() are the choices made so far in this replay (equal to the schedule's on success).
+  const std::vector<ChoiceRecord>& replayed() const noexcept { return replayed_; }
+  bool diverged() const noexcept { return diverged_; }
+
+ private:
+  [[noreturn]] void diverge(const std::string& what, const ChoiceRecord* expected);
+  Schedule schedule_;
+  std::size_t next_ = 0;
+  std::vector<ChoiceRecord> replayed_;
+  bool diverged_ = false;
+};
+
+// describe_choice() renders one record as a line for reports: "#12 step 340 t=0.002000000s ready
+// 2 of 3 -> #4 'worker'".
+std::string describe_choice(const ChoiceRecord& record);
+
+}  // namespace tendril

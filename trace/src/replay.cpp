@@ -1,0 +1,90 @@
+// replay.cpp: recording and replaying the choice stream.
+#include <algorithm>
+
+#include "tendril/trace.hpp"
+
+namespace tendril {
+
+RecordingChooser::RecordingChooser(std::unique_ptr<Chooser> inner) : inner_(std::move(inner)) {
+  if (!inner_) throw UsageError("tendril::RecordingChooser: the inner chooser must not be null");
+}
+
+Schedule RecordingChooser::schedule(std::string test, std::uint64_t seed) const {
+  Schedule s;
+  s.test = std::move(test);
+  s.policy = inner_->describe();
+  s.seed = seed;
+  s.choices = records_;
+  return s;
+}
+
+ReplayChooser::ReplayChooser(Schedule schedule) : schedule_(std::move(schedule)) {}
+
+void ReplayChooser::diverge(const std::string& what, const ChoiceRecord* expected) {
+  diverged_ = true;
+  std::string report = "tendril: replay of " + schedule_.test + " diverged at choice #" +
+                       std::to_string(next_) + ": " + what;
+  if (expected != nullptr) report += "\n  the schedule recorded: " + describe_choice(*expected);
+  const std::size_t from = replayed_.size() > 5 ? replayed_.size() - 5 : 0;
+  if (from < replayed_.size()) {
+    report += "\n  the last choices before it (all matched):";
+    for (std::size_t i = from; i < replayed_.size(); ++i) {
+      report += "\n    " + describe_choice(replayed_[i]);
+    }
+  }
+  report +=
+      "\n  The program changed since the schedule was recorded, or it depends on something "
+      "outside the simulation (wall clock, addresses, thread ids, unordered containers).";
+  throw Divergence(report);
+}
+
+std::uint32_t ReplayChooser::choose(const ChoicePoint& point) {
+  if (diverged_) return 0;  // let run() tear down after a divergence
+  if (next_ >= schedule_.choices.size()) {
+    diverge(std::string("the program asks for a ") + to_string(point.kind) + " choice among " +
+                std::to_string(point.n) + " alternatives, but the schedule ended after " +
+                std::to_string(schedule_.choices.size()) + " choices",
+            nullptr);
+  }
+  const ChoiceRecord& expected = schedule_.choices[next_];
+  if (point.kind != expected.kind || point.n != expected.n) {
+    diverge(std::string("the program offers a ") + to_string(point.kind) + " choice among " +
+                std::to_string(point.n) + " alternatives; the schedule expected a " +
+                to_string(expected.kind) + " choice among " + std::to_string(expected.n),
+            &expected);
+  }
+  if (point.kind != ChoiceKind::random) {
+    const Alternative chosen = point.alternative(expected.answer);
+    if (chosen.key() != expected.chosen_key) {
+      diverge("answer " + std::to_string(expected.answer) + " now runs " + chosen.describe() +
+                  ", not what the schedule chose",
+              &expected);
+    }
+  }
+  return expected.answer;
+}
+
+void ReplayChooser::chosen(const ChoiceRecord& record) {
+  if (diverged_) return;
+  const ChoiceRecord& expected = schedule_.choices[next_];
+  if (record.hash != expected.hash) {
+    diverge("the same choice, but the run got here by another path (now " +
+                describe_choice(record) + "; the steps or virtual time since the previous "
+                "choice differ)",
+            &expected);
+  }
+  replayed_.push_back(record);
+  ++next_;
+}
+
+void ReplayChooser::finish() const {
+  if (diverged_ || next_ == schedule_.choices.size()) return;
+  std::string report = "tendril: replay of " + schedule_.test + " diverged: the run ended after " +
+                       std::to_string(next_) + " of the schedule's " +
+                       std::to_string(schedule_.choices.size()) +
+                       " choices; the next recorded one was " +
+                       describe_choice(schedule_.choices[next_]);
+  throw Divergence(report);
+}
+
+}  // namespace tendril
