@@ -80,6 +80,24 @@ def main():
         g_text = "%.0f ns" % g if g else "-"
         ratio = "%.0fx" % (g / ns) if g else "-"
         print("| %s | %.0f | %.1f ns | %s | %s |" % (label, ir, ns, g_text, ratio))
+    print()
+    print("| exploration of a 10-greenlet, ~100-switch test | schedules/s (median) | vs the same policy unrecorded |")
+    print("|---|---|---|")
+    explore = medians("bench_explore", None)
+    plain = {}
+    for name, b in sorted(explore.items()):
+        rate = b["schedules_per_s"]
+        label = b.get("label", name)
+        if name.startswith("BM_Schedule") and name.endswith("/0"):
+            plain[label] = rate
+    for name, b in sorted(explore.items()):
+        rate = b["schedules_per_s"]
+        label = b.get("label", name) if name.startswith("BM_Schedule") else "replay of a random schedule"
+        base = plain.get(label.replace(", recorded", ""))
+        if name == "BM_Replay":
+            base = plain.get("random")
+        overhead = "" if label in plain else ("%+.0f%%" % ((base / rate - 1) * 100) if base else "")
+        print("| %s | %.0fk | %s |" % (label, rate / 1000, overhead))
     if not QUICK:
         mem = subprocess.run([BUILD + "/bench_core", "--benchmark_filter=BM_IdleGreenletMemory",
                               "--benchmark_format=json"], check=True, capture_output=True,

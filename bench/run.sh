@@ -7,5 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF >/dev/null
-cmake --build build-bench -j2 --target bench_core bench_primitives callgrind_probe >/dev/null
+cmake --build build-bench -j2 --target bench_core bench_primitives bench_explore callgrind_probe \
+  >/dev/null
 /usr/bin/python3 bench/report.py "$@"

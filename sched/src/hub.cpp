@@ -45,16 +45,14 @@ const char* to_string(ChoiceKind kind) noexcept {
   return "?";
 }
 
-std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceRecord& r,
+std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceEvent& r,
                                  std::uint64_t previous_step) noexcept {
   std::uint64_t h = previous;
   const std::uint64_t fields[] = {static_cast<std::uint64_t>(r.kind), r.n, r.answer, r.chosen_key,
                                   r.step - previous_step, static_cast<std::uint64_t>(r.time_ns)};
   for (std::uint64_t v : fields) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 0x100000001b3ULL;
-    }
+    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 29;
   }
   return h;
 }
@@ -178,6 +176,16 @@ HubBinding::~HubBinding() { detail::t_bound_hub = nullptr; }
 Hub::Hub(HubOptions options) : stacks_(options.stack) {}
 
 Hub::~Hub() { ready_.clear(); }
+
+void Hub::reset_core() {
+  if (running_ || live_count_ != 0) {
+    throw UsageError("tendril::Hub: cannot reset a hub that is running or has live greenlets");
+  }
+  ready_.clear();
+  next_id_ = 1;
+  next_object_id_ = 1;
+  steps_ = 0;
+}
 
 void Hub::set_error_handler(ErrorHandler handler) { on_error_ = std::move(handler); }
 

@@ -37,17 +37,18 @@ std::string file_safe(const std::string& s) {
   return out;
 }
 
-// One run of body under chooser; returns the failure text, or empty on success.
+// One run of body under chooser, on `hub` (made on first use, then reset: its stack pool stays
+// warm); returns the failure text, or empty on success.
 std::string run_once(const SimOptions& sim, std::unique_ptr<Chooser> chooser,
-                     const std::function<void()>& body, SimHub** hub_out,
-                     std::unique_ptr<SimHub>& keep) {
-  keep = std::make_unique<SimHub>(std::move(chooser), sim);
-  *hub_out = keep.get();
+                     const std::function<void()>& body, std::unique_ptr<SimHub>& hub) {
+  if (!hub) {
+    hub = std::make_unique<SimHub>(std::move(chooser), sim);
+  } else {
+    hub->reset(std::move(chooser));
+  }
   try {
-    run(*keep, [&] { body(); });
+    run(*hub, [&] { body(); });
     return {};
-  } catch (const std::exception& e) {
-    return describe_exception(std::current_exception());
   } catch (...) {
     return describe_exception(std::current_exception());
   }
@@ -55,7 +56,7 @@ std::string run_once(const SimOptions& sim, std::unique_ptr<Chooser> chooser,
 
 }  // namespace
 
-ExploreOptions& ExploreOptions::from_env() {
+ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   policy = env_text("TENDRIL_POLICY", policy);
   if (policy != "fifo" && policy != "random" && policy != "pct" && policy != "dfs") {
     throw UsageError("tendril: TENDRIL_POLICY must be fifo, random, pct or dfs, got '" + policy +
@@ -68,6 +69,7 @@ ExploreOptions& ExploreOptions::from_env() {
   dfs_bound = static_cast<std::uint32_t>(env_number("TENDRIL_DFS_BOUND", dfs_bound));
   artifacts = env_text("TENDRIL_ARTIFACTS", artifacts);
   replay = env_text("TENDRIL_REPLAY", replay);
+  if (!read_shard) return *this;
   const char* total_var = std::getenv("TENDRIL_TOTAL_SHARDS") ? "TENDRIL_TOTAL_SHARDS" : "GTEST_TOTAL_SHARDS";
   const char* index_var = std::getenv("TENDRIL_SHARD_INDEX") ? "TENDRIL_SHARD_INDEX" : "GTEST_SHARD_INDEX";
   total_shards = env_number(total_var, total_shards);
@@ -94,9 +96,8 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     }
     auto replayer = std::make_unique<ReplayChooser>(schedule);
     ReplayChooser* r = replayer.get();
-    SimHub* hub = nullptr;
-    std::unique_ptr<SimHub> keep;
-    std::string failure = run_once(o.sim, std::move(replayer), body, &hub, keep);
+    std::unique_ptr<SimHub> hub;
+    std::string failure = run_once(o.sim, std::move(replayer), body, hub);
     if (failure.empty()) {
       try {
         r->finish();
@@ -124,13 +125,13 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     // k for PCT: the number of choices a plain FIFO run offers (at least 1).
     auto counting = std::make_unique<RecordingChooser>(std::make_unique<Fifo>());
     RecordingChooser* c = counting.get();
-    SimHub* hub = nullptr;
-    std::unique_ptr<SimHub> keep;
-    run_once(o.sim, std::move(counting), body, &hub, keep);
+    std::unique_ptr<SimHub> hub;
+    run_once(o.sim, std::move(counting), body, hub);
     pct_steps = std::max<std::uint64_t>(1, c->records().size());
   }
 
   std::set<std::uint64_t> hashes;
+  std::unique_ptr<SimHub> hub;
   DfsExplorer dfs(o.dfs_bound);
   const std::uint64_t limit = o.policy == "fifo" ? 1 : o.schedules;
   for (std::uint64_t i = 0; i < limit; ++i) {
@@ -157,9 +158,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     }
     auto recorder = std::make_unique<RecordingChooser>(std::move(policy));
     RecordingChooser* rec = recorder.get();
-    SimHub* hub = nullptr;
-    std::unique_ptr<SimHub> keep;
-    const std::string failure = run_once(o.sim, std::move(recorder), body, &hub, keep);
+    const std::string failure = run_once(o.sim, std::move(recorder), body, hub);
     ++result.schedules_run;
     hashes.insert(hub->schedule_hash());
     pct_threads = std::max<std::uint64_t>(pct_threads, hub->greenlets_created());

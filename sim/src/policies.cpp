@@ -28,21 +28,31 @@ double Pct::probability_bound(std::uint64_t threads, std::uint64_t steps, std::u
 }
 
 std::uint64_t Pct::priority_of(std::uint64_t key) {
-  auto it = priority_.find(key);
-  if (it != priority_.end()) return it->second;
-  // Initial priorities lie above every change-point priority (1..depth-1); random order among
-  // threads, ties (vanishingly rare) broken by alternative index.
-  const std::uint64_t p = (std::uint64_t{1} << 32) +
-                          ((std::uint64_t{rng_.below(UINT32_MAX)} << 16) | rng_.below(65536));
-  priority_.emplace(key, p);
-  return p;
+  // Greenlet ids are small and dense: a vector; anything else: an ordered map.
+  std::uint64_t* slot;
+  if (key < (std::uint64_t{1} << 20)) {
+    if (key >= greenlet_priority_.size()) greenlet_priority_.resize(key + 64, 0);
+    slot = &greenlet_priority_[key];
+  } else {
+    slot = &priority_[key];
+  }
+  if (*slot == 0) {
+    // Initial priorities lie above every change-point priority (1..depth-1); random order
+    // among threads, ties (vanishingly rare) broken by alternative index.
+    *slot = (std::uint64_t{1} << 32) +
+            ((std::uint64_t{rng_.below(UINT32_MAX)} << 16) | rng_.below(65536));
+    ++seen_;
+  }
+  return *slot;
 }
 
 std::uint32_t Pct::best(const ChoicePoint& point) {
+  keys_.resize(point.n);
+  point.keys(keys_.data());
   std::uint32_t best = 0;
   std::uint64_t best_priority = 0;
   for (std::uint32_t i = 0; i < point.n; ++i) {
-    const std::uint64_t p = priority_of(point.alternative(i).key());
+    const std::uint64_t p = priority_of(keys_[i]);
     if (i == 0 || p > best_priority) {
       best = i;
       best_priority = p;
@@ -57,7 +67,9 @@ std::uint32_t Pct::choose(const ChoicePoint& point) {
   std::uint32_t pick = best(point);
   while (next_change_ < change_points_.size() && change_points_[next_change_] == decisions_) {
     // The thread about to run at the i-th change point drops to priority i.
-    priority_[point.alternative(pick).key()] = next_change_ + 1;
+    priority_of(point.alternative(pick).key());  // make sure the slot exists
+    const std::uint64_t key = point.alternative(pick).key();
+    (key < (std::uint64_t{1} << 20) ? greenlet_priority_[key] : priority_[key]) = next_change_ + 1;
     ++next_change_;
     pick = best(point);
   }

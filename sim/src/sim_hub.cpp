@@ -45,6 +45,30 @@ SimHub::SimHub(std::unique_ptr<Chooser> chooser, SimOptions options)
   fifo_ = dynamic_cast<Fifo*>(chooser_.get()) != nullptr;
 }
 
+void SimHub::reset(std::unique_ptr<Chooser> chooser) {
+  if (!chooser) throw UsageError("tendril::SimHub::reset: the chooser must not be null");
+  reset_core();
+  for (auto& slot : slots_) {
+    if (slot.live) {
+      slot.live = false;
+      ++slot.gen;
+      slot.cb.discard();
+    }
+  }
+  slots_.clear();
+  free_slots_.clear();
+  heap_.clear();
+  batch_.clear();
+  live_timers_ = 0;
+  next_seq_ = 0;
+  now_ns_ = 0;
+  choices_ = 0;
+  hash_ = schedule_hash_basis;
+  last_choice_step_ = 0;
+  chooser_ = std::move(chooser);
+  fifo_ = dynamic_cast<Fifo*>(chooser_.get()) != nullptr;
+}
+
 SimHub::~SimHub() {
   for (auto& slot : slots_) {
     if (slot.live) {
@@ -71,6 +95,9 @@ class ReadyPoint final : public ChoicePoint {
   ReadyPoint(const ReadyQueue& q, std::uint32_t count)
       : ChoicePoint(ChoiceKind::ready, count), q_(q) {}
   Alternative alternative(std::uint32_t i) const override { return identify(q_.peek(i)); }
+  void keys(std::uint64_t* out) const override {
+    for (std::uint32_t i = 0; i < n; ++i) out[i] = identify(q_.peek(i)).key();
+  }
 
  private:
   const ReadyQueue& q_;
@@ -102,7 +129,7 @@ std::uint32_t SimHub::decide(const ChoicePoint& point) {
   TENDRIL_ASSERT(answer < point.n, "chooser ", chooser_->describe(), " answered ", answer, " of ",
                  point.n);
   if (chooser_->wants_records()) {
-    ChoiceRecord record;
+    ChoiceEvent record;
     record.index = choices_ - 1;
     record.step = steps();
     record.time_ns = now_ns_;
@@ -112,13 +139,12 @@ std::uint32_t SimHub::decide(const ChoicePoint& point) {
     const Alternative chosen = point.kind == ChoiceKind::random ? point.alternative(0)
                                                                  : point.alternative(answer);
     record.chosen_key = chosen.key();
-    record.chosen_name = chosen.describe();
     // The hash covers the decision and the steps and time since the previous one, so a program
     // that changed between two choices differs at the next.
     hash_ = next_schedule_hash(hash_, record, last_choice_step_);
     last_choice_step_ = record.step;
     record.hash = hash_;
-    chooser_->chosen(record);
+    chooser_->chosen(record, chosen);
   }
   return answer;
 }

@@ -184,3 +184,26 @@ TEST(Explore, ExpectExploreOnACorrectBody) {
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.schedules_run, 50u);
 }
+
+// A sharded exploration: registered as Explore.ShardedBank/0../2 (or one test per GoogleTest
+// shard when GTEST_TOTAL_SHARDS is set); each shard runs a third of the schedules of a correct
+// (locked) transfer, and any of them would save a failing schedule.
+TENDRIL_EXPLORE_TEST(Explore, ShardedBank, 3, [] {
+  tendril::ExploreOptions o;
+  o.policy = "random";
+  o.schedules = 90;
+  o.artifacts = artifacts();
+  return o;
+}) {
+  tendril::Lock lock;
+  int balance = 100;
+  auto withdraw = [&](int amount) {
+    std::lock_guard<tendril::Lock> guard(lock);
+    if (balance >= amount) {
+      tendril::sleep(0s);
+      balance -= amount;
+    }
+  };
+  tendril::joinall({tendril::spawn(withdraw, 80), tendril::spawn(withdraw, 80)});
+  EXPECT_EQ(balance, 20);
+}

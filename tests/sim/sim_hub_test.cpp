@@ -206,3 +206,18 @@ TEST(SimHub, InvariantsHoldAfterEveryStep) {
     hub.verify();
   }
 }
+
+// reset() makes a used hub behave exactly like a new one: same interleaving, same choices.
+TEST(SimHub, ResetHubMatchesFreshHub) {
+  SimHub fresh{tendril::Random{21}};
+  const Log expected = interleaving(fresh, 4);
+  SimHub reused{tendril::Random{5}};
+  interleaving(reused, 3);
+  reused.reset(std::make_unique<tendril::Random>(21));
+  EXPECT_EQ(interleaving(reused, 4), expected);
+  EXPECT_EQ(reused.choices(), fresh.choices());
+  EXPECT_EQ(reused.now_ns(), fresh.now_ns());
+  tendril::run(reused, [&] {
+    EXPECT_THROW(reused.reset(std::make_unique<tendril::Fifo>()), tendril::UsageError);
+  });
+}

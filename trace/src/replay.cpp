@@ -7,6 +7,26 @@ namespace tendril {
 
 RecordingChooser::RecordingChooser(std::unique_ptr<Chooser> inner) : inner_(std::move(inner)) {
   if (!inner_) throw UsageError("tendril::RecordingChooser: the inner chooser must not be null");
+  records_.reserve(256);
+}
+
+const std::string& RecordingChooser::name_of(std::uint64_t key) const {
+  static const std::string unknown = "?";
+  if (key < greenlet_names_.size() && !greenlet_names_[key].empty()) return greenlet_names_[key];
+  auto it = names_.find(key);
+  return it == names_.end() ? unknown : it->second;
+}
+
+void RecordingChooser::chosen(const ChoiceEvent& record, const Alternative& what) {
+  records_.push_back(record);
+  // Greenlet and object ids are unique within a run, so each key is named once.
+  const std::uint64_t key = record.chosen_key;
+  if (key != 0 && key < (std::uint64_t{1} << 20)) {
+    if (key >= greenlet_names_.size()) greenlet_names_.resize(key + 64);
+    if (greenlet_names_[key].empty()) greenlet_names_[key] = what.describe();
+  } else if (names_.find(key) == names_.end()) {
+    names_.emplace(key, what.describe());
+  }
 }
 
 Schedule RecordingChooser::schedule(std::string test, std::uint64_t seed) const {
@@ -14,7 +34,13 @@ Schedule RecordingChooser::schedule(std::string test, std::uint64_t seed) const 
   s.test = std::move(test);
   s.policy = inner_->describe();
   s.seed = seed;
-  s.choices = records_;
+  s.choices.reserve(records_.size());
+  for (const auto& e : records_) {
+    ChoiceRecord r;
+    static_cast<ChoiceEvent&>(r) = e;
+    r.chosen_name = name_of(e.chosen_key);
+    s.choices.push_back(std::move(r));
+  }
   return s;
 }
 
@@ -64,16 +90,19 @@ std::uint32_t ReplayChooser::choose(const ChoicePoint& point) {
   return expected.answer;
 }
 
-void ReplayChooser::chosen(const ChoiceRecord& record) {
+void ReplayChooser::chosen(const ChoiceEvent& record, const Alternative& what) {
   if (diverged_) return;
   const ChoiceRecord& expected = schedule_.choices[next_];
   if (record.hash != expected.hash) {
+    ChoiceRecord now;
+    static_cast<ChoiceEvent&>(now) = record;
+    now.chosen_name = what.describe();
     diverge("the same choice, but the run got here by another path (now " +
-                describe_choice(record) + "; the steps or virtual time since the previous "
+                describe_choice(now) + "; the steps or virtual time since the previous "
                 "choice differ)",
             &expected);
   }
-  replayed_.push_back(record);
+  replayed_.push_back(expected);  // equal to what just happened, hash for hash
   ++next_;
 }
 

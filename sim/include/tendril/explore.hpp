@@ -29,8 +29,9 @@ struct ExploreOptions {
   // from_env() applies TENDRIL_POLICY, TENDRIL_SEED, TENDRIL_SCHEDULES, TENDRIL_PCT_DEPTH,
   // TENDRIL_PCT_STEPS, TENDRIL_DFS_BOUND, TENDRIL_ARTIFACTS, TENDRIL_REPLAY, and the shard from
   // TENDRIL_TOTAL_SHARDS/TENDRIL_SHARD_INDEX or else GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX. A
-  // malformed value throws UsageError naming the variable and the value.
-  ExploreOptions& from_env();
+  // malformed value throws UsageError naming the variable and the value. With read_shard false
+  // the shard variables are left alone (TENDRIL_EXPLORE_TEST sets the shard itself).
+  ExploreOptions& from_env(bool read_shard = true);
 };
 
 // ExploreResult is what an exploration found.

@@ -56,7 +56,7 @@ class Pct final : public Chooser {
   // probability_bound() is the paper's 1 / (n * k^(d-1)).
   static double probability_bound(std::uint64_t threads, std::uint64_t steps, std::uint32_t depth);
   // threads_seen() counts distinct threads (keys) met so far; decisions() ready/timer choices.
-  std::size_t threads_seen() const noexcept { return priority_.size(); }
+  std::size_t threads_seen() const noexcept { return seen_; }
   std::uint64_t decisions() const noexcept { return decisions_; }
 
  private:
@@ -69,7 +69,10 @@ class Pct final : public Chooser {
   std::vector<std::uint64_t> change_points_;  // sorted
   std::size_t next_change_ = 0;
   std::uint64_t decisions_ = 0;
-  std::map<std::uint64_t, std::uint64_t> priority_;  // ordered: no hash-order dependence
+  std::vector<std::uint64_t> greenlet_priority_;  // by greenlet id; 0 = not seen yet
+  std::map<std::uint64_t, std::uint64_t> priority_;  // other keys; ordered, never hash order
+  std::size_t seen_ = 0;
+  std::vector<std::uint64_t> keys_;  // scratch for one choice's alternatives
 };
 
 // DfsExplorer enumerates schedules depth-first, with delay bounding: a schedule's cost is the sum
@@ -130,6 +133,10 @@ class SimHub final : public Hub {
   // verify() checks the core's and the timers' invariants (see Hub::verify).
   void verify() const override;
 
+  // reset() makes the hub start afresh with another policy: time 0, no timers, ids and steps from
+  // the start, as a new SimHub would, but keeping its warm stack pool (exploration runs
+  // thousands of schedules). Throws UsageError while running or with live greenlets.
+  void reset(std::unique_ptr<Chooser> chooser);
   // chooser() is the policy in use.
   Chooser& chooser() noexcept { return *chooser_; }
   // pending_timers() counts armed timers that have neither fired nor been cancelled.

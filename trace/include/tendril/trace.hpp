@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tendril/sched.hpp"
@@ -55,15 +56,18 @@ class RecordingChooser final : public Chooser {
   explicit RecordingChooser(std::unique_ptr<Chooser> inner);
   std::uint32_t choose(const ChoicePoint& point) override { return inner_->choose(point); }
   bool wants_records() const override { return true; }
-  void chosen(const ChoiceRecord& record) override { records_.push_back(record); }
+  void chosen(const ChoiceEvent& record, const Alternative& what) override;
   std::string describe() const override { return inner_->describe(); }
-  // records() are the choices so far; schedule() packages them with the run's identity.
-  const std::vector<ChoiceRecord>& records() const noexcept { return records_; }
+  // records() are the choices so far; schedule() packages them, named, with the run's identity.
+  const std::vector<ChoiceEvent>& records() const noexcept { return records_; }
   Schedule schedule(std::string test, std::uint64_t seed) const;
 
  private:
   std::unique_ptr<Chooser> inner_;
-  std::vector<ChoiceRecord> records_;
+  std::vector<ChoiceEvent> records_;
+  std::vector<std::string> greenlet_names_;               // by greenlet id (dense, small)
+  std::unordered_map<std::uint64_t, std::string> names_;  // other keys; looked up, never iterated
+  const std::string& name_of(std::uint64_t key) const;
 };
 
 // ReplayChooser answers from a schedule and checks, at each choice, that the program offers what
@@ -75,7 +79,7 @@ class ReplayChooser final : public Chooser {
   explicit ReplayChooser(Schedule schedule);
   std::uint32_t choose(const ChoicePoint& point) override;
   bool wants_records() const override { return true; }
-  void chosen(const ChoiceRecord& record) override;
+  void chosen(const ChoiceEvent& record, const Alternative& what) override;
   std::string describe() const override { return "replay of " + schedule_.policy; }
   // finish() throws Divergence if the run ended before using every recorded choice.
   void finish() const;

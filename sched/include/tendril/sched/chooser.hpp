@@ -52,30 +52,41 @@ class ChoicePoint {
   const std::uint32_t n;
   // alternative(i) names alternative i, for i < n (empty for random draws).
   virtual Alternative alternative(std::uint32_t i) const = 0;
+  // keys() writes alternative(i).key() for every i into out[0..n) in one call (policies that
+  // weigh every alternative, like PCT, use it on each choice).
+  virtual void keys(std::uint64_t* out) const {
+    for (std::uint32_t i = 0; i < n; ++i) out[i] = alternative(i).key();
+  }
 
  protected:
   ~ChoicePoint() = default;
 };
 
-// ChoiceRecord is a decision as made: where in the run, what was asked, what was answered and
+// ChoiceEvent is a decision as made: where in the run, what was asked, what was answered and
 // what that ran, and a running hash of every decision so far (of the steps and times too, so a
-// program that changed between two choices is caught at the next one).
-struct ChoiceRecord {
+// program that changed between two choices is caught at the next one). Plain data: the hub
+// builds one per choice when a chooser wants records.
+struct ChoiceEvent {
   std::uint64_t index = 0;  // 0-based count of choices in this run
   std::uint64_t step = 0;   // the hub's step count when the choice was made
   std::int64_t time_ns = 0;
   ChoiceKind kind = ChoiceKind::ready;
   std::uint32_t n = 0;
   std::uint32_t answer = 0;
-  std::uint64_t chosen_key = 0;  // Alternative::key() of the answer (0 for random draws)
-  std::string chosen_name;       // Alternative::describe() of the answer
+  std::uint64_t chosen_key = 0;  // Alternative::key() of the answer (for random: the drawer)
   std::uint64_t hash = 0;
 };
 
+// ChoiceRecord is a ChoiceEvent with the name of what was chosen, as schedule files hold it.
+struct ChoiceRecord : ChoiceEvent {
+  std::string chosen_name;  // Alternative::describe() of the answer
+};
+
 // schedule_hash_basis is the running hash before any choice; next_schedule_hash() folds one
-// record into it (FNV-1a over kind, n, answer, chosen key, steps since previous_step, and time).
+// record into it: for each of kind, n, answer, chosen key, steps since previous_step and time,
+// h = (h xor v) * 0x9e3779b97f4a7c15, then h ^= h >> 29.
 inline constexpr std::uint64_t schedule_hash_basis = 0xcbf29ce484222325ULL;
-std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceRecord& record,
+std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceEvent& record,
                                  std::uint64_t previous_step) noexcept;
 
 // Chooser answers choose(point) with a number in [0, point.n). A schedule is the sequence of
@@ -85,11 +96,16 @@ class Chooser {
   virtual ~Chooser() = default;
   // choose() picks one of point.n >= 2 alternatives. The hub calls it only from its own thread.
   virtual std::uint32_t choose(const ChoicePoint& point) = 0;
-  // wants_records() makes the hub build a ChoiceRecord after every choice and pass it to
+  // wants_records() makes the hub build a ChoiceEvent after every choice and pass it to
   // chosen() (recording and replay need it; plain policies skip the cost).
   virtual bool wants_records() const { return false; }
-  // chosen() receives the record of the choice just made, when wants_records().
-  virtual void chosen(const ChoiceRecord& record) { (void)record; }
+  // chosen() receives the event of the choice just made, when wants_records(), and what the
+  // answer ran (its pointers are valid only during the call; naming it costs a string, so
+  // recorders name each key once).
+  virtual void chosen(const ChoiceEvent& record, const Alternative& what) {
+    (void)record;
+    (void)what;
+  }
   // describe() names the policy and its parameters (for example "random(seed=7)"), for reports.
   virtual std::string describe() const { return "custom chooser"; }
 };

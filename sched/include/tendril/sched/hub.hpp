@@ -224,6 +224,9 @@ class Hub {
   void discard_ready() noexcept { ready_.clear(); }
   // begin_run() is called by run_main() before main starts (for per-run budgets).
   virtual void begin_run() {}
+  // reset_core() restarts the greenlet and object counters and the step count, for a hub that
+  // starts a new, independent run (SimHub::reset); requires no run active and no live greenlet.
+  void reset_core();
 
   ReadyQueue ready_;
 
