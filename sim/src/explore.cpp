@@ -189,7 +189,8 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   if (o.policy == "dfs") summary << " (delay bound " << o.dfs_bound << ")";
   if (o.total_shards > 1) summary << ", shard " << o.shard_index << " of " << o.total_shards;
   summary << ": " << result.schedules_run << " schedules, " << result.distinct
-          << " distinct interleavings, " << result.failures << " failures\n";
+          << " distinct interleavings, " << result.failures
+          << (result.failures == 1 ? " failure\n" : " failures\n");
   if (!result.ok()) {
     summary << "tendril: first failure: " << result.failure << "\n"
             << "tendril: schedule saved to " << result.schedule_file << "\n"
