@@ -173,10 +173,18 @@ TEST(PrimitiveProps, ShrinkingFindsAMinimalLostUpdate) {
   for (const auto& c : minimal.choices) away_from_fifo += c.answer != 0 ? 1 : 0;
   EXPECT_GE(away_from_fifo, 1u);
   EXPECT_LE(away_from_fifo, 3u) << tendril::format_schedule(minimal);
-  // The saved minimal schedule replays the failure.
+  // The saved minimal schedule replays the failure, directly and through TENDRIL_REPLAY.
   auto replayer = std::make_unique<tendril::ReplayChooser>(minimal);
   tendril::SimHub hub(std::move(replayer));
   EXPECT_ANY_THROW(tendril::run(hub, lost_update));
+  ::setenv("TENDRIL_REPLAY", path.c_str(), 1);
+  ::setenv("TENDRIL_ARTIFACTS", dir.c_str(), 1);
+  const bool replay_holds = rc::check("no lost update, replayed", [] {
+    tendril::props::check_under({}, lost_update);  // the generated schedule is ignored
+  });
+  ::unsetenv("TENDRIL_REPLAY");
+  ::unsetenv("TENDRIL_ARTIFACTS");
+  EXPECT_FALSE(replay_holds);
 }
 
 namespace {
