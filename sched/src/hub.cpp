@@ -133,9 +133,14 @@ Callback ReadyQueue::take_middle(std::size_t i) {
   TENDRIL_ASSERT(i < size_, "ReadyQueue::take(", i, ") with ", size_, " queued");
   const std::size_t mask = slots_.size() - 1;
   Callback cb = slots_[(head_ + i) & mask];
-  // Close the gap by moving the younger items one slot towards the head; order is preserved.
-  for (std::size_t j = i; j + 1 < size_; ++j) {
-    slots_[(head_ + j) & mask] = slots_[(head_ + j + 1) & mask];
+  // Close the gap from the shorter side; the order of the rest is preserved either way.
+  if (i < size_ / 2) {
+    for (std::size_t j = i; j > 0; --j) slots_[(head_ + j) & mask] = slots_[(head_ + j - 1) & mask];
+    head_ = (head_ + 1) & mask;
+  } else {
+    for (std::size_t j = i; j + 1 < size_; ++j) {
+      slots_[(head_ + j) & mask] = slots_[(head_ + j + 1) & mask];
+    }
   }
   --size_;
   return cb;

@@ -27,8 +27,7 @@ double Pct::probability_bound(std::uint64_t threads, std::uint64_t steps, std::u
   return 1.0 / (static_cast<double>(threads) * std::pow(static_cast<double>(steps), depth - 1.0));
 }
 
-std::uint64_t Pct::priority_of(std::uint64_t key) {
-  // Greenlet ids are small and dense: a vector; anything else: an ordered map.
+std::uint64_t Pct::new_priority(std::uint64_t key) {
   std::uint64_t* slot;
   if (key < (std::uint64_t{1} << 20)) {
     if (key >= greenlet_priority_.size()) greenlet_priority_.resize(key + 64, 0);
@@ -47,7 +46,7 @@ std::uint64_t Pct::priority_of(std::uint64_t key) {
 }
 
 std::uint32_t Pct::best(const ChoicePoint& point) {
-  keys_.resize(point.n);
+  if (keys_.size() < point.n) keys_.resize(point.n);
   point.keys(keys_.data());
   std::uint32_t best = 0;
   std::uint64_t best_priority = 0;
@@ -67,8 +66,7 @@ std::uint32_t Pct::choose(const ChoicePoint& point) {
   std::uint32_t pick = best(point);
   while (next_change_ < change_points_.size() && change_points_[next_change_] == decisions_) {
     // The thread about to run at the i-th change point drops to priority i.
-    priority_of(point.alternative(pick).key());  // make sure the slot exists
-    const std::uint64_t key = point.alternative(pick).key();
+    const std::uint64_t key = keys_[pick];  // best() filled keys_; priority_of made the slot
     (key < (std::uint64_t{1} << 20) ? greenlet_priority_[key] : priority_[key]) = next_change_ + 1;
     ++next_change_;
     pick = best(point);

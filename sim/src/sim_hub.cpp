@@ -96,8 +96,9 @@ class ReadyPoint final : public ChoicePoint {
       : ChoicePoint(ChoiceKind::ready, count), q_(q) {}
   Alternative alternative(std::uint32_t i) const override { return identify(q_.peek(i)); }
   void keys(std::uint64_t* out) const override {
-    for (std::uint32_t i = 0; i < n; ++i) out[i] = identify(q_.peek(i)).key();
+    for (std::uint32_t i = 0; i < n; ++i) out[i] = Hub::key_of(q_.peek(i));
   }
+  std::uint64_t key(std::uint32_t i) const override { return Hub::key_of(q_.peek(i)); }
 
  private:
   const ReadyQueue& q_;
@@ -136,15 +137,13 @@ std::uint32_t SimHub::decide(const ChoicePoint& point) {
     record.kind = point.kind;
     record.n = point.n;
     record.answer = answer;
-    const Alternative chosen = point.kind == ChoiceKind::random ? point.alternative(0)
-                                                                 : point.alternative(answer);
-    record.chosen_key = chosen.key();
+    record.chosen_key = point.key(point.kind == ChoiceKind::random ? 0 : answer);
     // The hash covers the decision and the steps and time since the previous one, so a program
     // that changed between two choices differs at the next.
     hash_ = next_schedule_hash(hash_, record, last_choice_step_);
     last_choice_step_ = record.step;
     record.hash = hash_;
-    chooser_->chosen(record, chosen);
+    chooser_->chosen(record, point);
   }
   return answer;
 }

@@ -17,15 +17,15 @@ const std::string& RecordingChooser::name_of(std::uint64_t key) const {
   return it == names_.end() ? unknown : it->second;
 }
 
-void RecordingChooser::chosen(const ChoiceEvent& record, const Alternative& what) {
+void RecordingChooser::chosen(const ChoiceEvent& record, const ChoicePoint& point) {
   records_.push_back(record);
   // Greenlet and object ids are unique within a run, so each key is named once.
   const std::uint64_t key = record.chosen_key;
   if (key != 0 && key < (std::uint64_t{1} << 20)) {
     if (key >= greenlet_names_.size()) greenlet_names_.resize(key + 64);
-    if (greenlet_names_[key].empty()) greenlet_names_[key] = what.describe();
+    if (greenlet_names_[key].empty()) greenlet_names_[key] = point.chosen(record.answer).describe();
   } else if (names_.find(key) == names_.end()) {
-    names_.emplace(key, what.describe());
+    names_.emplace(key, point.chosen(record.answer).describe());
   }
 }
 
@@ -80,23 +80,22 @@ std::uint32_t ReplayChooser::choose(const ChoicePoint& point) {
             &expected);
   }
   if (point.kind != ChoiceKind::random) {
-    const Alternative chosen = point.alternative(expected.answer);
-    if (chosen.key() != expected.chosen_key) {
-      diverge("answer " + std::to_string(expected.answer) + " now runs " + chosen.describe() +
-                  ", not what the schedule chose",
+    if (point.key(expected.answer) != expected.chosen_key) {
+      diverge("answer " + std::to_string(expected.answer) + " now runs " +
+                  point.alternative(expected.answer).describe() + ", not what the schedule chose",
               &expected);
     }
   }
   return expected.answer;
 }
 
-void ReplayChooser::chosen(const ChoiceEvent& record, const Alternative& what) {
+void ReplayChooser::chosen(const ChoiceEvent& record, const ChoicePoint& point) {
   if (diverged_) return;
   const ChoiceRecord& expected = schedule_.choices[next_];
   if (record.hash != expected.hash) {
     ChoiceRecord now;
     static_cast<ChoiceEvent&>(now) = record;
-    now.chosen_name = what.describe();
+    now.chosen_name = point.chosen(record.answer).describe();
     diverge("the same choice, but the run got here by another path (now " +
                 describe_choice(now) + "; the steps or virtual time since the previous "
                 "choice differ)",

@@ -60,7 +60,14 @@ class Pct final : public Chooser {
   std::uint64_t decisions() const noexcept { return decisions_; }
 
  private:
-  std::uint64_t priority_of(std::uint64_t key);
+  std::uint64_t priority_of(std::uint64_t key) {
+    // Greenlet ids are small and dense: a vector; anything else: an ordered map.
+    if (key < greenlet_priority_.size() && greenlet_priority_[key] != 0) {
+      return greenlet_priority_[key];
+    }
+    return new_priority(key);
+  }
+  std::uint64_t new_priority(std::uint64_t key);
   std::uint32_t best(const ChoicePoint& point);
   Random rng_;
   std::uint64_t seed_;

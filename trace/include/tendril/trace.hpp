@@ -56,7 +56,7 @@ class RecordingChooser final : public Chooser {
   explicit RecordingChooser(std::unique_ptr<Chooser> inner);
   std::uint32_t choose(const ChoicePoint& point) override { return inner_->choose(point); }
   bool wants_records() const override { return true; }
-  void chosen(const ChoiceEvent& record, const Alternative& what) override;
+  void chosen(const ChoiceEvent& record, const ChoicePoint& point) override;
   std::string describe() const override { return inner_->describe(); }
   // records() are the choices so far; schedule() packages them, named, with the run's identity.
   const std::vector<ChoiceEvent>& records() const noexcept { return records_; }
@@ -79,7 +79,7 @@ class ReplayChooser final : public Chooser {
   explicit ReplayChooser(Schedule schedule);
   std::uint32_t choose(const ChoicePoint& point) override;
   bool wants_records() const override { return true; }
-  void chosen(const ChoiceEvent& record, const Alternative& what) override;
+  void chosen(const ChoiceEvent& record, const ChoicePoint& point) override;
   std::string describe() const override { return "replay of " + schedule_.policy; }
   // finish() throws Divergence if the run ended before using every recorded choice.
   void finish() const;

@@ -57,6 +57,13 @@ class ChoicePoint {
   virtual void keys(std::uint64_t* out) const {
     for (std::uint32_t i = 0; i < n; ++i) out[i] = alternative(i).key();
   }
+  // key(i) is alternative(i).key(), cheaper (no pointers, no name).
+  virtual std::uint64_t key(std::uint32_t i) const { return alternative(i).key(); }
+  // chosen(answer) is what the answer ran, for records: the alternative, or for a random draw
+  // the greenlet that drew.
+  Alternative chosen(std::uint32_t answer) const {
+    return alternative(kind == ChoiceKind::random ? 0 : answer);
+  }
 
  protected:
   ~ChoicePoint() = default;
@@ -99,12 +106,12 @@ class Chooser {
   // wants_records() makes the hub build a ChoiceEvent after every choice and pass it to
   // chosen() (recording and replay need it; plain policies skip the cost).
   virtual bool wants_records() const { return false; }
-  // chosen() receives the event of the choice just made, when wants_records(), and what the
-  // answer ran (its pointers are valid only during the call; naming it costs a string, so
-  // recorders name each key once).
-  virtual void chosen(const ChoiceEvent& record, const Alternative& what) {
+  // chosen() receives the event of the choice just made, when wants_records(), with its choice
+  // point (valid only during the call): point.chosen(record.answer) names what ran; naming costs
+  // a string, so recorders name each key once.
+  virtual void chosen(const ChoiceEvent& record, const ChoicePoint& point) {
     (void)record;
-    (void)what;
+    (void)point;
   }
   // describe() names the policy and its parameters (for example "random(seed=7)"), for reports.
   virtual std::string describe() const { return "custom chooser"; }

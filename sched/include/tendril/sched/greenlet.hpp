@@ -162,6 +162,14 @@ inline WaitToken Hub::begin_wait(const char* api) {
   return WaitToken{g, ++g->wait_seq_};
 }
 
+inline std::uint64_t Hub::key_of(const Callback& cb) noexcept {
+  if (cb.fn == &Hub::wake_cb || cb.fn == &Hub::timeout_cb || cb.fn == &Greenlet::start_cb ||
+      cb.fn == &Greenlet::notify_cb) {
+    return static_cast<const Greenlet*>(cb.obj)->id();
+  }
+  return identify(cb).key();
+}
+
 inline Callback Hub::wake_callback(const WaitToken& token) {
   token.greenlet->add_ref();
   return Callback{&Hub::wake_cb, token.greenlet, token.seq};

@@ -190,6 +190,9 @@ class Hub {
             TimerPriority deadline_priority = TimerPriority::low);
   // next_object_id() numbers primitives (events, queues, locks) in creation order on this hub.
   std::uint64_t next_object_id() noexcept { return next_object_id_++; }
+  // key_of() is identify(cb).key(), with the common case (a callback that resumes or starts a
+  // greenlet) inline: policies that weigh every alternative call it for each.
+  static std::uint64_t key_of(const Callback& cb) noexcept;
   // wake_now() resumes the token's greenlet at once if it is still in that wait, and returns when
   // it blocks again; for callbacks, which run on the hub's stack.
   static void wake_now(const WaitToken& token) { wake(token.greenlet, token.seq, false); }
