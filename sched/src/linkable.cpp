@@ -44,17 +44,6 @@ std::optional<std::int64_t> deadline_from(Hub& hub, std::optional<Duration> time
   return timeout->count() > max - now ? max : now + timeout->count();
 }
 
-bool wait_on(WaitList& list, WaitNode& node, const char* reason, const Waitable* object,
-             std::optional<std::int64_t> deadline) {
-  Hub& hub = *detail::t_bound_hub;
-  list.push_back(node);
-  struct Unlink {
-    WaitNode& node;
-    ~Unlink() { node.unlink(); }
-  } unlink{node};
-  return hub.park(node.token, reason, object, deadline);
-}
-
 }  // namespace detail
 
 Linkable::Linkable(const char* kind, bool notify_all)

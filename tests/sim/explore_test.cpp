@@ -29,6 +29,21 @@ tendril::ExploreOptions options(const char* policy, std::uint64_t schedules = 10
   return o;
 }
 
+// The bank race made correct: the check and the withdrawal hold one lock.
+void locked_transfers() {
+  tendril::Lock lock;
+  int balance = 100;
+  auto withdraw = [&](int amount) {
+    std::lock_guard<tendril::Lock> guard(lock);
+    if (balance >= amount) {
+      tendril::sleep(0s);
+      balance -= amount;
+    }
+  };
+  tendril::joinall({tendril::spawn(withdraw, 80), tendril::spawn(withdraw, 80)});
+  EXPECT_EQ(balance, 20);
+}
+
 }  // namespace
 
 // Fifo (gevent's order) never breaks the race; Random does; PCT does in fewer schedules; the
@@ -168,19 +183,7 @@ TEST(Explore, ExpectExploreOnACorrectBody) {
   o.policy = "pct";
   o.schedules = 50;
   o.artifacts = artifacts();
-  const auto r = tendril::expect_explore(o, [] {
-    tendril::Lock lock;
-    int balance = 100;
-    auto withdraw = [&](int amount) {
-      std::lock_guard<tendril::Lock> guard(lock);
-      if (balance >= amount) {
-        tendril::sleep(0s);
-        balance -= amount;
-      }
-    };
-    tendril::joinall({tendril::spawn(withdraw, 80), tendril::spawn(withdraw, 80)});
-    EXPECT_EQ(balance, 20);
-  });
+  const auto r = tendril::expect_explore(o, locked_transfers);
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.schedules_run, 50u);
 }
@@ -195,15 +198,5 @@ TENDRIL_EXPLORE_TEST(Explore, ShardedBank, 3, [] {
   o.artifacts = artifacts();
   return o;
 }) {
-  tendril::Lock lock;
-  int balance = 100;
-  auto withdraw = [&](int amount) {
-    std::lock_guard<tendril::Lock> guard(lock);
-    if (balance >= amount) {
-      tendril::sleep(0s);
-      balance -= amount;
-    }
-  };
-  tendril::joinall({tendril::spawn(withdraw, 80), tendril::spawn(withdraw, 80)});
-  EXPECT_EQ(balance, 20);
+  locked_transfers();
 }

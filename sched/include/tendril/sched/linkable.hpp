@@ -84,10 +84,28 @@ struct Anchor : RefCounted {
   void* owner = nullptr;
 };
 
-// wait_on() parks the current greenlet in `list` (as node) until woken (true) or until
-// `deadline` passes (false); the node is unlinked on every way out, including exceptions.
-bool wait_on(WaitList& list, WaitNode& node, const char* reason, const Waitable* object,
-             std::optional<std::int64_t> deadline);
+// NextIterator adapts an object with `std::optional<T> next()` (an imap result stream, an
+// iwait) to a single-pass input iterator, for range-for.
+template <class Owner, class T>
+class NextIterator {
+ public:
+  using value_type = T;
+  using difference_type = std::ptrdiff_t;
+  NextIterator() = default;
+  explicit NextIterator(Owner* owner) : owner_(owner) { ++*this; }
+  T& operator*() { return *current_; }
+  NextIterator& operator++() {
+    current_ = owner_->next();
+    if (!current_) owner_ = nullptr;
+    return *this;
+  }
+  void operator++(int) { ++*this; }
+  bool operator==(const NextIterator& o) const { return owner_ == o.owner_; }
+
+ private:
+  Owner* owner_ = nullptr;
+  std::optional<T> current_;
+};
 
 // deadline_from() turns an optional timeout into an optional deadline on `hub`; throws UsageError
 // naming `api` for a negative timeout.

@@ -97,25 +97,7 @@ class MapIterator {
   }
 
   // Range-for support: `for (auto& v : pool.imap_unordered(f, items))`.
-  class iterator {
-   public:
-    using value_type = R;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    explicit iterator(MapIterator* owner) : owner_(owner) { ++*this; }
-    R& operator*() { return *current_; }
-    iterator& operator++() {
-      current_ = owner_->next();
-      if (!current_) owner_ = nullptr;
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    bool operator==(const iterator& o) const { return owner_ == o.owner_; }
-
-   private:
-    MapIterator* owner_ = nullptr;
-    std::optional<R> current_;
-  };
+  using iterator = detail::NextIterator<MapIterator, R>;
   iterator begin() { return iterator(this); }
   iterator end() { return iterator(); }
 

@@ -47,25 +47,7 @@ class IWait {
   // next() blocks for the next ready object; nothing once done or timed out.
   std::optional<WaitObject> next();
 
-  class iterator {
-   public:
-    using value_type = WaitObject;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    explicit iterator(IWait* owner) : owner_(owner) { ++*this; }
-    const WaitObject& operator*() const { return *current_; }
-    iterator& operator++() {
-      current_ = owner_->next();
-      if (!current_) owner_ = nullptr;
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    bool operator==(const iterator& o) const { return owner_ == o.owner_; }
-
-   private:
-    IWait* owner_ = nullptr;
-    std::optional<WaitObject> current_;
-  };
+  using iterator = detail::NextIterator<IWait, WaitObject>;
   iterator begin() { return iterator(this); }
   iterator end() { return iterator(); }
 
