@@ -31,8 +31,9 @@ void BM_RawFiberPingPong(benchmark::State& state) {
     return std::move(back);
   });
   for (auto _ : state) partner = std::move(partner).resume();
-  state.counters["ns_per_switch"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * 2, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_switch"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   // The partner never returns; unwind it while it is suspended.
   partner = ctx::fiber();
 }
@@ -51,8 +52,9 @@ void BM_SleepZeroPingPong(benchmark::State& state) {
     stop = true;
     partner->join();
   });
-  state.counters["ns_per_sleep0"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * 2, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_sleep0"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_SleepZeroPingPong);
 
@@ -88,8 +90,9 @@ void BM_Spawn100kJoinAll(benchmark::State& state) {
       gs.clear();
     }
   });
-  state.counters["ns_per_greenlet"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * n), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_greenlet"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * n),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_Spawn100kJoinAll)->Arg(100000)->Unit(benchmark::kMillisecond);
 
@@ -113,8 +116,16 @@ void BM_IdleGreenletMemory(benchmark::State& state) {
     state.counters["live_greenlets"] = static_cast<double>(n);
   }
 }
-BENCHMARK(BM_IdleGreenletMemory)->Arg(100000)->Iterations(1)->Repetitions(1)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_IdleGreenletMemory)->Arg(1000000)->Iterations(1)->Repetitions(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IdleGreenletMemory)
+    ->Arg(100000)
+    ->Iterations(1)
+    ->Repetitions(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IdleGreenletMemory)
+    ->Arg(1000000)
+    ->Iterations(1)
+    ->Repetitions(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -48,7 +48,9 @@ void BM_Schedule(benchmark::State& state) {
   }
   state.counters["schedules_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(which == 0 ? "fifo" : which == 1 ? "random" : "pct") +
+  state.SetLabel(std::string(which == 0   ? "fifo"
+                             : which == 1 ? "random"
+                                          : "pct") +
                  (record ? ", recorded" : ""));
 }
 BENCHMARK(BM_Schedule)->ArgsProduct({{0, 1, 2}, {0, 1}});

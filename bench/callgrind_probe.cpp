@@ -17,8 +17,9 @@ using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr,
-                 "usage: callgrind_probe raw_fiber|sleep0|spawn_join|queue|semaphore|event|imap N\n");
+    std::fprintf(
+        stderr,
+        "usage: callgrind_probe raw_fiber|sleep0|spawn_join|queue|semaphore|event|imap N\n");
     return 2;
   }
   const std::string mode = argv[1];

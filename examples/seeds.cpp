@@ -200,8 +200,9 @@ void explore_bank(std::ostream& out, const std::string& artifacts) {
   replay.test = "Demo.BankRace";
   replay.replay = saved.schedule_file;
   const auto again = tendril::explore(replay, bank_race);
-  out << "saved " << saved.schedule_file << "; replaying it: "
-      << (again.ok() ? "passed (it should have failed!)" : again.failure) << "\n";
+  out << "saved " << saved.schedule_file
+      << "; replaying it: " << (again.ok() ? "passed (it should have failed!)" : again.failure)
+      << "\n";
 }
 
 void raw_switch(std::ostream& out) {

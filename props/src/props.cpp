@@ -10,17 +10,17 @@ namespace tendril::props {
 
 std::string VectorChooser::describe() const {
   std::string out = "vector(";
-  for (std::size_t i = 0; i < answers_.size(); ++i) out += (i ? "," : "") + std::to_string(answers_[i]);
+  for (std::size_t i = 0; i < answers_.size(); ++i)
+    out += (i ? "," : "") + std::to_string(answers_[i]);
   return out + ")";
 }
 
 rc::Gen<std::vector<std::uint32_t>> schedules(std::size_t max_length, std::uint32_t max_answer) {
   return rc::gen::withSize([max_length, max_answer](int size) {
     const auto length = std::min<std::size_t>(max_length, static_cast<std::size_t>(size));
-    return rc::gen::resize(
-        static_cast<int>(length),
-        rc::gen::container<std::vector<std::uint32_t>>(
-            rc::gen::inRange<std::uint32_t>(0, max_answer)));
+    return rc::gen::resize(static_cast<int>(length),
+                           rc::gen::container<std::vector<std::uint32_t>>(
+                               rc::gen::inRange<std::uint32_t>(0, max_answer)));
   });
 }
 
@@ -91,11 +91,12 @@ void check_under(const std::vector<std::uint32_t>& answers, const std::function<
   const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   std::size_t nonzero = 0;
   for (const auto& c : result.schedule.choices) nonzero += c.answer != 0 ? 1 : 0;
-  RC_FAIL(result.failure + "\n  under a schedule of " + std::to_string(result.schedule.choices.size()) +
-          " choices, " + std::to_string(nonzero) + " of them away from FIFO; saved to " + path +
-          "\n  replay: TENDRIL_REPLAY=" + path + " " +
-          (len > 0 ? std::string(exe, static_cast<std::size_t>(len)) : std::string("<test binary>")) +
-          " --gtest_filter=" + test);
+  RC_FAIL(
+      result.failure + "\n  under a schedule of " + std::to_string(result.schedule.choices.size()) +
+      " choices, " + std::to_string(nonzero) + " of them away from FIFO; saved to " + path +
+      "\n  replay: TENDRIL_REPLAY=" + path + " " +
+      (len > 0 ? std::string(exe, static_cast<std::size_t>(len)) : std::string("<test binary>")) +
+      " --gtest_filter=" + test);
 }
 
 }  // namespace tendril::props

@@ -53,8 +53,8 @@ Greenlet::Greenlet(std::string name)
 
 Greenlet::~Greenlet() {
   // A greenlet is destroyed only when nothing holds it: dead, or never started.
-  TENDRIL_ASSERT(state_ == State::dead || state_ == State::created,
-                 "destroying live greenlet ", describe());
+  TENDRIL_ASSERT(state_ == State::dead || state_ == State::created, "destroying live greenlet ",
+                 describe());
 }
 
 void Greenlet::run() {
@@ -107,8 +107,7 @@ void Greenlet::begin_start() {
         std::allocator_arg, PooledStack{&hub_->stacks_, &stack_},
         [this](boost::context::fiber&& from) -> boost::context::fiber {
           Hub* hub = hub_;
-          detail::asan_finish_switch(nullptr, &hub->native_stack_bottom_,
-                                     &hub->native_stack_size_);
+          detail::asan_finish_switch(nullptr, &hub->native_stack_bottom_, &hub->native_stack_size_);
           hub->native_ = std::move(from);
           entry_point(this);
           // Leave for good: the stack goes back to the pool once the hub is running again.

@@ -48,8 +48,9 @@ const char* to_string(ChoiceKind kind) noexcept {
 std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceEvent& r,
                                  std::uint64_t previous_step) noexcept {
   std::uint64_t h = previous;
-  const std::uint64_t fields[] = {static_cast<std::uint64_t>(r.kind), r.n, r.answer, r.chosen_key,
-                                  r.step - previous_step, static_cast<std::uint64_t>(r.time_ns)};
+  const std::uint64_t fields[] = {
+      static_cast<std::uint64_t>(r.kind),   r.n, r.answer, r.chosen_key, r.step - previous_step,
+      static_cast<std::uint64_t>(r.time_ns)};
   for (std::uint64_t v : fields) {
     h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
     h ^= h >> 29;
@@ -89,7 +90,8 @@ Alternative identify(const Callback& cb) noexcept {
     return of_greenlet(static_cast<const TimeoutScope*>(cb.obj)->greenlet_);
   }
   if (cb.fn == &Linkable::notify_cb) {
-    const auto* owner = static_cast<const Linkable*>(static_cast<const detail::Anchor*>(cb.obj)->owner);
+    const auto* owner =
+        static_cast<const Linkable*>(static_cast<const detail::Anchor*>(cb.obj)->owner);
     Alternative a;
     if (owner != nullptr) {
       a.object_id = owner->id();
@@ -209,8 +211,8 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
 }
 
 void Hub::resume(Greenlet* g) {
-  TENDRIL_ASSERT(current_ == nullptr, "resume(", g->describe(), ") while ",
-                 current_->describe(), " is running");
+  TENDRIL_ASSERT(current_ == nullptr, "resume(", g->describe(), ") while ", current_->describe(),
+                 " is running");
   current_ = g;
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
@@ -337,15 +339,15 @@ bool Hub::park(const WaitToken& token, const char* reason, const Waitable* objec
 }
 
 void Hub::throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& waker) {
-  auto* req = new ThrowRequest{{Ref<Greenlet>(&g)}, std::move(error), waker,
-                               Ref<Greenlet>(waker.greenlet)};
+  auto* req =
+      new ThrowRequest{{Ref<Greenlet>(&g)}, std::move(error), waker, Ref<Greenlet>(waker.greenlet)};
   schedule(Callback{&throw_cb, req, 0});
 }
 
 void Hub::throw_into_all(std::vector<Ref<Greenlet>> targets, std::exception_ptr error,
                          const WaitToken& waker) {
-  auto* req = new ThrowRequest{std::move(targets), std::move(error), waker,
-                               Ref<Greenlet>(waker.greenlet)};
+  auto* req =
+      new ThrowRequest{std::move(targets), std::move(error), waker, Ref<Greenlet>(waker.greenlet)};
   schedule(Callback{&throw_cb, req, 0});
 }
 
@@ -468,7 +470,8 @@ void Hub::teardown() {
         running.push_back(g);
       }
     }
-    if (!running.empty()) throw_into_all(std::move(running), std::make_exception_ptr(GreenletExit()));
+    if (!running.empty())
+      throw_into_all(std::move(running), std::make_exception_ptr(GreenletExit()));
     try {
       stop_ = live_count_ == 0;
       if (!stop_) run_loop();

@@ -163,8 +163,7 @@ void Linkable::notify() {
   check_and_notify();
 }
 
-bool Linkable::wait_notified(const char* api, const char* reason,
-                             std::optional<Duration> timeout) {
+bool Linkable::wait_notified(const char* api, const char* reason, std::optional<Duration> timeout) {
   Hub& hub = current_hub(api);
   std::optional<std::int64_t> deadline;
   if (timeout) deadline = detail::deadline_from(hub, timeout, api);

@@ -61,8 +61,7 @@ bool RLock::acquire(bool blocking, std::optional<Duration> timeout) {
 void RLock::release() {
   Greenlet* me = getcurrent();
   if (owner_ == nullptr || owner_ != me) {
-    throw UsageError("tendril::RLock::release: " +
-                     std::string(me ? me->describe() : "the hub") +
+    throw UsageError("tendril::RLock::release: " + std::string(me ? me->describe() : "the hub") +
                      (owner_ ? " does not own " : " released the unlocked ") + lock_.describe());
   }
   if (--count_ == 0) {

@@ -50,7 +50,8 @@ std::vector<Ref<Greenlet>> Group::greenlets() const {
 }
 
 bool Group::join(std::optional<Duration> timeout, bool raise_error) {
-  const std::vector<Ref<Greenlet>> watched = raise_error ? greenlets() : std::vector<Ref<Greenlet>>{};
+  const std::vector<Ref<Greenlet>> watched =
+      raise_error ? greenlets() : std::vector<Ref<Greenlet>>{};
   const bool empty = members_.empty() || empty_.wait(timeout);
   for (const auto& g : watched) {
     if (g->exception()) std::rethrow_exception(g->exception());
@@ -73,16 +74,16 @@ void Group::killone(const Ref<Greenlet>& g, std::exception_ptr exception, bool b
 }
 
 Pool::Pool(std::int64_t size, std::string name)
-    : Group(std::move(name)), size_(size > 0 ? static_cast<std::size_t>(size) : 0), slots_(size > 0 ? size : 0) {
+    : Group(std::move(name)),
+      size_(size > 0 ? static_cast<std::size_t>(size) : 0),
+      slots_(size > 0 ? size : 0) {
   if (size < 1) {
     throw UsageError("tendril::Pool: size must be at least 1 (got " + std::to_string(size) + ")");
   }
   slots_.set_name(this->name().empty() ? "pool slots" : this->name() + " slots");
 }
 
-std::size_t Pool::free_count() const noexcept {
-  return size_ > size() ? size_ - size() : 0;
-}
+std::size_t Pool::free_count() const noexcept { return size_ > size() ? size_ - size() : 0; }
 
 std::size_t Pool::wait_available(std::optional<Duration> timeout) {
   slots_.wait(timeout);

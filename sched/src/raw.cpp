@@ -68,7 +68,8 @@ void RawGreenlet::switch_to() {
   if (self == this) return;
   if (!started_) {
     ctx_ = boost::context::fiber(
-        std::allocator_arg, RecordingStack{boost::context::protected_fixedsize_stack(stack_size_bytes_), &stack_},
+        std::allocator_arg,
+        RecordingStack{boost::context::protected_fixedsize_stack(stack_size_bytes_), &stack_},
         [this](boost::context::fiber&& from) -> boost::context::fiber {
           const void* bottom = nullptr;
           std::size_t size = 0;

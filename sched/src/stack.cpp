@@ -23,7 +23,8 @@ constexpr std::size_t slab_target_bytes = 16u << 20;
 
 StackPool::StackPool(const StackOptions& options)
     : options_(options), page_bytes_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) {
-  options_.size_bytes = round_up(std::max<std::size_t>(options_.size_bytes, 16 * 1024), page_bytes_);
+  options_.size_bytes =
+      round_up(std::max<std::size_t>(options_.size_bytes, 16 * 1024), page_bytes_);
 }
 
 StackPool::~StackPool() {

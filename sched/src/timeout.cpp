@@ -18,8 +18,8 @@ TimeoutScope::TimeoutScope(std::optional<Duration> duration, std::exception_ptr 
   const std::int64_t now = hub_->now_ns();
   const std::int64_t deadline =
       duration->count() > INT64_MAX - now ? INT64_MAX : now + duration->count();
-  timer_ = hub_->start_timer(deadline, Callback{&TimeoutScope::fire_cb, this, 0},
-                             TimerPriority::low);
+  timer_ =
+      hub_->start_timer(deadline, Callback{&TimeoutScope::fire_cb, this, 0}, TimerPriority::low);
 }
 
 TimeoutScope::~TimeoutScope() { cancel(); }

@@ -70,8 +70,10 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   artifacts = env_text("TENDRIL_ARTIFACTS", artifacts);
   replay = env_text("TENDRIL_REPLAY", replay);
   if (!read_shard) return *this;
-  const char* total_var = std::getenv("TENDRIL_TOTAL_SHARDS") ? "TENDRIL_TOTAL_SHARDS" : "GTEST_TOTAL_SHARDS";
-  const char* index_var = std::getenv("TENDRIL_SHARD_INDEX") ? "TENDRIL_SHARD_INDEX" : "GTEST_SHARD_INDEX";
+  const char* total_var =
+      std::getenv("TENDRIL_TOTAL_SHARDS") ? "TENDRIL_TOTAL_SHARDS" : "GTEST_TOTAL_SHARDS";
+  const char* index_var =
+      std::getenv("TENDRIL_SHARD_INDEX") ? "TENDRIL_SHARD_INDEX" : "GTEST_SHARD_INDEX";
   total_shards = env_number(total_var, total_shards);
   shard_index = env_number(index_var, shard_index);
   if (total_shards == 0 || shard_index >= total_shards) {
@@ -112,9 +114,8 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
       result.failure = failure;
       result.schedule_file = o.replay;
     }
-    summary << "tendril: replayed " << o.replay << " (" << schedule.choices.size()
-            << " choices, " << schedule.policy << "): " << (failure.empty() ? "passed" : "failed")
-            << "\n";
+    summary << "tendril: replayed " << o.replay << " (" << schedule.choices.size() << " choices, "
+            << schedule.policy << "): " << (failure.empty() ? "passed" : "failed") << "\n";
     result.summary = summary.str();
     return result;
   }

@@ -102,7 +102,8 @@ std::unique_ptr<Chooser> DfsExplorer::next_run() {
     bool found = false;
     std::uint64_t cost_before = 0;
     std::vector<std::uint64_t> prefix_cost(path_.size() + 1, 0);
-    for (std::size_t j = 0; j < path_.size(); ++j) prefix_cost[j + 1] = prefix_cost[j] + path_[j].answer;
+    for (std::size_t j = 0; j < path_.size(); ++j)
+      prefix_cost[j + 1] = prefix_cost[j] + path_[j].answer;
     for (std::size_t j = path_.size(); j-- > 0;) {
       cost_before = prefix_cost[j];
       const std::uint32_t a = path_[j].answer + 1;

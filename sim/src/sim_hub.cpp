@@ -252,8 +252,7 @@ void SimHub::fire_due_timers() {
   // deadline) waits for the next loop turn, as in libev.
   const std::uint64_t phase_seq = next_seq_;
   batch_.clear();
-  while (!heap_.empty() && heap_.front().deadline_ns <= now_ns_ &&
-         heap_.front().seq < phase_seq) {
+  while (!heap_.empty() && heap_.front().deadline_ns <= now_ns_ && heap_.front().seq < phase_seq) {
     std::pop_heap(heap_.begin(), heap_.end(), &SimHub::later);
     if (entry_live(heap_.back())) batch_.push_back(heap_.back());
     heap_.pop_back();
@@ -352,7 +351,8 @@ void SimHub::run_loop() {
       const std::size_t n = ready_.size();
       const std::size_t i =
           n > 1 && !fifo_
-              ? decide(ReadyPoint(ready_, static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX))))
+              ? decide(ReadyPoint(ready_,
+                                  static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX))))
               : 0;
       count_and_check_step();  // before taking the callback, so a HubError leaves it queued
       Callback cb = ready_.take(i);

@@ -133,14 +133,13 @@ RC_GTEST_PROP(PoolProps, FifoYieldsInCompletionOrder, ()) {
 // What does NOT hold: equal-duration completions may come out in a different order under
 // another schedule. This property claims the opposite; RapidCheck must find a counterexample.
 TEST(PoolProps, EqualDurationCompletionsCanBeReorderedBySchedule) {
-  const bool holds = rc::check(
-      "imap_unordered order is the same under every schedule", [] {
-        const auto schedule = *tendril::props::schedules();
-        std::vector<Item> input{{1, 1}, {2, 1}, {3, 1}, {4, 1}};
-        PoolRun fifo, other;
-        tendril::props::run_under({}, [&] { fifo = pool_run(4, input); });
-        tendril::props::run_under(schedule, [&] { other = pool_run(4, input); });
-        RC_ASSERT(other.unordered == fifo.unordered);
-      });
+  const bool holds = rc::check("imap_unordered order is the same under every schedule", [] {
+    const auto schedule = *tendril::props::schedules();
+    std::vector<Item> input{{1, 1}, {2, 1}, {3, 1}, {4, 1}};
+    PoolRun fifo, other;
+    tendril::props::run_under({}, [&] { fifo = pool_run(4, input); });
+    tendril::props::run_under(schedule, [&] { other = pool_run(4, input); });
+    RC_ASSERT(other.unordered == fifo.unordered);
+  });
   EXPECT_FALSE(holds) << "no schedule reordered equal-duration completions";
 }

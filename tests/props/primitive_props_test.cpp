@@ -91,7 +91,8 @@ RC_GTEST_PROP(PrimitiveProps, TimeoutFiresAtItsDeadline, ()) {
   tendril::props::check_under(schedule, [&] {
     for (int i = 0; i < others; ++i) {
       tendril::spawn([] {
-        for (int k = 0; k < 3; ++k) tendril::sleep(std::chrono::milliseconds(tendril::random_below(7)));
+        for (int k = 0; k < 3; ++k)
+          tendril::sleep(std::chrono::milliseconds(tendril::random_below(7)));
       });
     }
     const auto start = tendril::now();
@@ -200,9 +201,15 @@ void run_shape(const std::vector<std::vector<int>>& shape, std::vector<int>* log
     gs.push_back(tendril::spawn([&, g] {
       for (int op : shape[g]) {
         switch (op) {
-          case yield: tendril::sleep(0s); break;
-          case nap: tendril::sleep(1ms); break;
-          case put: q.put(static_cast<int>(g)); break;
+          case yield:
+            tendril::sleep(0s);
+            break;
+          case nap:
+            tendril::sleep(1ms);
+            break;
+          case put:
+            q.put(static_cast<int>(g));
+            break;
           case take:
             try {
               log->push_back(q.get(true, 2ms));
@@ -210,9 +217,15 @@ void run_shape(const std::vector<std::vector<int>>& shape, std::vector<int>* log
               log->push_back(-1);
             }
             break;
-          case set: ev.set(); break;
-          case wait_event: log->push_back(ev.wait(3ms) ? 100 : 101); break;
-          default: log->push_back(static_cast<int>(tendril::random_below(5))); break;
+          case set:
+            ev.set();
+            break;
+          case wait_event:
+            log->push_back(ev.wait(3ms) ? 100 : 101);
+            break;
+          default:
+            log->push_back(static_cast<int>(tendril::random_below(5)));
+            break;
         }
       }
     }));
@@ -225,12 +238,13 @@ void run_shape(const std::vector<std::vector<int>>& shape, std::vector<int>* log
 // For any program shape and any schedule, recording then replaying yields the identical trace
 // (every choice, hash for hash) and the identical behaviour.
 RC_GTEST_PROP(PrimitiveProps, RecordThenReplayIsIdentical, ()) {
-  const auto shape = *rc::gen::resize(
-      4, rc::gen::container<std::vector<std::vector<int>>>(
-             rc::gen::container<std::vector<int>>(rc::gen::inRange(0, 7))));
+  const auto shape =
+      *rc::gen::resize(4, rc::gen::container<std::vector<std::vector<int>>>(
+                              rc::gen::container<std::vector<int>>(rc::gen::inRange(0, 7))));
   const auto schedule = *tendril::props::schedules();
   std::vector<int> recorded_log, replayed_log;
-  const auto recorded = tendril::props::run_under(schedule, [&] { run_shape(shape, &recorded_log); });
+  const auto recorded =
+      tendril::props::run_under(schedule, [&] { run_shape(shape, &recorded_log); });
   RC_ASSERT(recorded.failure.empty());
   auto replayer = std::make_unique<tendril::ReplayChooser>(recorded.schedule);
   auto* r = replayer.get();

@@ -45,8 +45,9 @@ TEST(Greenlet, FooBarSleepZeroOrderMatchesGevent) {
     });
     tendril::joinall({foo, bar});
   });
-  EXPECT_EQ(log, (Log{"Running in foo", "Explicit context to bar",
-                      "Explicit context switch to foo again", "Implicit context switch back to bar"}));
+  EXPECT_EQ(
+      log, (Log{"Running in foo", "Explicit context to bar", "Explicit context switch to foo again",
+                "Implicit context switch back to bar"}));
 }
 
 // func1/func2/func3 sleep 3/2/2 s: equal deadlines fire in arming order; virtual time ends at 3 s.
@@ -123,7 +124,8 @@ TEST(Greenlet, GetReturnsValueOrRethrowsAndFailuresAreReportedOnce) {
     EXPECT_EQ(ok->value(), 42);
     EXPECT_FALSE(bad->value().has_value());
   });
-  EXPECT_EQ(reports.lines, (std::vector<std::string>{"#3 'bad' failed with std::runtime_error: boom"}));
+  EXPECT_EQ(reports.lines,
+            (std::vector<std::string>{"#3 'bad' failed with std::runtime_error: boom"}));
 }
 
 // The failure is reported at death, before joiners and links run.

@@ -61,9 +61,8 @@ TEST(Misuse, NegativeSleep) {
 TEST(Misuse, JoinSelf) {
   SimHub hub;
   tendril::run(hub, [] {
-    auto g = tendril::spawn([] {
-      expect_usage_error([] { tendril::getcurrent()->join(); }, "cannot join itself");
-    });
+    auto g = tendril::spawn(
+        [] { expect_usage_error([] { tendril::getcurrent()->join(); }, "cannot join itself"); });
     g->get();
   });
 }

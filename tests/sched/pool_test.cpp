@@ -37,7 +37,8 @@ TEST(Pool, SpawnBlocksExactlyWhenFull) {
     pool.join();
     log.push_back("joined free " + std::to_string(pool.free_count()));
   });
-  EXPECT_EQ(log, (Log{"spawned 0 free 1", "spawned 1 free 0", "spawned 2 free 1", "joined free 2"}));
+  EXPECT_EQ(log,
+            (Log{"spawned 0 free 1", "spawned 1 free 0", "spawned 2 free 1", "joined free 2"}));
 }
 
 // p2: imap_unordered yields in completion order, imap and map in input order.
@@ -109,10 +110,12 @@ TEST(Pool, ImapFailureAndNonBlockingAdd) {
   hub.set_error_handler([](tendril::Greenlet&, std::exception_ptr) {});
   tendril::run(hub, [&] {
     tendril::Pool pool(2);
-    auto it = pool.imap([](int x) {
-      if (x == 2) throw std::runtime_error("two");
-      return x;
-    }, std::vector<int>{1, 2, 3});
+    auto it = pool.imap(
+        [](int x) {
+          if (x == 2) throw std::runtime_error("two");
+          return x;
+        },
+        std::vector<int>{1, 2, 3});
     EXPECT_EQ(it.next(), 1);
     EXPECT_THROW(it.next(), std::runtime_error);
     EXPECT_EQ(it.next(), 3);
@@ -138,12 +141,14 @@ TEST(Pool, NeverExceedsSize) {
     std::vector<int> items(200);
     for (int i = 0; i < 200; ++i) items[static_cast<std::size_t>(i)] = i;
     long sum = 0;
-    for (int v : pool.imap_unordered([&](int x) {
-           peak = std::max(peak, ++running);
-           tendril::sleep(std::chrono::milliseconds(tendril::random_below(5)));
-           --running;
-           return x;
-         }, items)) {
+    for (int v : pool.imap_unordered(
+             [&](int x) {
+               peak = std::max(peak, ++running);
+               tendril::sleep(std::chrono::milliseconds(tendril::random_below(5)));
+               --running;
+               return x;
+             },
+             items)) {
       sum += v;
     }
     EXPECT_EQ(sum, 199 * 200 / 2);
@@ -327,10 +332,12 @@ TEST(Pool, ImapUnorderedIsDeterministicPerSeed) {
     tendril::run(hub, [&] {
       tendril::Pool pool(3);
       std::vector<int> items{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-      for (int v : pool.imap_unordered([](int x) {
-             tendril::sleep(std::chrono::milliseconds(tendril::random_below(4)));
-             return x * x;
-           }, items)) {
+      for (int v : pool.imap_unordered(
+               [](int x) {
+                 tendril::sleep(std::chrono::milliseconds(tendril::random_below(4)));
+                 return x * x;
+               },
+               items)) {
         out.push_back(v);
       }
     });

@@ -48,8 +48,8 @@ TEST(Primitives, EventSetThenClearStillWakesWaiters) {
     tendril::Event ev;
     std::vector<Ref<tendril::Greenlet>> gs;
     for (int i = 0; i < 2; ++i) {
-      gs.push_back(tendril::spawn(
-          [&, i] { log.push_back("w" + std::to_string(i) + " " + b(ev.wait())); }));
+      gs.push_back(
+          tendril::spawn([&, i] { log.push_back("w" + std::to_string(i) + " " + b(ev.wait())); }));
     }
     tendril::sleep(0s);
     ev.set();
@@ -349,8 +349,9 @@ TEST(Primitives, DeadlockReportNamesTheEvent) {
     });
     ADD_FAILURE() << "no Deadlock";
   } catch (const tendril::Deadlock& e) {
-    EXPECT_NE(std::string(e.what()).find("#1 'main' blocked in Event.wait on Event#1 'config loaded'"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("#1 'main' blocked in Event.wait on Event#1 'config loaded'"),
+        std::string::npos)
         << e.what();
   }
 }

@@ -21,7 +21,8 @@ TEST(Queue, GettersServedInOrderAndPutNeverSwitches) {
     tendril::Queue<std::string> q;
     std::vector<Ref<tendril::Greenlet>> gs;
     for (int i = 0; i < 3; ++i) {
-      gs.push_back(tendril::spawn([&, i] { log.push_back("g" + std::to_string(i) + " " + q.get()); }));
+      gs.push_back(
+          tendril::spawn([&, i] { log.push_back("g" + std::to_string(i) + " " + q.get()); }));
     }
     tendril::sleep(0s);
     for (const char* item : {"a", "b", "c"}) q.put(item);

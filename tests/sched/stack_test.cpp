@@ -58,10 +58,11 @@ TEST(StackPool, DenseModeManyLiveGreenlets) {
   int done = 0;
   tendril::run(hub, [&] {
     std::vector<Ref<tendril::Greenlet>> gs;
-    for (int i = 0; i < 20000; ++i) gs.push_back(tendril::spawn([&] {
-      tendril::sleep(1s);
-      ++done;
-    }));
+    for (int i = 0; i < 20000; ++i)
+      gs.push_back(tendril::spawn([&] {
+        tendril::sleep(1s);
+        ++done;
+      }));
     tendril::sleep(500ms);
     EXPECT_EQ(hub.stacks().live_stacks(), 20001u);  // and main's
     tendril::joinall(gs);

@@ -63,7 +63,8 @@ TEST(Explore, PoliciesFindTheBankRaceAndItReplays) {
   replay.replay = random.schedule_file;
   const auto again = tendril::explore(replay, seeds::bank_race);
   EXPECT_EQ(again.failure, random.failure);
-  EXPECT_NE(random.replay_command.find("TENDRIL_REPLAY=" + random.schedule_file), std::string::npos);
+  EXPECT_NE(random.replay_command.find("TENDRIL_REPLAY=" + random.schedule_file),
+            std::string::npos);
 }
 
 // The delay-bounded DFS explores every schedule within its bound, then stops; raising the bound
@@ -108,7 +109,8 @@ TEST(Explore, DeadlockIsAFailureWithSchedule) {
     tendril::joinall({a, b});
   });
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.failure.find("tendril::Deadlock: tendril: deadlock at"), std::string::npos) << r.failure;
+  EXPECT_NE(r.failure.find("tendril::Deadlock: tendril: deadlock at"), std::string::npos)
+      << r.failure;
   EXPECT_TRUE(std::filesystem::exists(r.schedule_file));
 }
 
@@ -168,8 +170,9 @@ TEST(Explore, BadEnvironmentValues) {
     tendril::ExploreOptions().from_env();
     ADD_FAILURE() << "no UsageError";
   } catch (const tendril::UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("TENDRIL_SCHEDULES must be a non-negative integer, got 'lots'"),
-              std::string::npos);
+    EXPECT_NE(
+        std::string(e.what()).find("TENDRIL_SCHEDULES must be a non-negative integer, got 'lots'"),
+        std::string::npos);
   }
   ::unsetenv("TENDRIL_SCHEDULES");
   ::setenv("TENDRIL_POLICY", "chaos", 1);

@@ -103,12 +103,15 @@ TEST(Schedule, BadFilesGetClearErrors) {
                       "version 1)"),
             std::string::npos);
   const std::string truncated = good.substr(0, good.rfind("end "));
-  EXPECT_NE(parse(truncated).find("truncated: no 'end' line"), std::string::npos) << parse(truncated);
+  EXPECT_NE(parse(truncated).find("truncated: no 'end' line"), std::string::npos)
+      << parse(truncated);
   const std::string cut_mid = good.substr(0, good.size() / 2);
   EXPECT_NE(parse(cut_mid).find("x.schedule"), std::string::npos);
-  EXPECT_NE(parse(replace(good, "seed 3", "seed three")).find("field 'seed' must be a non-negative integer, got 'three'"),
+  EXPECT_NE(parse(replace(good, "seed 3", "seed three"))
+                .find("field 'seed' must be a non-negative integer, got 'three'"),
             std::string::npos);
-  EXPECT_NE(parse(replace(good, "\nseed 3\n", "\n")).find("missing field 'seed'"), std::string::npos);
+  EXPECT_NE(parse(replace(good, "\nseed 3\n", "\n")).find("missing field 'seed'"),
+            std::string::npos);
   EXPECT_NE(parse(replace(good, "policy ", "polcy ")).find(":4: unknown field 'polcy'"),
             std::string::npos)
       << parse(replace(good, "policy ", "polcy "));
@@ -132,8 +135,9 @@ TEST(Schedule, BadFilesGetClearErrors) {
   EXPECT_NE(parse(replace(good, "c 1 ", "c 5 ")).find("choice index 5 out of order (expected 1)"),
             std::string::npos);
   EXPECT_NE(parse(good + "c 99\n").find("content after the 'end' line"), std::string::npos);
-  EXPECT_NE(error_of([] { tendril::load_schedule("/nonexistent/dir/none.schedule"); })
-                .find("cannot read schedule file /nonexistent/dir/none.schedule"),
+  EXPECT_NE(error_of([] {
+              tendril::load_schedule("/nonexistent/dir/none.schedule");
+            }).find("cannot read schedule file /nonexistent/dir/none.schedule"),
             std::string::npos);
 }
 
@@ -160,8 +164,7 @@ TEST(Replay, ChangedProgramDivergesWithReport) {
   const Schedule s = record(5, 3);
   SimHub hub(std::make_unique<tendril::ReplayChooser>(s));
   const std::string report = error_of([&] { tendril::run(hub, [&] { program(4, nullptr); }); });
-  EXPECT_NE(report.find("tendril: replay of Trace.Program diverged at choice #"),
-            std::string::npos)
+  EXPECT_NE(report.find("tendril: replay of Trace.Program diverged at choice #"), std::string::npos)
       << report;
   EXPECT_NE(report.find("the schedule recorded: #"), std::string::npos) << report;
   EXPECT_NE(report.find("The program changed"), std::string::npos) << report;

@@ -96,8 +96,8 @@ void ReplayChooser::chosen(const ChoiceEvent& record, const ChoicePoint& point) 
     ChoiceRecord now;
     static_cast<ChoiceEvent&>(now) = record;
     now.chosen_name = point.chosen(record.answer).describe();
-    diverge("the same choice, but the run got here by another path (now " +
-                describe_choice(now) + "; the steps or virtual time since the previous "
+    diverge("the same choice, but the run got here by another path (now " + describe_choice(now) +
+                "; the steps or virtual time since the previous "
                 "choice differ)",
             &expected);
   }
@@ -107,11 +107,10 @@ void ReplayChooser::chosen(const ChoiceEvent& record, const ChoicePoint& point) 
 
 void ReplayChooser::finish() const {
   if (diverged_ || next_ == schedule_.choices.size()) return;
-  std::string report = "tendril: replay of " + schedule_.test + " diverged: the run ended after " +
-                       std::to_string(next_) + " of the schedule's " +
-                       std::to_string(schedule_.choices.size()) +
-                       " choices; the next recorded one was " +
-                       describe_choice(schedule_.choices[next_]);
+  std::string report =
+      "tendril: replay of " + schedule_.test + " diverged: the run ended after " +
+      std::to_string(next_) + " of the schedule's " + std::to_string(schedule_.choices.size()) +
+      " choices; the next recorded one was " + describe_choice(schedule_.choices[next_]);
   throw Divergence(report);
 }
 

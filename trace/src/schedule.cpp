@@ -2,8 +2,8 @@
 // validation that names the line and field of every problem.
 #include <cerrno>
 #include <cinttypes>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -65,7 +65,8 @@ class Parser {
   Schedule parse() {
     Schedule s;
     std::string line;
-    if (!next(line)) fail("the file is empty; expected the first line '" + std::string(magic) + " 1'");
+    if (!next(line))
+      fail("the file is empty; expected the first line '" + std::string(magic) + " 1'");
     check_magic(line);
     bool have_test = false, have_policy = false, have_seed = false, have_count = false;
     std::uint64_t count = 0;
@@ -91,8 +92,10 @@ class Parser {
         count = number(fields, "choices");
         have_count = true;
       } else if (key == "c") {
-        for (auto [have, field] : {std::pair{have_test, "test"}, {have_policy, "policy"},
-                                   {have_seed, "seed"}, {have_count, "choices"}}) {
+        for (auto [have, field] : {std::pair{have_test, "test"},
+                                   {have_policy, "policy"},
+                                   {have_seed, "seed"},
+                                   {have_count, "choices"}}) {
           if (!have) fail(std::string("missing field '") + field + "' before the first choice");
         }
         const std::uint64_t prev_hash = s.final_hash();
@@ -102,7 +105,8 @@ class Parser {
         if (r.step < prev_step) fail("field 'step' goes backwards");
         // The hash chains every field, so any edited or corrupted field is caught here.
         if (next_schedule_hash(prev_hash, r, prev_step) != r.hash) {
-          fail("field 'hash' does not match the choice's fields (the file was edited or corrupted)");
+          fail(
+              "field 'hash' does not match the choice's fields (the file was edited or corrupted)");
         }
       } else if (key == "end") {
         const std::uint64_t n = number(fields, "end count");
@@ -141,8 +145,8 @@ class Parser {
   }
   [[noreturn]] void fail(const std::string& what) { fail_at(line_no_, what); }
   [[noreturn]] void fail_at(std::size_t line, const std::string& what) {
-    throw ScheduleError("tendril: " + source_ + (line ? ":" + std::to_string(line) : "") +
-                        ": " + what);
+    throw ScheduleError("tendril: " + source_ + (line ? ":" + std::to_string(line) : "") + ": " +
+                        what);
   }
   void check_magic(const std::string& line) {
     std::istringstream f(line);
@@ -219,8 +223,8 @@ class Parser {
     const std::uint64_t answer = number(f, "answer");
     if (n < 2 || n > UINT32_MAX) fail("field 'n' must be at least 2, got " + std::to_string(n));
     if (answer >= n) {
-      fail("field 'answer' is " + std::to_string(answer) + " but must be below n = " +
-           std::to_string(n));
+      fail("field 'answer' is " + std::to_string(answer) +
+           " but must be below n = " + std::to_string(n));
     }
     r.n = static_cast<std::uint32_t>(n);
     r.answer = static_cast<std::uint32_t>(answer);
@@ -242,9 +246,9 @@ std::uint64_t Schedule::final_hash() const noexcept {
 }
 
 std::string describe_choice(const ChoiceRecord& r) {
-  return "#" + std::to_string(r.index) + " step " + std::to_string(r.step) + " t=" +
-         seconds(r.time_ns) + " " + to_string(r.kind) + " " + std::to_string(r.answer) + " of " +
-         std::to_string(r.n) + (r.kind == ChoiceKind::random ? " drawn by " : " -> ") +
+  return "#" + std::to_string(r.index) + " step " + std::to_string(r.step) +
+         " t=" + seconds(r.time_ns) + " " + to_string(r.kind) + " " + std::to_string(r.answer) +
+         " of " + std::to_string(r.n) + (r.kind == ChoiceKind::random ? " drawn by " : " -> ") +
          (r.chosen_name.empty() ? "?" : r.chosen_name);
 }
 
@@ -274,9 +278,12 @@ void save_schedule(const Schedule& schedule, const std::string& path) {
   std::error_code ec;
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) throw ScheduleError("tendril: cannot create folder " + parent.string() + ": " + ec.message());
+  if (ec)
+    throw ScheduleError("tendril: cannot create folder " + parent.string() + ": " + ec.message());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw ScheduleError("tendril: cannot write schedule file " + path + ": " + std::strerror(errno));
+  if (!out)
+    throw ScheduleError("tendril: cannot write schedule file " + path + ": " +
+                        std::strerror(errno));
   out << format_schedule(schedule);
   out.close();
   if (!out) throw ScheduleError("tendril: writing schedule file " + path + " failed");

@@ -41,7 +41,7 @@ class VectorChooser final : public Chooser {
 // schedules() generates answer vectors of up to max_length answers below max_answer; shrinking
 // removes answers and lowers them toward 0 (FIFO).
 rc::Gen<std::vector<std::uint32_t>> schedules(std::size_t max_length = 64,
-                                               std::uint32_t max_answer = 8);
+                                              std::uint32_t max_answer = 8);
 
 // RunResult is one run of a body under a schedule.
 struct RunResult {

@@ -58,10 +58,13 @@ inline ExploreResult expect_explore(ExploreOptions options, const std::function<
   const std::string command =
       (len > 0 ? std::string(exe, static_cast<std::size_t>(len)) : std::string("<test binary>")) +
       " --gtest_filter=" + name;
-  ExploreResult result = explore(options, [&] {
-    body();
-    if (::testing::Test::HasFailure()) throw ExpectationFailed();
-  }, command);
+  ExploreResult result = explore(
+      options,
+      [&] {
+        body();
+        if (::testing::Test::HasFailure()) throw ExpectationFailed();
+      },
+      command);
   std::cout << result.summary;
   if (!result.ok()) {
     ADD_FAILURE() << result.failure << "\nschedule: " << result.schedule_file
@@ -82,8 +85,8 @@ inline bool register_exploration(const char* suite, const char* name, const char
   if (shards == 0) shards = 1;
   class ShardTest : public ::testing::Test {
    public:
-    ShardTest(std::string test, std::uint64_t shard, std::uint64_t total,
-              ExploreOptions (*make)(), void (*run)())
+    ShardTest(std::string test, std::uint64_t shard, std::uint64_t total, ExploreOptions (*make)(),
+              void (*run)())
         : test_(std::move(test)), shard_(shard), total_(total), make_(make), run_(run) {}
     void TestBody() override {
       ExploreOptions options = make_();
@@ -116,10 +119,10 @@ inline bool register_exploration(const char* suite, const char* name, const char
 // TENDRIL_EXPLORE_TEST(Suite, Name, shards, options_lambda) { body } declares a sharded
 // exploration (see the top of this file). options_lambda takes nothing and returns the
 // ExploreOptions; the environment still overrides them.
-#define TENDRIL_EXPLORE_TEST(suite, name, shards, options_lambda)                               \
-  static void tendril_explore_body_##suite##_##name();                                         \
-  [[maybe_unused]] static const bool tendril_explore_registered_##suite##_##name =             \
-      ::tendril::detail::register_exploration(#suite, #name, __FILE__, __LINE__, (shards),     \
-                                              +(options_lambda),                               \
-                                              &tendril_explore_body_##suite##_##name);         \
+#define TENDRIL_EXPLORE_TEST(suite, name, shards, options_lambda)                          \
+  static void tendril_explore_body_##suite##_##name();                                     \
+  [[maybe_unused]] static const bool tendril_explore_registered_##suite##_##name =         \
+      ::tendril::detail::register_exploration(#suite, #name, __FILE__, __LINE__, (shards), \
+                                              +(options_lambda),                           \
+                                              &tendril_explore_body_##suite##_##name);     \
   static void tendril_explore_body_##suite##_##name()

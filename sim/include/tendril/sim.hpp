@@ -3,8 +3,8 @@
 #pragma once
 
 #include <concepts>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,7 +76,7 @@ class Pct final : public Chooser {
   std::vector<std::uint64_t> change_points_;  // sorted
   std::size_t next_change_ = 0;
   std::uint64_t decisions_ = 0;
-  std::vector<std::uint64_t> greenlet_priority_;  // by greenlet id; 0 = not seen yet
+  std::vector<std::uint64_t> greenlet_priority_;     // by greenlet id; 0 = not seen yet
   std::map<std::uint64_t, std::uint64_t> priority_;  // other keys; ordered, never hash order
   std::size_t seen_ = 0;
   std::vector<std::uint64_t> keys_;  // scratch for one choice's alternatives
@@ -100,7 +100,7 @@ class DfsExplorer {
     std::uint32_t answer;
   };
   std::uint32_t bound_;
-  std::vector<Frame> path_;         // the last run's choices
+  std::vector<Frame> path_;            // the last run's choices
   std::vector<std::uint32_t> prefix_;  // forced answers of the next run
   std::uint64_t runs_ = 0;
   bool done_ = false;
@@ -109,8 +109,8 @@ class DfsExplorer {
 // SimOptions configures a SimHub.
 struct SimOptions {
   StackOptions stack;
-  // max_steps bounds each run() (callbacks plus timers): past it the hub stops the run with HubError,
-  // so that a greenlet spinning on sleep(0) fails instead of hanging.
+  // max_steps bounds each run() (callbacks plus timers): past it the hub stops the run with
+  // HubError, so that a greenlet spinning on sleep(0) fails instead of hanging.
   std::uint64_t max_steps = 200'000'000;
   // verify_each_step runs verify() after every callback and timer (libev's ev_verify): slow, for
   // tests that hunt a corrupted structure.

@@ -23,10 +23,10 @@ std::string concat(const Args&... args) {
 
 // TENDRIL_ASSERT(cond, parts...) aborts with a message built from parts when cond is false.
 // A broken invariant is a bug in tendril or in how it is used, never an exception to catch.
-#define TENDRIL_ASSERT(cond, ...)                                                        \
-  do {                                                                                   \
-    if (__builtin_expect(!(cond), 0)) {                                                  \
-      ::tendril::detail::assert_fail(__FILE__, __LINE__, #cond,                          \
+#define TENDRIL_ASSERT(cond, ...)                                                               \
+  do {                                                                                          \
+    if (__builtin_expect(!(cond), 0)) {                                                         \
+      ::tendril::detail::assert_fail(__FILE__, __LINE__, #cond,                                 \
                                      ::tendril::detail::concat("" __VA_OPT__(, ) __VA_ARGS__)); \
-    }                                                                                    \
+    }                                                                                           \
   } while (false)

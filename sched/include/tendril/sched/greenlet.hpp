@@ -241,9 +241,10 @@ auto bind_args(F&& f, Args&&... args) {
   if constexpr (sizeof...(Args) == 0) {
     return std::decay_t<F>(std::forward<F>(f));
   } else {
-    return [f = std::forward<F>(f), ... args = std::forward<Args>(args)]() mutable -> decltype(auto) {
-      return std::invoke(f, args...);
-    };
+    return
+        [f = std::forward<F>(f), ... args = std::forward<Args>(args)]() mutable -> decltype(auto) {
+          return std::invoke(f, args...);
+        };
   }
 }
 
@@ -261,27 +262,30 @@ Ref<Task<result_of_t<F>>> make_task(std::string name, F fn) {
 // spawn(f, args...) creates a greenlet running f(args...) and starts it (gevent.spawn); args are
 // copied. Call it inside run(); throws UsageError otherwise.
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-auto spawn(F&& f, Args&&... args) {
-  auto g = detail::make_task(std::string(), detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > auto spawn(F&& f, Args&&... args) {
+  auto g = detail::make_task(std::string(),
+                             detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
   g->start();
   return g;
 }
 
 // spawn(name, f, args...) is spawn() with a name for reports and traces.
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-auto spawn(std::string name, F&& f, Args&&... args) {
-  auto g = detail::make_task(std::move(name), detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > auto spawn(std::string name, F&& f, Args&&... args) {
+  auto g = detail::make_task(std::move(name),
+                             detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
   g->start();
   return g;
 }
 
 // spawn_later(delay, f, args...) creates a greenlet and starts it after delay (a timer).
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-auto spawn_later(Duration delay, F&& f, Args&&... args) {
-  auto g = detail::make_task(std::string(), detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > auto spawn_later(Duration delay, F&& f, Args&&... args) {
+  auto g = detail::make_task(std::string(),
+                             detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
   g->start_later(delay);
   return g;
 }

@@ -257,7 +257,7 @@ class Hub {
   StackPool stacks_;
   Greenlet* current_ = nullptr;
   Greenlet* main_ = nullptr;
-  boost::context::fiber native_;  // the hub's own stack while a greenlet runs
+  boost::context::fiber native_;               // the hub's own stack while a greenlet runs
   const void* native_stack_bottom_ = nullptr;  // ASan bookkeeping of the hub's stack
   std::size_t native_stack_size_ = 0;
   Greenlet* live_head_ = nullptr;  // live greenlets in spawn order (deadlock reports, teardown)

@@ -44,7 +44,9 @@ class Local {
   T& operator*() { return get(); }
   T* operator->() { return &get(); }
   // has_value() tells whether the current greenlet has made its value yet.
-  bool has_value() const { return current("tendril::Local::has_value").local_slot(key_) != nullptr; }
+  bool has_value() const {
+    return current("tendril::Local::has_value").local_slot(key_) != nullptr;
+  }
   // reset() destroys the current greenlet's value; the next get() makes a new one.
   void reset() { current("tendril::Local::reset").set_local_slot(key_, nullptr); }
 
@@ -61,7 +63,8 @@ class Local {
     return *g;
   }
   std::function<T()> init_;
-  std::uint64_t key_ = detail::next_local_key();  // never reused, so a dead Local's leftovers are never read
+  std::uint64_t key_ =
+      detail::next_local_key();  // never reused, so a dead Local's leftovers are never read
 };
 
 }  // namespace tendril

@@ -131,8 +131,8 @@ class Group {
   // spawn(f, args...) creates a member greenlet running f(args...) and starts it; on a full Pool
   // it first blocks until a member finishes.
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-  auto spawn(F&& f, Args&&... args) {
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<Args>&... > auto spawn(F&& f, Args&&... args) {
     auto g = detail::make_task(std::string(),
                                detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
     start(g);
@@ -208,31 +208,31 @@ class Group {
     static_assert(!std::is_void_v<R>, "imap/imap_unordered need a function that returns a value");
     Ref<detail::MapState<R>> state(new detail::MapState<R>());
     state->group = this;
-    auto feeder = tendril::spawn("imap feeder", [state, f = std::move(f),
-                                                   items = std::move(items)]() mutable {
-      for (auto& item : items) {
-        if (state->group == nullptr) throw GreenletExit();  // the group is gone
-        const std::size_t index = state->spawned++;
-        ++state->outstanding;
-        auto task = state->group->spawn(f, item);
-        task->link([state, index](Greenlet& g) {
-          --state->outstanding;
-          auto& t = static_cast<Task<R>&>(g);
-          if (t.exception()) {
-            state->queue.put(detail::MapEntry<R>{index, t.exception()});
-          } else if (!t.value()) {
-            state->queue.put(detail::MapEntry<R>{
-                index, std::make_exception_ptr(NoValue("tendril: " + t.describe() +
-                                                       " (an imap call) was killed"))});
-          } else {
-            state->queue.put(detail::MapEntry<R>{index, std::move(t.get())});
+    auto feeder = tendril::spawn(
+        "imap feeder", [state, f = std::move(f), items = std::move(items)]() mutable {
+          for (auto& item : items) {
+            if (state->group == nullptr) throw GreenletExit();  // the group is gone
+            const std::size_t index = state->spawned++;
+            ++state->outstanding;
+            auto task = state->group->spawn(f, item);
+            task->link([state, index](Greenlet& g) {
+              --state->outstanding;
+              auto& t = static_cast<Task<R>&>(g);
+              if (t.exception()) {
+                state->queue.put(detail::MapEntry<R>{index, t.exception()});
+              } else if (!t.value()) {
+                state->queue.put(detail::MapEntry<R>{
+                    index, std::make_exception_ptr(NoValue("tendril: " + t.describe() +
+                                                           " (an imap call) was killed"))});
+              } else {
+                state->queue.put(detail::MapEntry<R>{index, std::move(t.get())});
+              }
+              state->finish_if_done();
+            });
           }
+          state->feeding_done = true;
           state->finish_if_done();
         });
-      }
-      state->feeding_done = true;
-      state->finish_if_done();
-    });
     std::erase_if(maps_, [](const MapRun& run) { return run.feeder->dead(); });
     maps_.push_back(MapRun{Ref<detail::MapStateBase>(state.get()), feeder});
     return MapIterator<R>(state, ordered);

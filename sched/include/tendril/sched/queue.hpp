@@ -275,7 +275,7 @@ class PriorityQueue : public detail::BasicQueue<T, detail::PriorityStore<T, Less
  public:
   explicit PriorityQueue(std::int64_t maxsize = 0, std::string name = {})
       : detail::BasicQueue<T, detail::PriorityStore<T, Less>>("PriorityQueue", maxsize,
-                                                               std::move(name)) {}
+                                                              std::move(name)) {}
 };
 
 // JoinableQueue<T> is a Queue that counts unfinished tasks: each put adds one, task_done()
@@ -354,8 +354,8 @@ class Channel : public detail::QueueBase {
     while (!putters_.empty() && !getters_.empty()) {
       detail::WaitNode* getter = getters_.pop_front();
       detail::WaitNode* putter = putters_.pop_front();
-      static_cast<std::optional<T>*>(getter->item)->emplace(
-          std::move(*static_cast<T*>(putter->item)));
+      static_cast<std::optional<T>*>(getter->item)
+          ->emplace(std::move(*static_cast<T*>(putter->item)));
       Hub::wake_now(getter->token);
       if (guard.owner == nullptr) return;
       Hub::wake_now(putter->token);

@@ -1,11 +1,10 @@
 // tendril/sched/stack.hpp: greenlet stacks, pooled so that spawning never maps memory when warm.
 #pragma once
 
+#include <boost/context/stack_context.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
-
-#include <boost/context/stack_context.hpp>
 
 namespace tendril {
 
@@ -75,7 +74,7 @@ class StackPool {
   StackOptions options_;
   std::size_t page_bytes_;
   std::vector<boost::context::stack_context> free_;
-  std::vector<Slab> slabs_;  // dense mode: never unmapped until the pool dies
+  std::vector<Slab> slabs_;    // dense mode: never unmapped until the pool dies
   std::size_t slab_next_ = 0;  // dense mode: stacks already carved from slabs_.back()
   std::size_t live_ = 0;
   std::size_t mapped_bytes_ = 0;

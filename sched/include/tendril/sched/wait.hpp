@@ -15,9 +15,9 @@ namespace tendril {
 // AsyncResult, Semaphore...). It does not own what it names.
 class WaitObject {
  public:
-  WaitObject(Greenlet* g) : greenlet_(g) {}    // NOLINT: implicit, as a pointer would be
-  WaitObject(Linkable* l) : linkable_(l) {}    // NOLINT
-  WaitObject(Linkable& l) : linkable_(&l) {}   // NOLINT
+  WaitObject(Greenlet* g) : greenlet_(g) {}   // NOLINT: implicit, as a pointer would be
+  WaitObject(Linkable* l) : linkable_(l) {}   // NOLINT
+  WaitObject(Linkable& l) : linkable_(&l) {}  // NOLINT
   template <class G>
   WaitObject(const Ref<G>& g) : greenlet_(g.get()) {}  // NOLINT
   Greenlet* greenlet() const noexcept { return greenlet_; }
