@@ -41,8 +41,9 @@ SimHub::SimHub(std::unique_ptr<Chooser> chooser, SimOptions options)
       options_(std::move(options)),
       step_limit_(options_.max_steps) {
   if (!chooser_) throw UsageError("tendril::SimHub: the chooser must not be null");
-  // Fifo always answers 0, so it is answered inline: sleep(0) then costs no virtual call.
-  fifo_ = dynamic_cast<Fifo*>(chooser_.get()) != nullptr;
+  // A policy that always answers 0 (Fifo) is answered inline: sleep(0) then costs no virtual
+  // call.
+  fifo_ = chooser_->always_default();
 }
 
 void SimHub::reset(std::unique_ptr<Chooser> chooser) {
@@ -66,7 +67,7 @@ void SimHub::reset(std::unique_ptr<Chooser> chooser) {
   hash_ = schedule_hash_basis;
   last_choice_step_ = 0;
   chooser_ = std::move(chooser);
-  fifo_ = dynamic_cast<Fifo*>(chooser_.get()) != nullptr;
+  fifo_ = chooser_->always_default();
 }
 
 SimHub::~SimHub() {

@@ -166,38 +166,41 @@ class Parser {
     std::getline(f >> std::ws, r);
     return unescape(r);
   }
-  std::uint64_t number(std::istringstream& f, const char* field) {
+  // token() reads the next whitespace-separated field, or fails naming it.
+  std::string token(std::istringstream& f, const char* field) {
     std::string tok;
     if (!(f >> tok)) fail(std::string("field '") + field + "' is missing");
+    return tok;
+  }
+  // parsed() checks a strto* parse of tok consumed all of it without overflow.
+  template <class T>
+  T parsed(const std::string& tok, T value, const char* end, bool ok, const char* field,
+           const char* expected) {
+    if (!ok || errno != 0 || end == tok.c_str() || *end != '\0') {
+      fail(std::string("field '") + field + "' must be " + expected + ", got '" + tok + "'");
+    }
+    return value;
+  }
+  std::uint64_t number(std::istringstream& f, const char* field) {
+    const std::string tok = token(f, field);
     errno = 0;
     char* end = nullptr;
     const unsigned long long v = std::strtoull(tok.c_str(), &end, 10);
-    if (tok[0] == '-' || errno != 0 || end == tok.c_str() || *end != '\0') {
-      fail(std::string("field '") + field + "' must be a non-negative integer, got '" + tok + "'");
-    }
-    return v;
+    return parsed<std::uint64_t>(tok, v, end, tok[0] != '-', field, "a non-negative integer");
   }
   std::int64_t signed_number(std::istringstream& f, const char* field) {
-    std::string tok;
-    if (!(f >> tok)) fail(std::string("field '") + field + "' is missing");
+    const std::string tok = token(f, field);
     errno = 0;
     char* end = nullptr;
     const long long v = std::strtoll(tok.c_str(), &end, 10);
-    if (errno != 0 || end == tok.c_str() || *end != '\0') {
-      fail(std::string("field '") + field + "' must be an integer, got '" + tok + "'");
-    }
-    return v;
+    return parsed<std::int64_t>(tok, v, end, true, field, "an integer");
   }
   std::uint64_t hex_number(std::istringstream& f, const char* field) {
-    std::string tok;
-    if (!(f >> tok)) fail(std::string("field '") + field + "' is missing");
+    const std::string tok = token(f, field);
     errno = 0;
     char* end = nullptr;
     const unsigned long long v = std::strtoull(tok.c_str(), &end, 16);
-    if (tok.size() != 16 || errno != 0 || *end != '\0') {
-      fail(std::string("field '") + field + "' must be 16 hex digits, got '" + tok + "'");
-    }
-    return v;
+    return parsed<std::uint64_t>(tok, v, end, tok.size() == 16, field, "16 hex digits");
   }
   ChoiceRecord choice(std::istringstream& f, std::size_t index) {
     ChoiceRecord r;

@@ -18,6 +18,7 @@ namespace tendril {
 class Fifo final : public Chooser {
  public:
   std::uint32_t choose(const ChoicePoint&) override { return 0; }
+  bool always_default() const override { return true; }
   std::string describe() const override { return "fifo"; }
 };
 

@@ -103,6 +103,9 @@ class Chooser {
   virtual ~Chooser() = default;
   // choose() picks one of point.n >= 2 alternatives. The hub calls it only from its own thread.
   virtual std::uint32_t choose(const ChoicePoint& point) = 0;
+  // always_default() promises that every answer is 0 and that no record is wanted; the hub then
+  // skips building choice points at all (Fifo's fast path).
+  virtual bool always_default() const { return false; }
   // wants_records() makes the hub build a ChoiceEvent after every choice and pass it to
   // chosen() (recording and replay need it; plain policies skip the cost).
   virtual bool wants_records() const { return false; }
