@@ -1,0 +1,151 @@
+// The hub conformance suite: the same greenlet code, unchanged, on SimHub (virtual time) and on
+// LibevHub (libev, real time), with the same observable order. Real-time bounds are generous.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tendril/realio.hpp"
+#include "tendril/sim.hpp"
+
+using namespace std::chrono_literals;
+using Log = std::vector<std::string>;
+
+namespace {
+
+struct SimFactory {
+  static std::unique_ptr<tendril::Hub> make() { return std::make_unique<tendril::SimHub>(); }
+  static constexpr bool real_time = false;
+};
+struct LibevFactory {
+  static std::unique_ptr<tendril::Hub> make() { return std::make_unique<tendril::LibevHub>(); }
+  static constexpr bool real_time = true;
+};
+
+template <class F>
+class Conformance : public ::testing::Test {};
+using Hubs = ::testing::Types<SimFactory, LibevFactory>;
+TYPED_TEST_SUITE(Conformance, Hubs);
+
+}  // namespace
+
+// foo/bar: sleep(0) hands control back and forth in gevent's order on both hubs.
+TYPED_TEST(Conformance, FooBarOrder) {
+  auto hub = TypeParam::make();
+  Log log;
+  tendril::run(*hub, [&] {
+    auto foo = tendril::spawn([&] {
+      log.push_back("foo 1");
+      tendril::sleep(0s);
+      log.push_back("foo 2");
+    });
+    auto bar = tendril::spawn([&] {
+      log.push_back("bar 1");
+      tendril::sleep(0s);
+      log.push_back("bar 2");
+    });
+    tendril::joinall({foo, bar});
+  });
+  EXPECT_EQ(log, (Log{"foo 1", "bar 1", "foo 2", "bar 2"}));
+}
+
+// Sleepers wake in deadline order; the real hub takes real time, the simulated one none.
+TYPED_TEST(Conformance, SleepersWakeInDeadlineOrder) {
+  auto hub = TypeParam::make();
+  Log log;
+  const auto wall_start = std::chrono::steady_clock::now();
+  tendril::run(*hub, [&] {
+    auto f = [&](const char* name, tendril::Duration d) {
+      return tendril::spawn([&log, name, d] {
+        tendril::sleep(d);
+        log.push_back(name);
+      });
+    };
+    tendril::joinall({f("func1", 60ms), f("func2", 20ms), f("func3", 40ms)});
+  });
+  const auto wall = std::chrono::steady_clock::now() - wall_start;
+  EXPECT_EQ(log, (Log{"func2", "func3", "func1"}));
+  EXPECT_GE(hub->now_ns(), 60'000'000);
+  if (TypeParam::real_time) {
+    EXPECT_GE(wall, 55ms);
+    EXPECT_LT(wall, 5s);
+  } else {
+    EXPECT_EQ(hub->now_ns(), 60'000'000);
+  }
+}
+
+// spawn_later(0) is a timer, so a plain spawn made after it runs first.
+TYPED_TEST(Conformance, SpawnLaterZeroRunsAfterPlainSpawn) {
+  auto hub = TypeParam::make();
+  Log log;
+  tendril::run(*hub, [&] {
+    auto late = tendril::spawn_later(0s, [&] { log.push_back("later(0)"); });
+    auto now = tendril::spawn([&] { log.push_back("spawn"); });
+    tendril::joinall({late, now});
+  });
+  EXPECT_EQ(log, (Log{"spawn", "later(0)"}));
+}
+
+// A timeout interrupts a blocked call; a sleep ending in the same turn as a timeout wins.
+TYPED_TEST(Conformance, TimeoutsInterruptBlockedCalls) {
+  auto hub = TypeParam::make();
+  Log log;
+  tendril::run(*hub, [&] {
+    try {
+      tendril::TimeoutScope t(10ms);
+      tendril::Event().wait();
+    } catch (const tendril::Timeout&) {
+      log.push_back("timed out");
+    }
+    {
+      tendril::TimeoutScope t(0s);
+      tendril::sleep(0s);
+      log.push_back("sleep(0) not interrupted");
+    }
+  });
+  EXPECT_EQ(log, (Log{"timed out", "sleep(0) not interrupted"}));
+}
+
+// Queues, events and pools run unchanged on both hubs.
+TYPED_TEST(Conformance, PrimitivesRunUnchanged) {
+  auto hub = TypeParam::make();
+  std::vector<int> got;
+  tendril::run(*hub, [&] {
+    tendril::Queue<int> q;
+    tendril::Event done;
+    auto consumer = tendril::spawn([&] {
+      for (int i = 0; i < 3; ++i) got.push_back(q.get());
+      done.set();
+    });
+    for (int i = 0; i < 3; ++i) q.put(i);
+    EXPECT_TRUE(done.wait(2s));
+    tendril::Pool pool(2);
+    std::vector<int> ordered;
+    for (int v : pool.imap(
+             [](int ms) {
+               tendril::sleep(std::chrono::milliseconds(ms));
+               return ms;
+             },
+             std::vector<int>{30, 10, 20})) {
+      ordered.push_back(v);
+    }
+    EXPECT_EQ(ordered, (std::vector<int>{30, 10, 20}));
+    consumer->join();
+  });
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2}));
+}
+
+// Main blocked with nothing pending: a Deadlock naming it, on both hubs.
+TYPED_TEST(Conformance, DeadlockIsReported) {
+  auto hub = TypeParam::make();
+  try {
+    tendril::run(*hub, [] { tendril::Event("never set").wait(); });
+    ADD_FAILURE() << "no Deadlock";
+  } catch (const tendril::Deadlock& e) {
+    EXPECT_NE(std::string(e.what()).find("#1 'main' blocked in Event.wait on Event#1 'never set'"),
+              std::string::npos)
+        << e.what();
+  }
+}
