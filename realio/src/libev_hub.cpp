@@ -1,9 +1,15 @@
 // libev_hub.cpp: the real hub on libev. The only file of tendril that includes <ev.h>.
 #include <ev.h>
 
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "tendril/realio.hpp"
 
@@ -16,12 +22,33 @@ struct LibevHub::Impl {
     TimerId id;
     Callback cb;
   };
+  struct Signal {
+    ev_signal watcher;  // first member, as Timer
+    LibevHub* hub;
+    std::function<void()> handler;
+  };
 
+  LibevHub* hub;
   struct ev_loop* loop = nullptr;
   double start = 0;
   std::uint64_t rng;
   TimerId next_id = 1;
   std::map<TimerId, Timer*> timers;  // by id: ordered, so teardown is deterministic
+  std::vector<std::unique_ptr<Signal>> signals;
+
+  // Cross-thread posts: filled by any thread, drained on the hub's thread by the async watcher.
+  ev_async async;
+  std::mutex inbox_mutex;
+  std::vector<std::function<void()>> inbox;
+
+  // The blocking-call pool.
+  unsigned thread_count;
+  std::vector<std::thread> threads;
+  std::mutex jobs_mutex;
+  std::condition_variable jobs_ready;
+  std::deque<std::function<void()>> jobs;
+  bool stopping = false;
+  std::size_t outstanding = 0;  // blocking calls not yet finished (hub thread only)
 
   static void fire(struct ev_loop* loop, ev_timer* w, int) {
     auto* t = reinterpret_cast<Timer*>(w);
@@ -34,9 +61,39 @@ struct LibevHub::Impl {
     // timer; callbacks it queues run after all due timers, in the next turn.
     cb.invoke();
   }
+
+  static void on_async(struct ev_loop*, ev_async* w, int) {
+    auto* impl = static_cast<Impl*>(w->data);
+    std::vector<std::function<void()>> posted;
+    {
+      std::lock_guard<std::mutex> lock(impl->inbox_mutex);
+      posted.swap(impl->inbox);
+    }
+    for (auto& fn : posted) impl->hub->schedule(Callback::from_function(std::move(fn)));
+  }
+
+  static void on_signal(struct ev_loop*, ev_signal* w, int) {
+    auto* s = reinterpret_cast<Signal*>(w);
+    s->hub->schedule(Callback::from_function(s->handler));
+  }
+
+  void worker() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(jobs_mutex);
+        jobs_ready.wait(lock, [this] { return stopping || !jobs.empty(); });
+        if (stopping) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      job();
+    }
+  }
 };
 
 LibevHub::LibevHub(LibevOptions options) : Hub(HubOptions{options.stack}), impl_(new Impl) {
+  impl_->hub = this;
   impl_->loop = ev_loop_new(EVFLAG_AUTO);
   if (impl_->loop == nullptr) {
     throw std::runtime_error("tendril::LibevHub: libev could not create a loop (ev_loop_new)");
@@ -44,15 +101,32 @@ LibevHub::LibevHub(LibevOptions options) : Hub(HubOptions{options.stack}), impl_
   ev_now_update(impl_->loop);
   impl_->start = ev_now(impl_->loop);
   impl_->rng = options.seed;
+  impl_->thread_count = options.threads == 0 ? 1 : options.threads;
+  ev_async_init(&impl_->async, &Impl::on_async);
+  impl_->async.data = impl_.get();
+  ev_async_start(impl_->loop, &impl_->async);
+  ev_unref(impl_->loop);  // the async watcher alone does not keep the loop alive
 }
 
 LibevHub::~LibevHub() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->jobs_mutex);
+    impl_->stopping = true;
+  }
+  impl_->jobs_ready.notify_all();
+  for (auto& t : impl_->threads) t.join();
   for (auto& [id, t] : impl_->timers) {
     ev_timer_stop(impl_->loop, &t->watcher);
     t->cb.discard();
     delete t;
   }
   impl_->timers.clear();
+  for (auto& s : impl_->signals) {
+    ev_ref(impl_->loop);
+    ev_signal_stop(impl_->loop, &s->watcher);
+  }
+  ev_ref(impl_->loop);
+  ev_async_stop(impl_->loop, &impl_->async);
   discard_ready();
   ev_loop_destroy(impl_->loop);
 }
@@ -66,7 +140,8 @@ TimerId LibevHub::start_timer(std::int64_t deadline_ns, Callback cb, TimerPriori
   t->impl = impl_.get();
   t->id = impl_->next_id++;
   t->cb = cb;
-  const double after = deadline_ns <= now_ns() ? 0.0 : (deadline_ns - now_ns()) / 1e9;
+  const std::int64_t now = now_ns();
+  const double after = deadline_ns <= now ? 0.0 : static_cast<double>(deadline_ns - now) / 1e9;
   ev_timer_init(&t->watcher, &Impl::fire, after, 0.0);
   ev_set_priority(&t->watcher, priority == TimerPriority::low ? -1 : 0);
   ev_timer_start(impl_->loop, &t->watcher);
@@ -100,12 +175,89 @@ std::uint32_t LibevHub::choose(std::uint32_t n) {
 
 std::string LibevHub::position() const {
   char text[96];
-  std::snprintf(text, sizeof text, "libev time %.6f s, step %llu", now_ns() / 1e9,
-                static_cast<unsigned long long>(steps()));
+  std::snprintf(text, sizeof text, "libev time %.6f s, step %llu",
+                static_cast<double>(now_ns()) / 1e9, static_cast<unsigned long long>(steps()));
   return text;
 }
 
 std::size_t LibevHub::pending_timers() const noexcept { return impl_->timers.size(); }
+
+void LibevHub::post_threadsafe(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->inbox_mutex);
+    impl_->inbox.push_back(std::move(fn));
+  }
+  ev_async_send(impl_->loop, &impl_->async);  // libev's one thread-safe call
+}
+
+void LibevHub::run_blocking(const std::function<void()>& work) {
+  Greenlet* me = current();
+  if (me == nullptr) detail::throw_not_in_greenlet("tendril::blocking_call");
+  if (impl_->threads.empty()) {
+    for (unsigned i = 0; i < impl_->thread_count; ++i) {
+      impl_->threads.emplace_back([impl = impl_.get()] { impl->worker(); });
+    }
+  }
+  // The job is made and freed on the hub's thread; the worker touches only `work` and `error`
+  // (greenlet refcounts are not atomic, so no Ref crosses threads).
+  struct Job {
+    const std::function<void()>* work;
+    std::exception_ptr error;
+    WaitToken token;
+    bool finished = false;
+  };
+  Job job{&work, nullptr, begin_wait("tendril::blocking_call"), false};
+  Job* job_ptr = &job;
+  if (impl_->outstanding++ == 0) ev_ref(impl_->loop);  // a pending call keeps the loop waiting
+  {
+    std::lock_guard<std::mutex> lock(impl_->jobs_mutex);
+    impl_->jobs.push_back([this, job_ptr] {
+      try {
+        (*job_ptr->work)();
+      } catch (...) {
+        job_ptr->error = std::current_exception();
+      }
+      post_threadsafe([this, job_ptr] {
+        if (--impl_->outstanding == 0) ev_unref(impl_->loop);
+        job_ptr->finished = true;
+        Hub::wake_now(job_ptr->token);
+      });
+    });
+  }
+  impl_->jobs_ready.notify_one();
+  try {
+    park(job.token, "blocking_call", nullptr);
+  } catch (...) {
+    // Killed (or timed out) while the work runs: the work writes into this stack, so wait for it
+    // to finish before unwinding, then raise what interrupted us.
+    const std::exception_ptr interrupted = std::current_exception();
+    while (!job.finished) {
+      job.token = begin_wait("tendril::blocking_call");
+      try {
+        park(job.token, "blocking_call (finishing after an interruption)", nullptr);
+      } catch (const boost::context::detail::forced_unwind&) {
+        throw;  // never swallow Boost.Context's unwinding
+      } catch (...) {
+      }
+    }
+    std::rethrow_exception(interrupted);
+  }
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+void LibevHub::signal_handler(int signum, std::function<void()> handler) {
+  if (signum <= 0 || signum >= NSIG) {
+    throw UsageError("tendril::LibevHub::signal_handler: invalid signal number " +
+                     std::to_string(signum));
+  }
+  auto s = std::make_unique<Impl::Signal>();
+  s->hub = this;
+  s->handler = std::move(handler);
+  ev_signal_init(&s->watcher, &Impl::on_signal, signum);
+  ev_signal_start(impl_->loop, &s->watcher);
+  ev_unref(impl_->loop);  // gevent's signal watchers do not keep the loop alive either
+  impl_->signals.push_back(std::move(s));
+}
 
 void LibevHub::run_loop() {
   for (;;) {
@@ -117,8 +269,9 @@ void LibevHub::run_loop() {
       cb.invoke();
       if (stop_requested()) return;
     }
-    // 2. Nothing ready: let libev fire due timers, waiting for the next one if none is due.
-    if (impl_->timers.empty()) return;  // idle: nothing could ever make anything ready
+    // 2. Nothing ready. With no timer and no blocking call under way, nothing could ever make
+    // anything ready: idle. Otherwise let libev fire what is due, or wait for it.
+    if (impl_->timers.empty() && impl_->outstanding == 0) return;
     ev_run(impl_->loop, EVRUN_ONCE);
   }
 }

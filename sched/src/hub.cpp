@@ -184,6 +184,17 @@ Hub::Hub(HubOptions options) : stacks_(options.stack) {}
 
 Hub::~Hub() { ready_.clear(); }
 
+void Hub::post_threadsafe(std::function<void()>) {
+  throw UsageError(
+      "tendril::Hub::post_threadsafe: this hub takes no cross-thread posts (a "
+      "simulated run is single-threaded and deterministic; use LibevHub)");
+}
+
+void Hub::run_blocking(const std::function<void()>& work) {
+  if (current_ == nullptr) detail::throw_not_in_greenlet("tendril::blocking_call");
+  work();
+}
+
 void Hub::reset_core() {
   if (running_ || live_count_ != 0) {
     throw UsageError("tendril::Hub: cannot reset a hub that is running or has live greenlets");

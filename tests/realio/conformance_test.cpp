@@ -1,10 +1,15 @@
 // The hub conformance suite: the same greenlet code, unchanged, on SimHub (virtual time) and on
 // LibevHub (libev, real time), with the same observable order. Real-time bounds are generous.
 #include <gtest/gtest.h>
+#include <netdb.h>
+#include <sys/socket.h>
 
 #include <chrono>
+#include <csignal>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tendril/realio.hpp"
@@ -148,4 +153,112 @@ TYPED_TEST(Conformance, DeadlockIsReported) {
               std::string::npos)
         << e.what();
   }
+}
+
+// The seed's gethostbyname example: three lookups as blocking calls, joinall(timeout=2), with
+// names that resolve on a machine without network.
+TYPED_TEST(Conformance, BlockingCallsResolveNames) {
+  auto hub = TypeParam::make();
+  std::vector<std::string> resolved(3);
+  tendril::run(*hub, [&] {
+    const char* names[] = {"localhost", "127.0.0.1", "::1"};
+    std::vector<tendril::Ref<tendril::Greenlet>> jobs;
+    for (int i = 0; i < 3; ++i) {
+      jobs.push_back(tendril::spawn([&, i] {
+        resolved[static_cast<std::size_t>(i)] = tendril::blocking_call([&] {
+          addrinfo hints{};
+          hints.ai_flags = AI_NUMERICSERV;
+          addrinfo* res = nullptr;
+          if (::getaddrinfo(names[i], "80", &hints, &res) != 0 || res == nullptr) {
+            throw std::runtime_error(std::string("cannot resolve ") + names[i]);
+          }
+          char host[NI_MAXHOST];
+          ::getnameinfo(res->ai_addr, res->ai_addrlen, host, sizeof host, nullptr, 0,
+                        NI_NUMERICHOST);
+          ::freeaddrinfo(res);
+          return std::string(host);
+        });
+      }));
+    }
+    EXPECT_TRUE(tendril::joinall(jobs, 2s));
+  });
+  EXPECT_TRUE(resolved[0] == "127.0.0.1" || resolved[0] == "::1") << resolved[0];
+  EXPECT_EQ(resolved[1], "127.0.0.1");
+  EXPECT_EQ(resolved[2], "::1");
+}
+
+// A blocking call's exception comes out of blocking_call() in the calling greenlet.
+TYPED_TEST(Conformance, BlockingCallRethrows) {
+  auto hub = TypeParam::make();
+  tendril::run(*hub, [&] {
+    EXPECT_THROW(tendril::blocking_call([]() -> int { throw std::out_of_range("no"); }),
+                 std::out_of_range);
+  });
+}
+
+// On the real hub, other greenlets go on while a blocking call runs on the thread pool.
+TEST(LibevHub, BlockingCallDoesNotStallOtherGreenlets) {
+  tendril::LibevHub hub;
+  int ticks = 0;
+  tendril::run(hub, [&] {
+    auto ticker = tendril::spawn([&] {
+      for (int i = 0; i < 5; ++i) {
+        tendril::sleep(5ms);
+        ++ticks;
+      }
+    });
+    tendril::blocking_call([] { std::this_thread::sleep_for(300ms); });
+    EXPECT_EQ(ticks, 5);
+    ticker->join();
+  });
+}
+
+// post_threadsafe() from another thread wakes the hub and runs on its thread; SimHub refuses it.
+TEST(LibevHub, PostFromAnotherThread) {
+  tendril::LibevHub hub;
+  std::thread::id ran_on;
+  tendril::run(hub, [&] {
+    tendril::Event posted;
+    tendril::TimeoutScope guard(5s);  // the loop must stay alive while waiting: a timer does
+    std::thread other([&] {
+      hub.post_threadsafe([&] {
+        ran_on = std::this_thread::get_id();
+        posted.set();
+      });
+    });
+    posted.wait();
+    other.join();
+  });
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  tendril::SimHub sim;
+  EXPECT_THROW(sim.post_threadsafe([] {}), tendril::UsageError);
+}
+
+// The seed's signal example: a handler kills the forever-running greenlet, which unwinds, and
+// the program ends cleanly, well before the 1000 s sleep.
+TEST(LibevHub, SignalHandlerKillsAndShutsDownCleanly) {
+  tendril::LibevHub hub;
+  bool unwound = false;
+  const auto start = std::chrono::steady_clock::now();
+  tendril::run(hub, [&] {
+    tendril::Ref<tendril::Greenlet> forever;
+    hub.signal_handler(SIGUSR1, [&] { forever->kill(nullptr, false); });
+    forever = tendril::spawn([&] {
+      struct Guard {
+        bool* flag;
+        ~Guard() { *flag = true; }
+      } guard{&unwound};
+      tendril::sleep(1000s);
+    });
+    tendril::spawn([] {
+      tendril::sleep(10ms);
+      ::raise(SIGUSR1);
+    });
+    forever->join();
+    EXPECT_TRUE(forever->killed());
+  });
+  EXPECT_TRUE(unwound);
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_THROW(hub.signal_handler(0, [] {}), tendril::UsageError);
 }

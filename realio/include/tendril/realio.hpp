@@ -4,11 +4,13 @@
 //   tendril::LibevHub hub;          // or: tendril::SimHub hub;
 //   tendril::run(hub, [] { ... });
 //
-// This first version drives the ready queue and timers (sleep, timeouts, spawn_later) the way
-// gevent drives them on libev; sockets, signals and cross-thread wakeups come next.
+// It drives the ready queue and timers (sleep, timeouts, spawn_later) the way gevent drives them
+// on libev, takes cross-thread posts (ev_async), runs blocking calls on a small thread pool, and
+// handles signals. Sockets come next.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,11 +23,13 @@ struct LibevOptions {
   StackOptions stack;
   // seed feeds random_below() (not recorded: real runs are not replayable anyway).
   std::uint64_t seed = 1;
+  // threads is the size of the pool that runs blocking_call() work (started on first use).
+  unsigned threads = 4;
 };
 
 // LibevHub runs greenlets on a libev loop of its own (ev_loop_new), on the thread that calls
 // run(). Callbacks run until the queue is empty, then libev fires due timers (normal priority
-// before low, as gevent's Timeout at priority -1) and waits for the next one.
+// before low, as gevent's Timeout at priority -1) and waits for the next event.
 class LibevHub final : public Hub {
  public:
   explicit LibevHub(LibevOptions options = {});
@@ -39,6 +43,13 @@ class LibevHub final : public Hub {
   void cancel_timer(TimerId id) noexcept override;
   std::uint32_t choose(std::uint32_t n) override;
   std::string position() const override;
+  void post_threadsafe(std::function<void()> fn) override;
+  void run_blocking(const std::function<void()>& work) override;
+
+  // signal_handler() calls handler on the hub (as a callback: it must not block; it may spawn
+  // or kill) each time signum arrives (gevent.signal_handler). Like gevent's, the watcher does
+  // not keep the loop alive. Throws UsageError for an invalid signal number.
+  void signal_handler(int signum, std::function<void()> handler);
   // pending_timers() counts armed timers.
   std::size_t pending_timers() const noexcept;
 

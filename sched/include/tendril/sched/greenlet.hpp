@@ -305,6 +305,21 @@ void sleep(std::chrono::duration<Rep, Period> d) {
   }
 }
 
+// blocking_call(f) runs f(), a call with no cooperative form, without stalling other greenlets
+// on a real hub (a thread pool), and returns its result or rethrows its exception (see
+// Hub::run_blocking). Call it from a greenlet.
+template <class F>
+auto blocking_call(F&& f) -> std::decay_t<decltype(f())> {
+  using R = std::decay_t<decltype(f())>;
+  if constexpr (std::is_void_v<R>) {
+    current_hub("tendril::blocking_call").run_blocking([&] { f(); });
+  } else {
+    std::optional<R> result;
+    current_hub("tendril::blocking_call").run_blocking([&] { result.emplace(f()); });
+    return std::move(*result);
+  }
+}
+
 // getcurrent() is the running greenlet, or nullptr outside any greenlet.
 Greenlet* getcurrent() noexcept;
 

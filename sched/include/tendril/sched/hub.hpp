@@ -143,6 +143,14 @@ class Hub {
   virtual std::uint32_t choose(std::uint32_t n) = 0;
   // position() describes where the run is (time, step, seed) for assertion messages and reports.
   virtual std::string position() const = 0;
+  // post_threadsafe() is the one member safe to call from any thread: it queues fn to run on the
+  // hub's thread as a callback (it must not block) and wakes the loop. SimHub refuses it with
+  // UsageError: a simulated run is single-threaded and deterministic.
+  virtual void post_threadsafe(std::function<void()> fn);
+  // run_blocking() runs work, a call with no cooperative form (name resolution, file I/O), and
+  // blocks the calling greenlet until it is done, rethrowing its exception. LibevHub runs it on a
+  // small thread pool while other greenlets go on; SimHub runs it inline, in no virtual time.
+  virtual void run_blocking(const std::function<void()>& work);
 
  protected:
   // run_loop() runs ready callbacks, due timers and I/O, in gevent's order, until stop_requested()
