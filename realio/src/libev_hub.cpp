@@ -1,13 +1,23 @@
 // libev_hub.cpp: the real hub on libev. The only file of tendril that includes <ev.h>.
+#include <arpa/inet.h>
 #include <ev.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -49,6 +59,8 @@ struct LibevHub::Impl {
   std::deque<std::function<void()>> jobs;
   bool stopping = false;
   std::size_t outstanding = 0;  // blocking calls not yet finished (hub thread only)
+  std::size_t io_waits = 0;     // greenlets waiting on a file descriptor
+  std::unique_ptr<net::Backend> backend;
 
   static void fire(struct ev_loop* loop, ev_timer* w, int) {
     auto* t = reinterpret_cast<Timer*>(w);
@@ -245,6 +257,216 @@ void LibevHub::run_blocking(const std::function<void()>& work) {
   if (job.error) std::rethrow_exception(job.error);
 }
 
+bool LibevHub::wait_fd(int fd, int events, std::optional<std::int64_t> deadline_ns,
+                       const char* reason) {
+  struct IoWait {
+    ev_io watcher;  // first member: the watcher pointer is the IoWait pointer
+    WaitToken token;
+  } wait;
+  wait.token = begin_wait(reason);
+  ev_io_init(
+      &wait.watcher,
+      [](struct ev_loop*, ev_io* w, int) { Hub::wake_now(reinterpret_cast<IoWait*>(w)->token); },
+      fd, events);
+  ev_io_start(impl_->loop, &wait.watcher);
+  ++impl_->io_waits;
+  struct Stop {
+    LibevHub::Impl* impl;
+    ev_io* w;
+    ~Stop() {
+      ev_io_stop(impl->loop, w);
+      --impl->io_waits;
+    }
+  } stop{impl_.get(), &wait.watcher};
+  return park(wait.token, reason, nullptr, deadline_ns);
+}
+
+namespace {
+
+// errno to std::system_error, in one place (libev's syserr funnel).
+[[noreturn]] void syserr(const std::string& what, int err = errno) {
+  throw std::system_error(err, std::generic_category(), "tendril: " + what);
+}
+
+std::optional<std::int64_t> deadline_of(Hub& hub, std::optional<Duration> timeout,
+                                        const char* api) {
+  if (!timeout) return std::nullopt;
+  if (*timeout < Duration::zero()) {
+    throw UsageError(std::string(api) + ": negative timeout");
+  }
+  return hub.now_ns() + timeout->count();
+}
+
+Address address_of(const sockaddr_storage& sa) {
+  char host[INET6_ADDRSTRLEN] = {0};
+  Address a;
+  if (sa.ss_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&sa);
+    ::inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+    a.port = ntohs(s6->sin6_port);
+  } else {
+    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&sa);
+    ::inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+    a.port = ntohs(s4->sin_port);
+  }
+  a.host = host;
+  return a;
+}
+
+// resolve() looks a host up on the blocking-call pool (getaddrinfo has no cooperative form).
+sockaddr_storage resolve(const Address& at, socklen_t* len, int flags) {
+  sockaddr_storage out{};
+  blocking_call([&] {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | flags;
+    addrinfo* res = nullptr;
+    const std::string port = std::to_string(at.port);
+    const int rc =
+        ::getaddrinfo(at.host.empty() ? nullptr : at.host.c_str(), port.c_str(), &hints, &res);
+    if (rc != 0 || res == nullptr) {
+      throw std::system_error(
+          EHOSTUNREACH, std::generic_category(),
+          "tendril: cannot resolve " + at.to_string() + ": " + ::gai_strerror(rc));
+    }
+    std::memcpy(&out, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    ::freeaddrinfo(res);
+  });
+  return out;
+}
+
+class FdStream final : public net::StreamImpl {
+ public:
+  FdStream(LibevHub& hub, int fd, Address peer) : hub_(hub), fd_(fd), peer_(std::move(peer)) {}
+  ~FdStream() override { close(); }
+  std::size_t recv(char* buf, std::size_t n, std::optional<Duration> timeout) override {
+    const auto deadline = deadline_of(hub_, timeout, "tendril::Stream::recv");
+    for (;;) {
+      const ssize_t got = ::recv(fd_, buf, n, 0);
+      if (got >= 0) return static_cast<std::size_t>(got);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) syserr("recv from " + peer_.to_string());
+      if (!hub_.wait_fd(fd_, EV_READ, deadline, "Stream.recv")) throw Timeout();
+    }
+  }
+  std::size_t send(const char* buf, std::size_t n, std::optional<Duration> timeout) override {
+    const auto deadline = deadline_of(hub_, timeout, "tendril::Stream::send");
+    for (;;) {
+      const ssize_t sent = ::send(fd_, buf, n, MSG_NOSIGNAL);
+      if (sent >= 0) return static_cast<std::size_t>(sent);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) syserr("send to " + peer_.to_string());
+      if (!hub_.wait_fd(fd_, EV_WRITE, deadline, "Stream.send")) throw Timeout();
+    }
+  }
+  void shutdown(net::Shutdown how) override {
+    const int h = how == net::Shutdown::read    ? SHUT_RD
+                  : how == net::Shutdown::write ? SHUT_WR
+                                                : SHUT_RDWR;
+    if (::shutdown(fd_, h) != 0 && errno != ENOTCONN) syserr("shutdown of " + peer_.to_string());
+  }
+  void close() noexcept override {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+  Address peer() const override { return peer_; }
+
+ private:
+  LibevHub& hub_;
+  int fd_;
+  Address peer_;
+};
+
+class FdListener final : public net::ListenerImpl {
+ public:
+  FdListener(LibevHub& hub, int fd, Address at) : hub_(hub), fd_(fd), at_(std::move(at)) {}
+  ~FdListener() override { close(); }
+  std::unique_ptr<net::StreamImpl> accept(std::optional<Duration> timeout) override {
+    const auto deadline = deadline_of(hub_, timeout, "tendril::Listener::accept");
+    for (;;) {
+      sockaddr_storage peer{};
+      socklen_t len = sizeof peer;
+      const int fd =
+          ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        return std::make_unique<FdStream>(hub_, fd, address_of(peer));
+      }
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: back off instead of spinning on a readable listener.
+        sleep(std::chrono::milliseconds(100));
+        continue;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) syserr("accept on " + at_.to_string());
+      if (!hub_.wait_fd(fd_, EV_READ, deadline, "Listener.accept")) throw Timeout();
+    }
+  }
+  Address address() const override { return at_; }
+  void close() noexcept override {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+
+ private:
+  LibevHub& hub_;
+  int fd_;
+  Address at_;
+};
+
+class LibevBackend final : public net::Backend {
+ public:
+  explicit LibevBackend(LibevHub& hub) : hub_(hub) {}
+  std::unique_ptr<net::ListenerImpl> listen(const Address& at, int backlog) override {
+    socklen_t len = 0;
+    const sockaddr_storage sa = resolve(at, &len, AI_PASSIVE);
+    const int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) syserr("socket for " + at.to_string());
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&sa), len) != 0 ||
+        ::listen(fd, backlog) != 0) {
+      const int err = errno;
+      ::close(fd);
+      syserr("listen on " + at.to_string(), err);
+    }
+    sockaddr_storage bound{};
+    socklen_t blen = sizeof bound;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+    return std::make_unique<FdListener>(hub_, fd, address_of(bound));
+  }
+  std::unique_ptr<net::StreamImpl> connect(const Address& to,
+                                           std::optional<Duration> timeout) override {
+    const auto deadline = deadline_of(hub_, timeout, "tendril::connect");
+    socklen_t len = 0;
+    const sockaddr_storage sa = resolve(to, &len, 0);
+    const int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) syserr("socket for " + to.to_string());
+    auto stream = std::make_unique<FdStream>(hub_, fd, to);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), len) != 0) {
+      if (errno != EINPROGRESS) syserr("connect to " + to.to_string());
+      if (!hub_.wait_fd(fd, EV_WRITE, deadline, "connect")) throw Timeout();
+      int err = 0;
+      socklen_t elen = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+      if (err != 0) syserr("connect to " + to.to_string(), err);
+    }
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return stream;
+  }
+
+ private:
+  LibevHub& hub_;
+};
+
+}  // namespace
+
+net::Backend& LibevHub::net() {
+  if (!impl_->backend) impl_->backend = std::make_unique<LibevBackend>(*this);
+  return *impl_->backend;
+}
+
 void LibevHub::signal_handler(int signum, std::function<void()> handler) {
   if (signum <= 0 || signum >= NSIG) {
     throw UsageError("tendril::LibevHub::signal_handler: invalid signal number " +
@@ -271,7 +493,7 @@ void LibevHub::run_loop() {
     }
     // 2. Nothing ready. With no timer and no blocking call under way, nothing could ever make
     // anything ready: idle. Otherwise let libev fire what is due, or wait for it.
-    if (impl_->timers.empty() && impl_->outstanding == 0) return;
+    if (impl_->timers.empty() && impl_->outstanding == 0 && impl_->io_waits == 0) return;
     ev_run(impl_->loop, EVRUN_ONCE);
   }
 }

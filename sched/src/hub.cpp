@@ -195,6 +195,12 @@ void Hub::run_blocking(const std::function<void()>& work) {
   work();
 }
 
+net::Backend& Hub::net() {
+  throw UsageError(
+      "tendril::net: this hub has no network backend yet (LibevHub has one; the "
+      "simulated network is not written yet)");
+}
+
 void Hub::reset_core() {
   if (running_ || live_count_ != 0) {
     throw UsageError("tendril::Hub: cannot reset a hub that is running or has live greenlets");

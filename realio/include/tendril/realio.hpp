@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "tendril/net.hpp"
 #include "tendril/sched.hpp"
 
 namespace tendril {
@@ -45,6 +47,11 @@ class LibevHub final : public Hub {
   std::string position() const override;
   void post_threadsafe(std::function<void()> fn) override;
   void run_blocking(const std::function<void()>& work) override;
+  // net() is TCP over non-blocking sockets and libev (tendril/net.hpp).
+  net::Backend& net() override;
+  // wait_fd() blocks the calling greenlet until fd is readable (EV_READ) or writable (EV_WRITE),
+  // or deadline_ns passes (returns false). For backends; call it from a greenlet.
+  bool wait_fd(int fd, int events, std::optional<std::int64_t> deadline_ns, const char* reason);
 
   // signal_handler() calls handler on the hub (as a callback: it must not block; it may spawn
   // or kill) each time signum arrives (gevent.signal_handler). Like gevent's, the watcher does

@@ -21,6 +21,9 @@ namespace tendril {
 
 class Greenlet;
 class Hub;
+namespace net {
+class Backend;
+}  // namespace net
 
 // Duration is the unit of every tendril time value: integer nanoseconds.
 using Duration = std::chrono::nanoseconds;
@@ -151,6 +154,8 @@ class Hub {
   // blocks the calling greenlet until it is done, rethrowing its exception. LibevHub runs it on a
   // small thread pool while other greenlets go on; SimHub runs it inline, in no virtual time.
   virtual void run_blocking(const std::function<void()>& work);
+  // net() is the hub's TCP backend (tendril/net.hpp); a hub without one throws UsageError.
+  virtual net::Backend& net();
 
  protected:
   // run_loop() runs ready callbacks, due timers and I/O, in gevent's order, until stop_requested()

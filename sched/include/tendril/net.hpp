@@ -1,0 +1,143 @@
+// tendril/net.hpp: cooperative TCP streams, written against the running hub's network backend:
+// LibevHub uses non-blocking sockets and libev; SimHub will use a simulated network. A blocking
+// call (accept, connect, recv, send) suspends only the calling greenlet.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tendril/sched.hpp"
+
+namespace tendril {
+
+// Address is a host (name or numeric IPv4/IPv6) and a port.
+struct Address {
+  std::string host;
+  std::uint16_t port = 0;
+  // to_string() renders "127.0.0.1:8000" or "[::1]:8000".
+  std::string to_string() const;
+};
+
+namespace net {
+
+// Shutdown says which direction shutdown() closes.
+enum class Shutdown { read, write, both };
+
+// StreamImpl is one connected byte stream of a backend.
+class StreamImpl {
+ public:
+  virtual ~StreamImpl() = default;
+  // recv() waits until some bytes or EOF arrive (at most timeout, else throws Timeout) and
+  // returns how many were read (0 at EOF).
+  virtual std::size_t recv(char* buf, std::size_t n, std::optional<Duration> timeout) = 0;
+  // send() waits until at least one byte can be sent and returns how many were.
+  virtual std::size_t send(const char* buf, std::size_t n, std::optional<Duration> timeout) = 0;
+  virtual void shutdown(Shutdown how) = 0;
+  virtual void close() noexcept = 0;
+  virtual Address peer() const = 0;
+};
+
+// ListenerImpl is one listening socket of a backend.
+class ListenerImpl {
+ public:
+  virtual ~ListenerImpl() = default;
+  // accept() waits for the next connection (at most timeout, else throws Timeout).
+  virtual std::unique_ptr<StreamImpl> accept(std::optional<Duration> timeout) = 0;
+  virtual Address address() const = 0;
+  virtual void close() noexcept = 0;
+};
+
+// Backend is what a hub offers for TCP.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::unique_ptr<ListenerImpl> listen(const Address& at, int backlog) = 0;
+  virtual std::unique_ptr<StreamImpl> connect(const Address& to,
+                                              std::optional<Duration> timeout) = 0;
+};
+
+}  // namespace net
+
+// Stream is a connected TCP stream; movable, closed on destruction. Errors from the network
+// (refused, reset, unreachable) are std::system_error with the errno.
+class Stream {
+ public:
+  Stream() = default;
+  explicit Stream(std::unique_ptr<net::StreamImpl> impl) : impl_(std::move(impl)) {}
+  Stream(Stream&&) noexcept = default;
+  Stream& operator=(Stream&&) noexcept = default;
+  ~Stream() { close(); }
+
+  // recv() returns up to n bytes as soon as some arrive, or "" at EOF.
+  std::string recv(std::size_t n, std::optional<Duration> timeout = std::nullopt);
+  // send() sends some of data and returns how many bytes went; sendall() sends all of it.
+  std::size_t send(std::string_view data, std::optional<Duration> timeout = std::nullopt);
+  void sendall(std::string_view data, std::optional<Duration> timeout = std::nullopt);
+  // shutdown() closes one or both directions; close() releases the stream (idempotent).
+  void shutdown(net::Shutdown how = net::Shutdown::write);
+  void close() noexcept;
+  bool is_open() const noexcept { return impl_ != nullptr; }
+  Address peer() const;
+
+ private:
+  net::StreamImpl& impl(const char* api) const;
+  std::unique_ptr<net::StreamImpl> impl_;
+};
+
+// Listener accepts connections; movable, closed on destruction.
+class Listener {
+ public:
+  Listener() = default;
+  explicit Listener(std::unique_ptr<net::ListenerImpl> impl) : impl_(std::move(impl)) {}
+  Listener(Listener&&) noexcept = default;
+  Listener& operator=(Listener&&) noexcept = default;
+  ~Listener() { close(); }
+  // accept() waits for the next connection.
+  Stream accept(std::optional<Duration> timeout = std::nullopt);
+  // address() is where it listens (the real port when 0 was asked).
+  Address address() const;
+  void close() noexcept;
+  bool is_open() const noexcept { return impl_ != nullptr; }
+
+ private:
+  std::unique_ptr<net::ListenerImpl> impl_;
+};
+
+// listen() opens a listener on the running hub's network (port 0 picks a free one).
+Listener listen(const Address& at, int backlog = 128);
+// connect() opens a stream to `to`, waiting at most timeout.
+Stream connect(const Address& to, std::optional<Duration> timeout = std::nullopt);
+
+// StreamServer accepts connections and runs handler(stream) in a greenlet for each, at most
+// `concurrency` at once: at the limit it stops accepting until a handler finishes (eventlet's
+// serve). stop() closes the listener and waits for the handlers (killing them after timeout).
+class StreamServer {
+ public:
+  StreamServer(Listener listener, std::function<void(Stream&)> handler,
+               std::size_t concurrency = 1000);
+  ~StreamServer();
+  // start() spawns the accept loop and returns; serve_forever() runs it in the caller.
+  void start();
+  void serve_forever();
+  void stop(std::optional<Duration> timeout = std::nullopt);
+  Address address() const { return address_; }
+  // handled() counts connections handed to the handler so far.
+  std::size_t handled() const noexcept { return handled_; }
+
+ private:
+  void accept_loop();
+  Listener listener_;
+  Address address_;
+  std::function<void(Stream&)> handler_;
+  Pool handlers_;
+  Ref<Greenlet> acceptor_;
+  std::size_t handled_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace tendril

@@ -1,0 +1,138 @@
+// TCP on the real hub: the seed's echo server with 100 concurrent clients (every byte checked),
+// the concurrency limit, IPv6 loopback, timeouts, and clear network errors.
+#include "tendril/net.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "tendril/realio.hpp"
+#include "tendril/sim.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// The echo handler: send back everything until the peer shuts its side down.
+void echo(tendril::Stream& s) {
+  for (;;) {
+    std::string data = s.recv(4096);
+    if (data.empty()) return;
+    s.sendall(data);
+  }
+}
+
+}  // namespace
+
+// The seed's echo server: 100 concurrent clients each send numbered messages and check every
+// byte that comes back.
+TEST(Net, EchoServerWith100ConcurrentClients) {
+  tendril::LibevHub hub;
+  int clients_ok = 0;
+  tendril::run(hub, [&] {
+    tendril::StreamServer server(tendril::listen({"127.0.0.1", 0}), echo, 1000);
+    server.start();
+    const tendril::Address at = server.address();
+    std::vector<tendril::Ref<tendril::Greenlet>> clients;
+    for (int c = 0; c < 100; ++c) {
+      clients.push_back(tendril::spawn([&, c] {
+        tendril::Stream s = tendril::connect(at, 5s);
+        std::string expected;
+        for (int m = 0; m < 10; ++m) {
+          const std::string msg =
+              "client " + std::to_string(c) + " message " + std::to_string(m) + "\n";
+          s.sendall(msg, 5s);
+          expected += msg;
+        }
+        s.shutdown();
+        std::string got;
+        for (;;) {
+          std::string part = s.recv(4096, 5s);
+          if (part.empty()) break;
+          got += part;
+        }
+        EXPECT_EQ(got, expected);
+        if (got == expected) ++clients_ok;
+      }));
+    }
+    EXPECT_TRUE(tendril::joinall(clients, 20s));
+    server.stop(1s);
+    EXPECT_EQ(server.handled(), 100u);
+  });
+  EXPECT_EQ(clients_ok, 100);
+}
+
+// At the concurrency limit the server stops accepting until a handler finishes.
+TEST(Net, ServerConcurrencyLimit) {
+  tendril::LibevHub hub;
+  tendril::run(hub, [&] {
+    int running = 0, peak = 0;
+    tendril::StreamServer server(
+        tendril::listen({"127.0.0.1", 0}),
+        [&](tendril::Stream& s) {
+          peak = std::max(peak, ++running);
+          tendril::sleep(20ms);
+          s.sendall("bye");
+          --running;
+        },
+        2);
+    server.start();
+    std::vector<tendril::Ref<tendril::Greenlet>> clients;
+    for (int c = 0; c < 6; ++c) {
+      clients.push_back(tendril::spawn([&] {
+        tendril::Stream s = tendril::connect(server.address(), 5s);
+        EXPECT_EQ(s.recv(16, 5s), "bye");
+      }));
+    }
+    EXPECT_TRUE(tendril::joinall(clients, 10s));
+    EXPECT_EQ(peak, 2);
+    server.stop(1s);
+  });
+}
+
+// IPv6 loopback works the same.
+TEST(Net, Ipv6Loopback) {
+  tendril::LibevHub hub;
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen({"::1", 0});
+    const auto at = l.address();
+    EXPECT_EQ(at.host, "::1");
+    auto server = tendril::spawn([&] {
+      tendril::Stream s = l.accept(5s);
+      s.sendall(s.recv(5, 5s));
+    });
+    tendril::Stream c = tendril::connect(at, 5s);
+    c.sendall("hello");
+    EXPECT_EQ(c.recv(5, 5s), "hello");
+    server->join();
+  });
+}
+
+// A refused connection is a std::system_error with ECONNREFUSED; recv and accept time out.
+TEST(Net, ErrorsAndTimeouts) {
+  tendril::LibevHub hub;
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    const auto port = l.address().port;
+    EXPECT_THROW(l.accept(10ms), tendril::Timeout);
+    l.close();
+    try {
+      tendril::connect({"127.0.0.1", port}, 1s);
+      ADD_FAILURE() << "connected to a closed port";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), ECONNREFUSED) << e.what();
+    }
+    tendril::Listener l2 = tendril::listen({"127.0.0.1", 0});
+    tendril::Stream c = tendril::connect(l2.address(), 1s);
+    tendril::Stream s = l2.accept(1s);
+    EXPECT_THROW(c.recv(10, 10ms), tendril::Timeout);
+    s.close();
+    EXPECT_EQ(c.recv(10, 1s), "");                 // EOF
+    EXPECT_THROW(s.recv(1), tendril::UsageError);  // closed stream
+  });
+  tendril::SimHub sim;
+  tendril::run(sim, [] { EXPECT_THROW(tendril::listen({"127.0.0.1", 0}), tendril::UsageError); });
+}
