@@ -72,43 +72,67 @@ Stream connect(const Address& to, std::optional<Duration> timeout) {
   return Stream(current_hub("tendril::connect").net().connect(to, timeout));
 }
 
+// State is shared by the server object, its accept loop and its handlers, so that none of them
+// outlives what it uses.
+struct StreamServer::State {
+  State(Listener l, std::function<void(Stream&)> h, std::size_t concurrency)
+      : listener(std::move(l)),
+        handler(std::move(h)),
+        handlers(static_cast<std::int64_t>(concurrency), "stream server handlers") {}
+  Listener listener;
+  std::function<void(Stream&)> handler;
+  Pool handlers;
+  Ref<Greenlet> acceptor;
+  std::size_t handled = 0;
+  bool stopping = false;
+};
+
 StreamServer::StreamServer(Listener listener, std::function<void(Stream&)> handler,
                            std::size_t concurrency)
-    : listener_(std::move(listener)),
-      address_(listener_.address()),
-      handler_(std::move(handler)),
-      handlers_(static_cast<std::int64_t>(concurrency), "stream server handlers") {}
-
-StreamServer::~StreamServer() {
-  if (acceptor_ && !acceptor_->dead()) acceptor_->kill(nullptr, false);
+    : address_(listener.address()) {
+  if (concurrency == 0) throw UsageError("tendril::StreamServer: concurrency must be at least 1");
+  state_ = std::make_shared<State>(std::move(listener), std::move(handler), concurrency);
 }
 
-void StreamServer::accept_loop() {
-  while (!stopping_) {
+StreamServer::~StreamServer() {
+  state_->stopping = true;
+  // The accept loop holds the state; the state must not hold the loop back (a cycle).
+  const Ref<Greenlet> acceptor = std::move(state_->acceptor);
+  if (acceptor && !acceptor->dead()) acceptor->kill(nullptr, false);
+  state_->handlers.kill(nullptr, false);
+}
+
+std::size_t StreamServer::handled() const noexcept { return state_->handled; }
+
+void StreamServer::accept_loop(const std::shared_ptr<State>& state) {
+  while (!state->stopping) {
     // At the concurrency limit, stop accepting until a handler finishes (eventlet's serve).
-    handlers_.wait_available();
-    Stream stream = listener_.accept();
-    ++handled_;
-    auto shared = std::make_shared<Stream>(std::move(stream));
-    handlers_.spawn([this, shared] { handler_(*shared); });
+    state->handlers.wait_available();
+    if (state->stopping) return;
+    auto stream = std::make_shared<Stream>(state->listener.accept());
+    ++state->handled;
+    state->handlers.spawn([state, stream] { state->handler(*stream); });
   }
 }
 
 void StreamServer::start() {
-  if (acceptor_) return;
-  acceptor_ = spawn("stream server", [this] { accept_loop(); });
+  if (state_->acceptor) return;
+  std::shared_ptr<State> state = state_;
+  state_->acceptor = spawn("stream server", [state] { accept_loop(state); });
 }
 
 void StreamServer::serve_forever() {
   start();
-  acceptor_->join();
+  const Ref<Greenlet> acceptor = state_->acceptor;
+  acceptor->join();
 }
 
 void StreamServer::stop(std::optional<Duration> timeout) {
-  stopping_ = true;
-  if (acceptor_ && !acceptor_->dead()) acceptor_->kill();
-  listener_.close();
-  if (!handlers_.join(timeout)) handlers_.kill();
+  state_->stopping = true;
+  const Ref<Greenlet> acceptor = std::move(state_->acceptor);
+  if (acceptor && !acceptor->dead()) acceptor->kill();
+  state_->listener.close();
+  if (!state_->handlers.join(timeout)) state_->handlers.kill();
 }
 
 }  // namespace tendril

@@ -136,3 +136,25 @@ TEST(Net, ErrorsAndTimeouts) {
   tendril::SimHub sim;
   tendril::run(sim, [] { EXPECT_THROW(tendril::listen({"127.0.0.1", 0}), tendril::UsageError); });
 }
+
+// Destroying a running server stops it without waiting and leaves nothing dangling.
+TEST(Net, DestroyingARunningServerIsSafe) {
+  tendril::LibevHub hub;
+  tendril::run(hub, [&] {
+    tendril::Address at;
+    {
+      tendril::StreamServer server(tendril::listen({"127.0.0.1", 0}), [](tendril::Stream& s) {
+        tendril::sleep(10s);
+        s.sendall("late");
+      });
+      server.start();
+      at = server.address();
+      auto client = tendril::spawn([&] { tendril::connect(at, 1s).recv(4, 1s); });
+      tendril::sleep(20ms);  // the handler is running, the client waiting
+      EXPECT_EQ(server.handled(), 1u);
+      client->kill();
+    }
+    tendril::sleep(20ms);  // the killed accept loop and handler unwind
+  });
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+}

@@ -116,6 +116,8 @@ Stream connect(const Address& to, std::optional<Duration> timeout = std::nullopt
 // StreamServer accepts connections and runs handler(stream) in a greenlet for each, at most
 // `concurrency` at once: at the limit it stops accepting until a handler finishes (eventlet's
 // serve). stop() closes the listener and waits for the handlers (killing them after timeout).
+// Destroying a running server stops accepting and kills its handlers without waiting; the
+// accept loop and the handlers keep what they use alive until they are gone.
 class StreamServer {
  public:
   StreamServer(Listener listener, std::function<void(Stream&)> handler,
@@ -127,17 +129,13 @@ class StreamServer {
   void stop(std::optional<Duration> timeout = std::nullopt);
   Address address() const { return address_; }
   // handled() counts connections handed to the handler so far.
-  std::size_t handled() const noexcept { return handled_; }
+  std::size_t handled() const noexcept;
 
  private:
-  void accept_loop();
-  Listener listener_;
+  struct State;
+  static void accept_loop(const std::shared_ptr<State>& state);
+  std::shared_ptr<State> state_;
   Address address_;
-  std::function<void(Stream&)> handler_;
-  Pool handlers_;
-  Ref<Greenlet> acceptor_;
-  std::size_t handled_ = 0;
-  bool stopping_ = false;
 };
 
 }  // namespace tendril
