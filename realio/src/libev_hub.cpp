@@ -475,6 +475,12 @@ void LibevHub::signal_handler(int signum, std::function<void()> handler) {
   auto s = std::make_unique<Impl::Signal>();
   s->hub = this;
   s->handler = std::move(handler);
+  // A signal inherited as ignored (a shell's background jobs ignore SIGINT) would never reach
+  // libev; asking for a handler means wanting it.
+  struct sigaction current {};
+  if (::sigaction(signum, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) {
+    ::signal(signum, SIG_DFL);
+  }
   ev_signal_init(&s->watcher, &Impl::on_signal, signum);
   ev_signal_start(impl_->loop, &s->watcher);
   ev_unref(impl_->loop);  // gevent's signal watchers do not keep the loop alive either

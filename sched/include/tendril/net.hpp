@@ -108,8 +108,9 @@ class Listener {
   std::unique_ptr<net::ListenerImpl> impl_;
 };
 
-// listen() opens a listener on the running hub's network (port 0 picks a free one).
-Listener listen(const Address& at, int backlog = 128);
+// listen() opens a listener on the running hub's network (port 0 picks a free one); the
+// backlog is capped by the kernel (net.core.somaxconn).
+Listener listen(const Address& at, int backlog = 1024);
 // connect() opens a stream to `to`, waiting at most timeout.
 Stream connect(const Address& to, std::optional<Duration> timeout = std::nullopt);
 
