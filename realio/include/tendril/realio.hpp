@@ -6,7 +6,7 @@
 //
 // It drives the ready queue and timers (sleep, timeouts, spawn_later) the way gevent drives them
 // on libev, takes cross-thread posts (ev_async), runs blocking calls on a small thread pool, and
-// handles signals. Sockets come next.
+// handles signals, and serves TCP (tendril/net.hpp) on non-blocking sockets.
 #pragma once
 
 #include <cstdint>

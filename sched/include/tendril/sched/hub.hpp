@@ -120,7 +120,7 @@ struct HubOptions {
 using ErrorHandler = std::function<void(Greenlet& greenlet, std::exception_ptr error)>;
 
 // Hub is the seam between the greenlet core and a loop. One hub runs on one thread at a time,
-// bound by run(); none of its members is thread-safe.
+// bound by run(); only post_threadsafe() may be called from another thread.
 class Hub {
  public:
   explicit Hub(HubOptions options = {});
