@@ -196,9 +196,7 @@ void Hub::run_blocking(const std::function<void()>& work) {
 }
 
 net::Backend& Hub::net() {
-  throw UsageError(
-      "tendril::net: this hub has no network backend yet (LibevHub has one; the "
-      "simulated network is not written yet)");
+  throw UsageError("tendril::net: this hub has no network backend (SimHub and LibevHub have one)");
 }
 
 void Hub::reset_core() {

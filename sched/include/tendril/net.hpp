@@ -1,5 +1,5 @@
 // tendril/net.hpp: cooperative TCP streams, written against the running hub's network backend:
-// LibevHub uses non-blocking sockets and libev; SimHub will use a simulated network. A blocking
+// LibevHub uses non-blocking sockets and libev; SimHub a simulated network (SimNet). A blocking
 // call (accept, connect, recv, send) suspends only the calling greenlet.
 #pragma once
 

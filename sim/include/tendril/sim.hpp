@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tendril/net.hpp"
 #include "tendril/sched.hpp"
 
 namespace tendril {
@@ -107,6 +108,35 @@ class DfsExplorer {
   bool done_ = false;
 };
 
+// SimNetOptions configures the simulated network.
+struct SimNetOptions {
+  // Each delivery takes a latency of 0..max_latency_us microseconds drawn through the Chooser
+  // (Fifo: 0), never overtaking earlier bytes of the same direction.
+  std::uint32_t max_latency_us = 100;
+  // buffer_bytes bounds bytes buffered plus in flight per direction: a slow reader blocks the
+  // writer (flow control).
+  std::size_t buffer_bytes = 64 * 1024;
+};
+
+class SimHub;
+
+// SimNet is the simulated network of a SimHub (tendril/net.hpp on SimHub): listeners and
+// byte streams in virtual time. No file descriptor is touched.
+class SimNet final : public net::Backend {
+ public:
+  SimNet(SimHub& hub, SimNetOptions options) : hub_(hub), options_(options) {}
+  std::unique_ptr<net::ListenerImpl> listen(const Address& at, int backlog) override;
+  std::unique_ptr<net::StreamImpl> connect(const Address& to,
+                                           std::optional<Duration> timeout) override;
+
+ private:
+  class Listener;
+  SimHub& hub_;
+  SimNetOptions options_;
+  std::map<std::string, Listener*> listeners_;  // by address: ordered
+  std::uint16_t next_port_ = 40000;
+};
+
 // SimOptions configures a SimHub.
 struct SimOptions {
   StackOptions stack;
@@ -116,6 +146,7 @@ struct SimOptions {
   // verify_each_step runs verify() after every callback and timer (libev's ev_verify): slow, for
   // tests that hunt a corrupted structure.
   bool verify_each_step = false;
+  SimNetOptions net;
 };
 
 // SimHub runs greenlets in virtual time. Nothing in it reads the wall clock, addresses, thread
@@ -138,6 +169,8 @@ class SimHub final : public Hub {
   void cancel_timer(TimerId id) noexcept override;
   std::uint32_t choose(std::uint32_t n) override;
   std::string position() const override;
+  // net() is the simulated network (SimNet).
+  net::Backend& net() override;
   // verify() checks the core's and the timers' invariants (see Hub::verify).
   void verify() const override;
 
@@ -184,6 +217,7 @@ class SimHub final : public Hub {
 
   std::unique_ptr<Chooser> chooser_;
   SimOptions options_;
+  std::unique_ptr<SimNet> net_;
   std::uint64_t step_limit_;
   bool fifo_ = false;
   std::int64_t now_ns_ = 0;
