@@ -1,0 +1,70 @@
+// tendril/trace/events.hpp: the flow-trace data model. A Trace is what a Tracer records from a hub
+// (every spawn, context switch, block, wakeup, timer, I/O readiness, choice, exit and kill) and
+// what a trace file holds (trace/TRACE_FORMAT.md); viz/ renders it as a flow graph or exports it
+// for Perfetto. Ids are stable across runs: greenlets are numbered in spawn order (1 = main, 0 =
+// the hub itself), objects (events, queues, locks) in creation order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tendril::trace {
+
+// EventKind is what happened. The meaning of TraceEvent's fields per kind is given below.
+enum class EventKind : std::uint8_t {
+  spawn,   // greenlet = the new greenlet, other = its parent (0: the hub), name = its name
+  switch_, // greenlet = from, other = to (0: the hub's lane), reason = why (see below)
+  block,   // greenlet blocks: reason = the wait ("sleep", "Event.wait", "Queue.get", "join", ...),
+           // object = what it waits on (0: nothing), name = the object's description
+  wake,    // greenlet is made ready: other = the greenlet that caused it (0: the hub: a timer,
+           // I/O, a callback), reason = the wait it ends, object as in block
+  timer,   // a timer fired: greenlet = whose wait it ends (0: none), reason ("sleep", "timeout")
+  io,      // a stream or fd became ready: greenlet = the waiter, reason ("readable", "writable")
+  choice,  // the simulated hub chose: n alternatives, answer (0-based), reason = the kind
+           // ("ready", "timer", "random")
+  exit,    // greenlet finished: reason = "value", or the exception's text
+  kill,    // other kills greenlet (other 0: the hub, e.g. at teardown)
+};
+
+// Switch reasons (EventKind::switch_). A greenlet switching to the hub gives the wait it parks
+// in ("sleep(0)", "sleep", "Event.wait", "Queue.get", "Lock.acquire", "join", "recv", ...) or
+// "exit"; the hub switching to a greenlet gives "start", "resume", "timeout" or "kill".
+
+// TraceEvent is one event. seq numbers events from 0 without gaps; time_ns is the hub's clock
+// (virtual ns on SimHub, monotonic ns on LibevHub) when it happened.
+struct TraceEvent {
+  std::uint64_t seq = 0;
+  std::int64_t time_ns = 0;
+  EventKind kind = EventKind::switch_;
+  std::uint64_t greenlet = 0;
+  std::uint64_t other = 0;
+  std::uint64_t object = 0;
+  std::string reason;
+  std::string name;
+  std::uint32_t n = 0;
+  std::uint32_t answer = 0;
+
+  friend bool operator==(const TraceEvent&, const TraceEvent&) = default;
+};
+
+// Trace is a whole recording: which hub and test produced it, and its events in order.
+struct Trace {
+  std::string hub;   // "SimHub" or "LibevHub"
+  std::string test;  // the test's or program's identity, may be empty
+  std::vector<TraceEvent> events;
+
+  // greenlet_name() is the name given at spawn (or "hub" for 0, "main" for 1 when unnamed,
+  // "greenlet-<id>" otherwise).
+  std::string greenlet_name(std::uint64_t id) const;
+
+  friend bool operator==(const Trace&, const Trace&) = default;
+};
+
+// to_string()/parse_event_kind() convert kinds to and from their file names ("spawn", "switch",
+// "block", "wake", "timer", "io", "choice", "exit", "kill"); parse returns false if unknown.
+std::string_view to_string(EventKind kind) noexcept;
+bool parse_event_kind(std::string_view text, EventKind& out) noexcept;
+
+}  // namespace tendril::trace
