@@ -77,6 +77,9 @@ void Greenlet::start() {
   }
   state_ = State::scheduled;
   hub_->add_live(this);
+  if (hub_->observer_ != nullptr) [[unlikely]] {
+    hub_->observer_->on_spawn(*this, hub_->current_);
+  }
   add_ref();  // held by the queued start callback
   hub_->schedule(Callback{&Greenlet::start_cb, this, 0});
 }
@@ -90,6 +93,9 @@ void Greenlet::start_later(Duration delay) {
   }
   state_ = State::scheduled;
   hub_->add_live(this);
+  if (hub_->observer_ != nullptr) [[unlikely]] {
+    hub_->observer_->on_spawn(*this, hub_->current_);
+  }
   add_ref();  // held by the timer
   start_timer_ = hub_->start_timer(deadline, Callback{&Greenlet::start_cb, this, 0});
 }
@@ -120,7 +126,7 @@ void Greenlet::begin_start() {
     return;
   }
   state_ = State::running;
-  hub_->resume(this);
+  hub_->resume(this, "start");
 }
 
 void Greenlet::entry_point(Greenlet* self) {
@@ -187,6 +193,9 @@ void Greenlet::die_before_start(std::exception_ptr error) {
     error_ = std::move(error);
   }
   const bool report = error_ && hub_->main_ != this;
+  if (hub_->observer_ != nullptr) [[unlikely]] {
+    hub_->observer_->on_exit(*this, error_, killed_);
+  }
   if (was_live) {
     on_death();
   } else {
@@ -286,6 +295,9 @@ void Greenlet::kill(std::exception_ptr exception, bool block, std::optional<Dura
   if (dead()) return;
   if (!exception) exception = std::make_exception_ptr(GreenletExit());
   if (state_ != State::running) {
+    if (hub_->observer_ != nullptr) [[unlikely]] {
+      hub_->observer_->on_kill(*this, hub_->current_);
+    }
     die_before_start(std::move(exception));
     return;
   }

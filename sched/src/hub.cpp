@@ -5,6 +5,7 @@
 #include <boost/context/fiber.hpp>
 #include <cstdio>
 #include <limits>
+#include <string_view>
 #include <utility>
 
 #include "switch.hpp"
@@ -225,9 +226,13 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
   }
 }
 
-void Hub::resume(Greenlet* g) {
+void Hub::resume(Greenlet* g, const char* why) {
   TENDRIL_ASSERT(current_ == nullptr, "resume(", g->describe(), ") while ", current_->describe(),
                  " is running");
+  Observer* const observer = observer_;
+  if (observer != nullptr) [[unlikely]] {
+    observe_resume(observer, g, why);
+  }
   current_ = g;
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
@@ -235,6 +240,9 @@ void Hub::resume(Greenlet* g) {
   g->ctx_ = std::move(g->ctx_).resume();
   detail::asan_finish_switch(fake_stack, nullptr, nullptr);
   current_ = nullptr;
+  if (observer != nullptr) [[unlikely]] {
+    observe_return(observer, g);
+  }
   if (g->state_ == Greenlet::State::dead) {
     // The fiber has returned and its stack is back in the pool. Report an uncaught exception once,
     // here on the hub's stack, before any joiner or link runs (gevent); main's goes to run()'s
@@ -242,6 +250,28 @@ void Hub::resume(Greenlet* g) {
     if (g->error_ && g != main_) report_error(*g, g->error_);
     g->release();
   }
+}
+
+void Hub::observe_resume(Observer* observer, Greenlet* g, const char* why) {
+  if (std::string_view(why) == "wake") {
+    // A sleep ends by its timer: for the observer that is the sleep's normal end, not a timeout.
+    const char* reason = g->wait_reason_ != nullptr ? g->wait_reason_ : "switch";
+    const bool timeout = g->timed_out_ && std::string_view(reason) != "sleep";
+    observer->on_wake(*g, reason, g->wait_object_, timeout);
+    why = timeout ? "timeout" : "resume";
+  }
+  observer->on_switch(nullptr, g, why);
+}
+
+void Hub::observe_return(Observer* observer, Greenlet* g) {
+  if (g->state_ == Greenlet::State::dead) {
+    observer->on_exit(*g, g->error_, g->killed_);
+    observer->on_switch(g, nullptr, "exit");
+    return;
+  }
+  const char* reason = g->wait_reason_ != nullptr ? g->wait_reason_ : "switch";
+  observer->on_block(*g, reason, g->wait_object_);
+  observer->on_switch(g, nullptr, reason);
 }
 
 void Hub::switch_to_hub() {
@@ -281,7 +311,7 @@ void Hub::wake(Greenlet* g, std::uint64_t seq, bool timed_out) {
   if (g->state_ != Greenlet::State::running || g->wait_seq_ != seq) return;  // a stale wakeup
   ++g->wait_seq_;
   g->timed_out_ = timed_out;
-  g->hub_->resume(g);
+  g->hub_->resume(g, "wake");  // the observer reads timed_out_ and the wait
 }
 
 void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
@@ -292,7 +322,7 @@ void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
   }
   ++g->wait_seq_;  // whatever g was waiting for no longer wakes it
   g->pending_throw_ = error;
-  g->hub_->resume(g);
+  g->hub_->resume(g, "kill");
 }
 
 void Hub::wake_cb(Callback& cb, bool run) {
@@ -303,7 +333,15 @@ void Hub::wake_cb(Callback& cb, bool run) {
 
 void Hub::timeout_cb(Callback& cb, bool run) {
   auto* g = static_cast<Greenlet*>(cb.obj);
-  if (run) wake(g, cb.arg, true);
+  if (run) {
+    Observer* observer = g->hub_->observer_;
+    if (observer != nullptr && g->wait_seq_ == cb.arg) [[unlikely]] {
+      const char* reason = g->wait_reason_;
+      observer->on_timer(
+          g, reason != nullptr && std::string_view(reason) == "sleep" ? "sleep" : "timeout");
+    }
+    wake(g, cb.arg, true);
+  }
   g->release();
 }
 
@@ -354,6 +392,9 @@ bool Hub::park(const WaitToken& token, const char* reason, const Waitable* objec
 }
 
 void Hub::throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& waker) {
+  if (observer_ != nullptr) [[unlikely]] {
+    observer_->on_kill(g, current_);
+  }
   auto* req =
       new ThrowRequest{{Ref<Greenlet>(&g)}, std::move(error), waker, Ref<Greenlet>(waker.greenlet)};
   schedule(Callback{&throw_cb, req, 0});
@@ -361,6 +402,9 @@ void Hub::throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& wak
 
 void Hub::throw_into_all(std::vector<Ref<Greenlet>> targets, std::exception_ptr error,
                          const WaitToken& waker) {
+  if (observer_ != nullptr) [[unlikely]] {
+    for (const auto& g : targets) observer_->on_kill(*g, current_);
+  }
   auto* req =
       new ThrowRequest{std::move(targets), std::move(error), waker, Ref<Greenlet>(waker.greenlet)};
   schedule(Callback{&throw_cb, req, 0});

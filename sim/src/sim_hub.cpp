@@ -130,6 +130,7 @@ std::uint32_t SimHub::decide(const ChoicePoint& point) {
   const std::uint32_t answer = chooser_->choose(point);
   TENDRIL_ASSERT(answer < point.n, "chooser ", chooser_->describe(), " answered ", answer, " of ",
                  point.n);
+  if (Observer* o = observer(); o != nullptr) o->on_choice(point.kind, point.n, answer);
   if (chooser_->wants_records()) {
     ChoiceEvent record;
     record.index = choices_ - 1;

@@ -44,6 +44,7 @@ class LibevHub final : public Hub {
                       TimerPriority priority = TimerPriority::normal) override;
   void cancel_timer(TimerId id) noexcept override;
   std::uint32_t choose(std::uint32_t n) override;
+  const char* hub_name() const noexcept override { return "LibevHub"; }
   std::string position() const override;
   void post_threadsafe(std::function<void()> fn) override;
   void run_blocking(const std::function<void()>& work) override;

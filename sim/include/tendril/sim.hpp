@@ -168,6 +168,7 @@ class SimHub final : public Hub {
                       TimerPriority priority = TimerPriority::normal) override;
   void cancel_timer(TimerId id) noexcept override;
   std::uint32_t choose(std::uint32_t n) override;
+  const char* hub_name() const noexcept override { return "SimHub"; }
   std::string position() const override;
   // net() is the simulated network (SimNet).
   net::Backend& net() override;

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "tendril/sched.hpp"
+#include "tendril/trace/events.hpp"
+#include "tendril/trace/tracer.hpp"
 
 namespace tendril {
 

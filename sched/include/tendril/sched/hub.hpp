@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tendril/sched/chooser.hpp"
+#include "tendril/sched/observer.hpp"
 #include "tendril/sched/ref.hpp"
 #include "tendril/sched/stack.hpp"
 
@@ -99,6 +100,8 @@ enum class TimerPriority : std::uint8_t { normal, low };
 class Waitable {
  public:
   virtual std::string describe() const = 0;
+  // object_id() is the object's stable number on its hub (creation order), 0 if it has none.
+  virtual std::uint64_t object_id() const noexcept { return 0; }
 
  protected:
   ~Waitable() = default;
@@ -144,6 +147,8 @@ class Hub {
   // choose(n) draws a number in [0, n) for n >= 1 from the hub's one source of nondeterminism
   // (SimHub: its Chooser, so the answer is recorded and replayable).
   virtual std::uint32_t choose(std::uint32_t n) = 0;
+  // hub_name() names the kind of hub ("SimHub", "LibevHub") in traces and reports.
+  virtual const char* hub_name() const noexcept { return "Hub"; }
   // position() describes where the run is (time, step, seed) for assertion messages and reports.
   virtual std::string position() const = 0;
   // post_threadsafe() is the one member safe to call from any thread: it queues fn to run on the
@@ -180,6 +185,13 @@ class Hub {
   std::uint64_t steps() const noexcept { return steps_; }
   // stacks() is this hub's stack pool.
   StackPool& stacks() noexcept { return stacks_; }
+
+  // set_observer() installs the observer that hears every switch, block, wakeup, spawn, exit and
+  // kill (tendril/sched/observer.hpp; trace::Tracer records them); nullptr removes it. The hub
+  // does not own it. Install it before run() or from the hub's stack, not mid-switch.
+  void set_observer(Observer* observer) noexcept { observer_ = observer; }
+  // observer() is the installed observer, or nullptr.
+  Observer* observer() const noexcept { return observer_; }
 
   // set_error_handler() replaces the default report (one line on stderr) of uncaught greenlet
   // exceptions; pass nullptr to restore the default.
@@ -251,8 +263,13 @@ class Hub {
   friend class HubBinding;
   friend Alternative identify(const Callback& cb) noexcept;
 
-  // resume() switches from the hub's stack into g and returns when g switches back.
-  void resume(Greenlet* g);
+  // resume() switches from the hub's stack into g and returns when g switches back; why says to
+  // the observer what resumed it ("start", "wake": the end of its wait, "kill").
+  void resume(Greenlet* g, const char* why);
+  // The observer's side of resume(), out of line so the hot path stays small.
+  [[gnu::cold, gnu::noinline]] static void observe_resume(Observer* observer, Greenlet* g,
+                                                          const char* why);
+  [[gnu::cold, gnu::noinline]] static void observe_return(Observer* observer, Greenlet* g);
   // switch_to_hub() switches from the current greenlet back to the hub's stack.
   void switch_to_hub();
   // wake() resumes g if it is still in wait seq; deliver() raises error in g at its blocking
@@ -268,6 +285,7 @@ class Hub {
   void drain_ready();
 
   StackPool stacks_;
+  Observer* observer_ = nullptr;
   Greenlet* current_ = nullptr;
   Greenlet* main_ = nullptr;
   boost::context::fiber native_;               // the hub's own stack while a greenlet runs

@@ -129,6 +129,7 @@ class Linkable : public Waitable {
   void set_name(std::string name) { name_ = std::move(name); }
   // id() numbers primitives in creation order on their hub (0 if made outside any hub).
   std::uint64_t id() const noexcept { return id_; }
+  std::uint64_t object_id() const noexcept override { return id_; }
   // describe() renders "Event#3 'ready'".
   std::string describe() const override;
   // waiter_count() counts greenlets blocked on this object.

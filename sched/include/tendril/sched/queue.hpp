@@ -110,6 +110,7 @@ class QueueBase : public Waitable {
   const std::string& name() const noexcept { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
   std::uint64_t id() const noexcept { return id_; }
+  std::uint64_t object_id() const noexcept override { return id_; }
   std::string describe() const override;
   // getters() / putters() count greenlets blocked in get()/peek() and in put().
   std::size_t getters() const noexcept { return getters_.size(); }
