@@ -9,17 +9,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "tendril/sim.hpp"
+#include "tendril/trace.hpp"
 
 using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(
-        stderr,
-        "usage: callgrind_probe raw_fiber|sleep0|spawn_join|queue|semaphore|event|imap N\n");
+    std::fprintf(stderr,
+                 "usage: callgrind_probe raw_fiber|sleep0|sleep0_traced|spawn_join|queue|queue10k|"
+                 "queue10k_traced|semaphore|event|imap N\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -115,6 +117,36 @@ int main(int argc, char** argv) {
       for (long v : pool.imap_unordered([](long x) { return x; }, items)) sum += v;
       if (sum != 0) std::abort();
     });
+  } else if (mode == "sleep0_traced" || mode == "queue10k" || mode == "queue10k_traced") {
+    // Tracing costs: sleep0_traced is sleep0 with a Tracer recording; queue10k runs N rounds of
+    // 10,000 consumers blocked on one Queue, served by main (one hub, warm stacks).
+    tendril::SimOptions options;
+    options.stack.pool_max_stacks = 16'384;
+    tendril::SimHub hub(options);
+    std::optional<tendril::trace::Tracer> tracer;
+    if (mode != "queue10k") tracer.emplace(hub);
+    if (mode == "sleep0_traced") {
+      tendril::run(hub, [&] {
+        auto partner = tendril::spawn([&] {
+          for (long i = 0; i < n; ++i) tendril::sleep(0s);
+        });
+        for (long i = 0; i < n; ++i) tendril::sleep(0s);
+        partner->join();
+      });
+    } else {
+      for (long round = 0; round < n; ++round) {
+        if (tracer) tracer->clear();
+        tendril::run(hub, [&] {
+          tendril::Queue<int> q;
+          std::vector<tendril::Ref<tendril::Greenlet>> consumers;
+          consumers.reserve(10'000);
+          for (int i = 0; i < 10'000; ++i) consumers.push_back(tendril::spawn([&] { q.get(); }));
+          tendril::sleep(0s);
+          for (int i = 0; i < 10'000; ++i) q.put(i);
+          tendril::joinall(consumers);
+        });
+      }
+    }
   } else {
     std::fprintf(stderr, "callgrind_probe: unknown MODE '%s'\n", mode.c_str());
     return 2;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "observe.hpp"
 #include "switch.hpp"
 #include "tendril/sched/assert.hpp"
 
@@ -77,7 +78,7 @@ void Greenlet::start() {
   }
   state_ = State::scheduled;
   hub_->add_live(this);
-  if (hub_->observer_ != nullptr) [[unlikely]] {
+  if (TENDRIL_OBSERVER(hub_) != nullptr) [[unlikely]] {
     hub_->observer_->on_spawn(*this, hub_->current_);
   }
   add_ref();  // held by the queued start callback
@@ -93,7 +94,7 @@ void Greenlet::start_later(Duration delay) {
   }
   state_ = State::scheduled;
   hub_->add_live(this);
-  if (hub_->observer_ != nullptr) [[unlikely]] {
+  if (TENDRIL_OBSERVER(hub_) != nullptr) [[unlikely]] {
     hub_->observer_->on_spawn(*this, hub_->current_);
   }
   add_ref();  // held by the timer
@@ -126,7 +127,7 @@ void Greenlet::begin_start() {
     return;
   }
   state_ = State::running;
-  hub_->resume(this, "start");
+  hub_->resume(this, Resume::start);
 }
 
 void Greenlet::entry_point(Greenlet* self) {
@@ -193,7 +194,7 @@ void Greenlet::die_before_start(std::exception_ptr error) {
     error_ = std::move(error);
   }
   const bool report = error_ && hub_->main_ != this;
-  if (hub_->observer_ != nullptr) [[unlikely]] {
+  if (TENDRIL_OBSERVER(hub_) != nullptr) [[unlikely]] {
     hub_->observer_->on_exit(*this, error_, killed_);
   }
   if (was_live) {
@@ -295,7 +296,7 @@ void Greenlet::kill(std::exception_ptr exception, bool block, std::optional<Dura
   if (dead()) return;
   if (!exception) exception = std::make_exception_ptr(GreenletExit());
   if (state_ != State::running) {
-    if (hub_->observer_ != nullptr) [[unlikely]] {
+    if (TENDRIL_OBSERVER(hub_) != nullptr) [[unlikely]] {
       hub_->observer_->on_kill(*this, hub_->current_);
     }
     die_before_start(std::move(exception));

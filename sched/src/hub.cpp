@@ -8,6 +8,7 @@
 #include <string_view>
 #include <utility>
 
+#include "observe.hpp"
 #include "switch.hpp"
 #include "tendril/sched/assert.hpp"
 #include "tendril/sched/errors.hpp"
@@ -210,6 +211,17 @@ void Hub::reset_core() {
   steps_ = 0;
 }
 
+void Hub::set_observer(Observer* observer) {
+#ifdef TENDRIL_NO_OBSERVER_HOOK
+  if (observer != nullptr) {
+    throw UsageError(
+        "tendril::Hub::set_observer: this tendril was built with -DTENDRIL_TRACE_HOOK=OFF, which "
+        "compiles the observer hook away; rebuild with the default to trace");
+  }
+#endif
+  observer_ = observer;
+}
+
 void Hub::set_error_handler(ErrorHandler handler) { on_error_ = std::move(handler); }
 
 void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
@@ -226,10 +238,10 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
   }
 }
 
-void Hub::resume(Greenlet* g, const char* why) {
+void Hub::resume(Greenlet* g, Resume why) {
   TENDRIL_ASSERT(current_ == nullptr, "resume(", g->describe(), ") while ", current_->describe(),
                  " is running");
-  Observer* const observer = observer_;
+  Observer* const observer = TENDRIL_OBSERVER(this);
   if (observer != nullptr) [[unlikely]] {
     observe_resume(observer, g, why);
   }
@@ -252,26 +264,37 @@ void Hub::resume(Greenlet* g, const char* why) {
   }
 }
 
-void Hub::observe_resume(Observer* observer, Greenlet* g, const char* why) {
-  if (std::string_view(why) == "wake") {
-    // A sleep ends by its timer: for the observer that is the sleep's normal end, not a timeout.
-    const char* reason = g->wait_reason_ != nullptr ? g->wait_reason_ : "switch";
-    const bool timeout = g->timed_out_ && std::string_view(reason) != "sleep";
-    observer->on_wake(*g, reason, g->wait_object_, timeout);
-    why = timeout ? "timeout" : "resume";
+void Observer::on_resume(const Greenlet& g, Resume why, const char* reason,
+                         const Waitable* object) {
+  static constexpr const char* names[] = {"start", "resume", "timeout", "kill"};
+  if (why == Resume::wake || why == Resume::timeout) {
+    on_wake(g, reason, object, why == Resume::timeout);
   }
-  observer->on_switch(nullptr, g, why);
+  on_switch(nullptr, &g, names[static_cast<int>(why)]);
+}
+
+void Observer::on_return(const Greenlet& g, const char* reason, const Waitable* object, bool dead) {
+  if (!dead) on_block(g, reason, object);
+  on_switch(&g, nullptr, reason);
+}
+
+void Hub::observe_resume(Observer* observer, Greenlet* g, Resume why) {
+  const char* reason = g->wait_reason_ != nullptr ? g->wait_reason_ : "switch";
+  // A sleep ends by its timer: for the observer that is the sleep's normal end, not a timeout.
+  if (why == Resume::wake && g->timed_out_ && std::string_view(reason) != "sleep") {
+    why = Resume::timeout;
+  }
+  observer->on_resume(*g, why, reason, g->wait_object_);
 }
 
 void Hub::observe_return(Observer* observer, Greenlet* g) {
   if (g->state_ == Greenlet::State::dead) {
     observer->on_exit(*g, g->error_, g->killed_);
-    observer->on_switch(g, nullptr, "exit");
+    observer->on_return(*g, "exit", nullptr, true);
     return;
   }
-  const char* reason = g->wait_reason_ != nullptr ? g->wait_reason_ : "switch";
-  observer->on_block(*g, reason, g->wait_object_);
-  observer->on_switch(g, nullptr, reason);
+  observer->on_return(*g, g->wait_reason_ != nullptr ? g->wait_reason_ : "switch", g->wait_object_,
+                      false);
 }
 
 void Hub::switch_to_hub() {
@@ -311,7 +334,7 @@ void Hub::wake(Greenlet* g, std::uint64_t seq, bool timed_out) {
   if (g->state_ != Greenlet::State::running || g->wait_seq_ != seq) return;  // a stale wakeup
   ++g->wait_seq_;
   g->timed_out_ = timed_out;
-  g->hub_->resume(g, "wake");  // the observer reads timed_out_ and the wait
+  g->hub_->resume(g, Resume::wake);  // the observer reads timed_out_ and the wait
 }
 
 void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
@@ -322,7 +345,7 @@ void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
   }
   ++g->wait_seq_;  // whatever g was waiting for no longer wakes it
   g->pending_throw_ = error;
-  g->hub_->resume(g, "kill");
+  g->hub_->resume(g, Resume::kill);
 }
 
 void Hub::wake_cb(Callback& cb, bool run) {
@@ -334,7 +357,7 @@ void Hub::wake_cb(Callback& cb, bool run) {
 void Hub::timeout_cb(Callback& cb, bool run) {
   auto* g = static_cast<Greenlet*>(cb.obj);
   if (run) {
-    Observer* observer = g->hub_->observer_;
+    Observer* observer = TENDRIL_OBSERVER(g->hub_);
     if (observer != nullptr && g->wait_seq_ == cb.arg) [[unlikely]] {
       const char* reason = g->wait_reason_;
       observer->on_timer(
@@ -392,7 +415,7 @@ bool Hub::park(const WaitToken& token, const char* reason, const Waitable* objec
 }
 
 void Hub::throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& waker) {
-  if (observer_ != nullptr) [[unlikely]] {
+  if (TENDRIL_OBSERVER(this) != nullptr) [[unlikely]] {
     observer_->on_kill(g, current_);
   }
   auto* req =
@@ -402,7 +425,7 @@ void Hub::throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& wak
 
 void Hub::throw_into_all(std::vector<Ref<Greenlet>> targets, std::exception_ptr error,
                          const WaitToken& waker) {
-  if (observer_ != nullptr) [[unlikely]] {
+  if (TENDRIL_OBSERVER(this) != nullptr) [[unlikely]] {
     for (const auto& g : targets) observer_->on_kill(*g, current_);
   }
   auto* req =

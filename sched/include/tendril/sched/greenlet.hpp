@@ -87,6 +87,7 @@ class Greenlet : public RefCounted, public Waitable {
   const std::string& name() const noexcept { return name_; }
   // describe() renders "#3 'foo'" (or "#3" when unnamed) for reports.
   std::string describe() const override;
+  const Greenlet* as_greenlet() const noexcept override { return this; }
   // wait_reason() names the blocking call the greenlet is parked in, or nullptr.
   const char* wait_reason() const noexcept { return wait_reason_; }
   // wait_object() is what the parked greenlet waits on (may be null).

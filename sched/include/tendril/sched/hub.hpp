@@ -102,6 +102,8 @@ class Waitable {
   virtual std::string describe() const = 0;
   // object_id() is the object's stable number on its hub (creation order), 0 if it has none.
   virtual std::uint64_t object_id() const noexcept { return 0; }
+  // as_greenlet() is the object as a greenlet (a join waits on one), or nullptr.
+  virtual const Greenlet* as_greenlet() const noexcept { return nullptr; }
 
  protected:
   ~Waitable() = default;
@@ -188,8 +190,9 @@ class Hub {
 
   // set_observer() installs the observer that hears every switch, block, wakeup, spawn, exit and
   // kill (tendril/sched/observer.hpp; trace::Tracer records them); nullptr removes it. The hub
-  // does not own it. Install it before run() or from the hub's stack, not mid-switch.
-  void set_observer(Observer* observer) noexcept { observer_ = observer; }
+  // does not own it. Install it before run() or from the hub's stack, not mid-switch. Throws
+  // UsageError in a build configured with -DTENDRIL_TRACE_HOOK=OFF (which has no hook).
+  void set_observer(Observer* observer);
   // observer() is the installed observer, or nullptr.
   Observer* observer() const noexcept { return observer_; }
 
@@ -263,12 +266,12 @@ class Hub {
   friend class HubBinding;
   friend Alternative identify(const Callback& cb) noexcept;
 
-  // resume() switches from the hub's stack into g and returns when g switches back; why says to
-  // the observer what resumed it ("start", "wake": the end of its wait, "kill").
-  void resume(Greenlet* g, const char* why);
+  // resume() switches from the hub's stack into g and returns when g switches back; why tells
+  // the observer what resumed it (wake: its wait ended; the observer reads timed_out_).
+  void resume(Greenlet* g, Resume why);
   // The observer's side of resume(), out of line so the hot path stays small.
   [[gnu::cold, gnu::noinline]] static void observe_resume(Observer* observer, Greenlet* g,
-                                                          const char* why);
+                                                          Resume why);
   [[gnu::cold, gnu::noinline]] static void observe_return(Observer* observer, Greenlet* g);
   // switch_to_hub() switches from the current greenlet back to the hub's stack.
   void switch_to_hub();

@@ -14,6 +14,14 @@ namespace tendril {
 class Greenlet;
 class Waitable;
 
+// Resume says why the hub switches into a greenlet.
+enum class Resume : std::uint8_t {
+  start,    // its first run
+  wake,     // its wait ended normally (a sleep's timer counts as normal)
+  timeout,  // its wait's deadline passed
+  kill,     // an exception (GreenletExit, a Timeout scope's) is raised at its blocking point
+};
+
 // Observer receives the hub's events. A null Greenlet* means the hub itself. Every default does
 // nothing, so an observer overrides only what it needs. Callbacks run on the hub's stack or in
 // the running greenlet, must not block, switch or throw, and must not install another observer.
@@ -42,6 +50,17 @@ class Observer {
                        bool /*killed*/) {}
   // on_kill(): by (nullptr: the hub, e.g. teardown or a deadlock) asks target to die.
   virtual void on_kill(const Greenlet& /*target*/, const Greenlet* /*by*/) {}
+
+  // The two calls the hub makes at every switch. By default they split into the calls above;
+  // an observer that records every switch (trace::Tracer) overrides them to do one thing each.
+  //
+  // on_resume(): the hub switches into g for `why`; for wake and timeout, reason and object are
+  // the wait that ends. Default: on_wake (for wake/timeout), then on_switch(nullptr, &g, ...)
+  // with "start", "resume", "timeout" or "kill".
+  virtual void on_resume(const Greenlet& g, Resume why, const char* reason, const Waitable* object);
+  // on_return(): g switched back to the hub, blocked in reason on object, or dead (reason
+  // "exit", object nullptr; on_exit came first). Default: on_block (unless dead), on_switch.
+  virtual void on_return(const Greenlet& g, const char* reason, const Waitable* object, bool dead);
 
  protected:
   ~Observer() = default;
