@@ -28,10 +28,10 @@ ROWS = [
 ]
 
 
-def instructions(mode, n):
+def instructions(mode, n, build=BUILD):
     out = "/tmp/tendril-callgrind.%d.out" % os.getpid()
     subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-                    BUILD + "/callgrind_probe", mode, str(n)],
+                    build + "/callgrind_probe", mode, str(n)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(out) as f:
         for line in f:
@@ -41,9 +41,37 @@ def instructions(mode, n):
     raise SystemExit("report.py: no instruction total in callgrind output for " + mode)
 
 
-def per_op(mode, ops_per_n):
-    small, large = (100, 1100) if mode == "event" else (1000, 11000)
-    return (instructions(mode, large) - instructions(mode, small)) / ((large - small) * ops_per_n)
+def per_op(mode, ops_per_n, build=BUILD):
+    small, large = {"event": (100, 1100), "queue10k": (2, 4), "queue10k_traced": (2, 4)}.get(
+        mode, (1000, 11000))
+    return ((instructions(mode, large, build) - instructions(mode, small, build)) /
+            ((large - small) * ops_per_n))
+
+
+def tracing_table():
+    """What flow tracing costs: the hook with no tracer (against a build without the hook, by
+    instruction count) and a Tracer recording in memory (wall-time medians, same run)."""
+    nohook = "build-bench-nohook/bench"
+    print("| tracing cost | without the hook | hook, no tracer | ratio | tracer recording | ratio |")
+    print("|---|---|---|---|---|---|")
+    wall = medians("bench_trace", None)
+    for label, mode, ops, bench, counter in [
+            ("sleep(0) ping-pong, instructions per sleep(0)", "sleep0", 2, None, None),
+            ("10k greenlets on one Queue, instructions per greenlet", "queue10k", 10000, None, None),
+            ("sleep(0) ping-pong, ns per sleep(0) (median)", None, 0,
+             "BM_TraceSleepZeroPingPong/traced:%d", "ns_per_sleep0"),
+            ("10k greenlets on one Queue, ns per greenlet (median)", None, 0,
+             "BM_TraceQueue10k/traced:%d", "ns_per_greenlet")]:
+        if mode:
+            without = per_op(mode, ops, nohook)
+            hook = per_op(mode, ops)
+            traced = per_op(mode + "_traced", ops)
+            print("| %s | %.0f | %.0f | %.3fx | %.0f | %.2fx |" %
+                  (label, without, hook, hook / without, traced, traced / hook))
+        else:
+            plain = wall[bench % 0][counter] * 1e9
+            traced = wall[bench % 1][counter] * 1e9
+            print("| %s | | %.1f | | %.1f | %.2fx |" % (label, plain, traced, traced / plain))
 
 
 def medians(binary, extra_filter):
@@ -98,6 +126,8 @@ def main():
             base = plain.get("random")
         overhead = "" if label in plain else ("%+.0f%%" % ((base / rate - 1) * 100) if base else "")
         print("| %s | %.0fk | %s |" % (label, rate / 1000, overhead))
+    print()
+    tracing_table()
     if not QUICK:
         mem = subprocess.run([BUILD + "/bench_core", "--benchmark_filter=BM_IdleGreenletMemory",
                               "--benchmark_format=json"], check=True, capture_output=True,
