@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   if (argc != 3) {
     std::fprintf(stderr,
                  "usage: callgrind_probe raw_fiber|sleep0|sleep0_traced|spawn_join|queue|queue10k|"
-                 "queue10k_traced|semaphore|event|imap N\n");
+                 "queue10k_traced|semaphore|event|imap|explore_{fifo,random,pct}[_recorded] N\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -146,6 +146,34 @@ int main(int argc, char** argv) {
           tendril::joinall(consumers);
         });
       }
+    }
+  } else if (mode.rfind("explore_", 0) == 0) {
+    // N schedules of bench_explore's test (10 greenlets x 10 sleep(0)) on one reset SimHub:
+    // explore_fifo|explore_random|explore_pct, with _recorded for a RecordingChooser.
+    const bool recorded = mode.size() > 9 && mode.compare(mode.size() - 9, 9, "_recorded") == 0;
+    const std::string policy = mode.substr(8, mode.size() - 8 - (recorded ? 9 : 0));
+    if (policy != "fifo" && policy != "random" && policy != "pct") {
+      std::fprintf(stderr, "callgrind_probe: unknown MODE '%s'\n", mode.c_str());
+      return 2;
+    }
+    tendril::SimHub hub;
+    for (long i = 0; i < n; ++i) {
+      const auto seed = static_cast<std::uint64_t>(i + 1);
+      std::unique_ptr<tendril::Chooser> chooser;
+      if (policy == "fifo") chooser = std::make_unique<tendril::Fifo>();
+      if (policy == "random") chooser = std::make_unique<tendril::Random>(seed);
+      if (policy == "pct") chooser = std::make_unique<tendril::Pct>(seed, 3, 120);
+      if (recorded) chooser = std::make_unique<tendril::RecordingChooser>(std::move(chooser));
+      hub.reset(std::move(chooser));
+      tendril::run(hub, [] {
+        std::vector<tendril::Ref<tendril::Greenlet>> gs;
+        for (int g = 0; g < 10; ++g) {
+          gs.push_back(tendril::spawn([] {
+            for (int k = 0; k < 10; ++k) tendril::sleep(0s);
+          }));
+        }
+        tendril::joinall(gs);
+      });
     }
   } else {
     std::fprintf(stderr, "callgrind_probe: unknown MODE '%s'\n", mode.c_str());

@@ -97,7 +97,7 @@ class ReadyPoint final : public ChoicePoint {
       : ChoicePoint(ChoiceKind::ready, count), q_(q) {}
   Alternative alternative(std::uint32_t i) const override { return identify(q_.peek(i)); }
   void keys(std::uint64_t* out) const override {
-    for (std::uint32_t i = 0; i < n; ++i) out[i] = Hub::key_of(q_.peek(i));
+    q_.for_each(n, [&out](const Callback& cb) { *out++ = Hub::key_of(cb); });
   }
   std::uint64_t key(std::uint32_t i) const override { return Hub::key_of(q_.peek(i)); }
 

@@ -75,6 +75,15 @@ class ReadyQueue {
   const Callback& peek(std::size_t i) const noexcept {
     return slots_[(head_ + i) & (slots_.size() - 1)];
   }
+  // for_each() calls f(callback) for the n oldest callbacks in order (n <= size()); the ring's
+  // bounds are read once, so policies that weigh every alternative stay in a tight loop.
+  template <class F>
+  void for_each(std::size_t n, F&& f) const {
+    const Callback* slots = slots_.data();
+    const std::size_t mask = slots_.size() - 1;
+    const std::size_t head = head_;
+    for (std::size_t i = 0; i < n; ++i) f(slots[(head + i) & mask]);
+  }
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // clear() discards every queued callback unrun, oldest first.
