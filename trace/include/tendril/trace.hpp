@@ -13,6 +13,7 @@
 
 #include "tendril/sched.hpp"
 #include "tendril/trace/events.hpp"
+#include "tendril/trace/trace_file.hpp"
 #include "tendril/trace/tracer.hpp"
 
 namespace tendril {

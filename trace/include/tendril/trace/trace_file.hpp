@@ -1,0 +1,42 @@
+// tendril/trace/trace_file.hpp: the trace file format (JSON Lines, trace/TRACE_FORMAT.md): one
+// header line, one line per event, one end line with the event count. Writing streams; loading
+// validates everything and says what is wrong and where (origin:line: field).
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "tendril/trace/events.hpp"
+
+namespace tendril::trace {
+
+// trace_format_version is the version this library writes and the only one it reads.
+inline constexpr int trace_format_version = 1;
+
+// TraceError reports a trace file that cannot be used; the message is
+// "tendril: <origin>:<line>: <field>: <what>" (line and field when known).
+class TraceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// write_trace_header(), write_trace_event() and write_trace_end() write a trace file a piece at
+// a time (events in seq order from 0, then the end line with their count).
+void write_trace_header(std::ostream& out, std::string_view hub, std::string_view test);
+void write_trace_event(std::ostream& out, const TraceEvent& event);
+void write_trace_end(std::ostream& out, std::uint64_t count);
+
+// format_trace() renders a whole trace; parse_trace() reads one back, validating every line
+// (origin names the text in errors). Throws TraceError.
+std::string format_trace(const Trace& trace);
+Trace parse_trace(std::string_view text, std::string_view origin);
+
+// save_trace() writes a trace file (creating parent folders); load_trace() reads one. Both throw
+// TraceError naming the path on any failure.
+void save_trace(const Trace& trace, const std::string& path);
+Trace load_trace(const std::string& path);
+
+}  // namespace tendril::trace
