@@ -7,6 +7,8 @@
 #include <string>
 
 #include "seeds.hpp"
+#include "tendril/trace.hpp"
+#include "tendril/viz.hpp"
 
 namespace {
 
@@ -26,7 +28,24 @@ void section(const std::string& title, F&& f) {
 
 int main() {
   std::cout << "tendril demo: gevent's seed programs on the simulated hub (virtual time)\n\n";
-  section("foo/bar: explicit switches with sleep(0)", seeds::foo_bar);
+  section("foo/bar: explicit switches with sleep(0), traced", [](std::ostream& o) {
+    tendril::trace::Trace trace;
+    seeds::foo_bar(o, &trace);
+    // The flow graph of every context switch (tendril-viz draws the same from the trace file).
+    tendril::trace::save_trace(trace, "tendril-artifacts/foo_bar.trace");
+    tendril::viz::render_flow(trace, "tendril-artifacts/foo_bar.svg");
+    tendril::viz::render_flow(trace, "tendril-artifacts/foo_bar.png");
+    o << "flow graph: tendril-artifacts/foo_bar.svg (and .png; trace: tendril-artifacts/"
+         "foo_bar.trace,\n  redraw with: build/viz/tendril-viz tendril-artifacts/foo_bar.trace "
+         "-o flow.pdf)\n";
+  });
+  section("producer/consumer on a Queue of size 1, traced", [](std::ostream& o) {
+    tendril::trace::Trace trace;
+    seeds::producer_consumer(o, &trace);
+    tendril::trace::save_trace(trace, "tendril-artifacts/producer_consumer.trace");
+    tendril::viz::render_flow(trace, "tendril-artifacts/producer_consumer.png");
+    o << "flow graph: tendril-artifacts/producer_consumer.png\n";
+  });
   section("func1/func2/func3 sleeping 3/2/2 s", seeds::sleepers);
   section("task(pid) with random sleeps, seed 1", [](std::ostream& o) { seeds::tasks(o, 1); });
   section("the same, seed 2 (another order)", [](std::ostream& o) { seeds::tasks(o, 2); });

@@ -3,11 +3,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tendril/explore.hpp"
 #include "tendril/sim.hpp"
+#include "tendril/trace.hpp"
 
 using namespace std::chrono_literals;
 
@@ -22,8 +24,10 @@ std::string seconds(tendril::Duration d) {
 
 }  // namespace
 
-void foo_bar(std::ostream& out) {
+void foo_bar(std::ostream& out, tendril::trace::Trace* trace) {
   tendril::SimHub hub;
+  std::optional<tendril::trace::Tracer> tracer;
+  if (trace != nullptr) tracer.emplace(hub, "foo_bar");
   tendril::run(hub, [&] {
     auto foo = tendril::spawn("foo", [&] {
       out << "Running in foo\n";
@@ -37,6 +41,30 @@ void foo_bar(std::ostream& out) {
     });
     tendril::joinall({foo, bar});
   });
+  if (tracer) *trace = tracer->trace();
+}
+
+void producer_consumer(std::ostream& out, tendril::trace::Trace* trace) {
+  tendril::SimHub hub;
+  std::optional<tendril::trace::Tracer> tracer;
+  if (trace != nullptr) tracer.emplace(hub, "producer_consumer");
+  tendril::run(hub, [&] {
+    tendril::Queue<std::string> jobs(1, "jobs");
+    auto producer = tendril::spawn("producer", [&] {
+      for (const char* job : {"a", "b", "c"}) {
+        jobs.put(job);
+        out << "put " << job << "\n";
+      }
+    });
+    auto consumer = tendril::spawn("consumer", [&] {
+      for (int i = 0; i < 3; ++i) {
+        const std::string job = jobs.get();
+        out << "got " << job << "\n";
+      }
+    });
+    tendril::joinall({producer, consumer});
+  });
+  if (tracer) *trace = tracer->trace();
 }
 
 void sleepers(std::ostream& out) {

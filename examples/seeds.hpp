@@ -7,10 +7,16 @@
 #include <ostream>
 #include <string>
 
+#include "tendril/trace/events.hpp"
+
 namespace seeds {
 
-// foo_bar(): two greenlets hand control to each other with sleep(0).
-void foo_bar(std::ostream& out);
+// foo_bar(): two greenlets hand control to each other with sleep(0). With a non-null `trace`,
+// the run is recorded there (every switch, for tendril-viz's flow graph).
+void foo_bar(std::ostream& out, tendril::trace::Trace* trace = nullptr);
+// producer_consumer(): a producer puts three jobs on a Queue of size 1 that a consumer takes;
+// the producer blocks while the queue is full. Recorded into `trace` if given.
+void producer_consumer(std::ostream& out, tendril::trace::Trace* trace = nullptr);
 // sleepers(): func1/func2/func3 sleep 3/2/2 s of virtual time; prints func2, func3, func1.
 void sleepers(std::ostream& out);
 // tasks(): task(pid) sleeps a random 0-2 ms, run synchronously then asynchronously; the random

@@ -18,7 +18,7 @@ std::string capture(F&& f) {
 
 // foo/bar: gevent's order.
 TEST(Examples, FooBar) {
-  EXPECT_EQ(capture(seeds::foo_bar),
+  EXPECT_EQ(capture([](std::ostream& o) { seeds::foo_bar(o); }),
             "Running in foo\nExplicit context to bar\nExplicit context switch to foo again\n"
             "Implicit context switch back to bar\n");
 }

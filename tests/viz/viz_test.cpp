@@ -1,0 +1,247 @@
+// viz_test.cpp: flow graphs (DOT structure for foo/bar and producer/consumer, windows, folding
+// of repeats, the size guard), rendering through Graphviz to SVG/PNG/PDF, Perfetto export.
+#include "tendril/viz.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "seeds.hpp"
+#include "tendril/trace.hpp"
+
+namespace tr = tendril::trace;
+namespace viz = tendril::viz;
+
+namespace {
+
+// The switch arrows of a flow graph, in order: "<from node> -> <to node> <label>", with the node
+// names replaced by the lane they belong to (read from the node's label's first line).
+std::vector<std::string> arrows(const std::string& dot) {
+  std::map<std::string, std::string> lane_of;
+  const std::regex node(R"re((n_\d+|lane_\d+) \[[^\]]*?label="([^"\\]*))re");
+  const std::regex edge(R"re(^\s+(\w+) -> (\w+) \[label="([^"]*)")re");
+  std::vector<std::string> out;
+  std::istringstream in(dot);
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, edge)) {
+      std::string label = std::regex_replace(std::string(m[3]), std::regex(R"(\\n)"), " / ");
+      out.push_back(lane_of.at(m[1]) + " -> " + lane_of.at(m[2]) + " " + label);
+      continue;
+    }
+    for (std::sregex_iterator it(line.begin(), line.end(), node), end; it != end; ++it) {
+      std::string label = (*it)[2];
+      if (label.rfind("#", 0) == 0) label = label.substr(label.find(' ') + 1);  // "#2 foo"
+      lane_of[(*it)[1]] = label;
+    }
+  }
+  return out;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A synthetic trace: main and a partner ping-pong through the hub `rounds` times.
+tr::Trace ping_pong(std::size_t rounds) {
+  tr::Trace t;
+  t.hub = "SimHub";
+  t.test = "ping_pong";
+  auto add = [&](tr::EventKind kind, std::uint64_t g, std::uint64_t other, std::string reason,
+                 std::string name = {}) {
+    tr::TraceEvent e;
+    e.seq = t.events.size();
+    e.time_ns = static_cast<std::int64_t>(e.seq);
+    e.kind = kind;
+    e.greenlet = g;
+    e.other = other;
+    e.reason = std::move(reason);
+    e.name = std::move(name);
+    t.events.push_back(std::move(e));
+  };
+  add(tr::EventKind::spawn, 1, 0, "", "main");
+  add(tr::EventKind::spawn, 2, 1, "", "partner");
+  for (std::size_t i = 0; i < rounds; ++i) {
+    add(tr::EventKind::switch_, 0, 1, "resume");
+    add(tr::EventKind::switch_, 1, 0, "sleep(0)");
+    add(tr::EventKind::switch_, 0, 2, "resume");
+    add(tr::EventKind::switch_, 2, 0, "sleep(0)");
+  }
+  return t;
+}
+
+TEST(Flow, FooBarHandsControlBackAndForthThroughTheHub) {
+  std::ostringstream out;
+  tr::Trace trace;
+  seeds::foo_bar(out, &trace);
+  const std::string dot = viz::flow_dot(trace);
+  // One lane per greenlet plus the hub, in this order, and a box for each stretch of running.
+  EXPECT_NE(dot.find("lane_0 [shape=plaintext, style=\"\", fontsize=12, label=\"hub\"]"),
+            std::string::npos);
+  EXPECT_LT(dot.find("label=\"#1 main\""), dot.find("label=\"#2 foo\""));
+  EXPECT_LT(dot.find("label=\"#2 foo\""), dot.find("label=\"#3 bar\""));
+  EXPECT_NE(dot.find("spine_top -> lane_0 -> lane_1 -> lane_2 -> lane_3 [style=invis]"),
+            std::string::npos);
+  const std::vector<std::string> want = {
+      "hub -> main start",  "main -> hub join / #2 'foo'",
+      "hub -> foo start",   "foo -> hub sleep(0)",
+      "hub -> bar start",   "bar -> hub sleep(0)",
+      "hub -> foo resume",  "foo -> hub exit",
+      "hub -> bar resume",  "bar -> hub exit",
+      "hub -> main resume", "main -> hub exit",
+  };
+  EXPECT_EQ(arrows(dot), want);
+  EXPECT_EQ(count(dot, "constraint=false"), want.size());
+  EXPECT_EQ(count(dot, "weight=100"), want.size());  // every lane stays straight
+}
+
+TEST(Flow, ProducerConsumerShowsQueueWaitsWithTheQueuesName) {
+  std::ostringstream out;
+  tr::Trace trace;
+  seeds::producer_consumer(out, &trace);
+  EXPECT_EQ(out.str(), "put a\ngot a\nput b\ngot b\nput c\ngot c\n");
+  const std::vector<std::string> got = arrows(viz::flow_dot(trace));
+  const std::vector<std::string> want = {
+      "hub -> main start",      "main -> hub join / #2 'producer'",
+      "hub -> producer start",  "producer -> hub Queue.put / Queue#1 'jobs'",
+      "hub -> consumer start",  "consumer -> hub Queue.get / Queue#1 'jobs'",
+      "hub -> producer resume", "producer -> hub Queue.put / Queue#1 'jobs'",
+      "hub -> consumer resume", "consumer -> hub Queue.get / Queue#1 'jobs'",
+      "hub -> producer resume", "producer -> hub exit",
+      "hub -> consumer resume", "consumer -> hub exit",
+      "hub -> main resume",     "main -> hub exit",
+  };
+  EXPECT_EQ(got, want);
+}
+
+TEST(Flow, TheSameTraceGivesTheSameBytesRunAfterRun) {
+  std::ostringstream out;
+  tr::Trace a, b;
+  seeds::producer_consumer(out, &a);
+  seeds::producer_consumer(out, &b);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(viz::flow_dot(a), viz::flow_dot(b));
+}
+
+TEST(Flow, WindowsBySequenceNumberAndTime) {
+  const tr::Trace t = ping_pong(10);
+  viz::FlowOptions by_seq;
+  by_seq.from_seq = 6;  // switches are events 2..41
+  by_seq.to_seq = 9;
+  EXPECT_EQ(arrows(viz::flow_dot(t, by_seq)),
+            (std::vector<std::string>{"hub -> main resume", "main -> hub sleep(0)",
+                                      "hub -> partner resume", "partner -> hub sleep(0)"}));
+  viz::FlowOptions by_time;
+  by_time.from_time_ns = 40;
+  by_time.collapse_repeats = false;
+  EXPECT_EQ(arrows(viz::flow_dot(t, by_time)),
+            (std::vector<std::string>{"hub -> partner resume", "partner -> hub sleep(0)"}));
+}
+
+TEST(Flow, RepeatedSwitchPatternsFoldIntoOneBlockAndANote) {
+  const std::string dot = viz::flow_dot(ping_pong(1000));
+  EXPECT_EQ(arrows(dot).size(), 4u);
+  EXPECT_NE(dot.find("x 999 more: the 4 switches above repeat\\nseq 6..4001, 6 ns .. 4.0 us"),
+            std::string::npos)
+      << dot;
+  viz::FlowOptions full;
+  full.collapse_repeats = false;
+  full.max_switches = 100000;
+  EXPECT_EQ(arrows(viz::flow_dot(ping_pong(100), full)).size(), 400u);
+}
+
+TEST(Flow, AMillionSwitchesAreCutToTheSizeGuardWithANote) {
+  viz::FlowOptions options;
+  options.collapse_repeats = false;
+  options.max_switches = 50;
+  const std::string dot = viz::flow_dot(ping_pong(250'000), options);
+  EXPECT_EQ(arrows(dot).size(), 50u);
+  EXPECT_NE(dot.find("cut: showing 50 of 1000000 switches (up to seq 51)"), std::string::npos);
+  EXPECT_LT(dot.size(), 40'000u);
+}
+
+class Render : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / "tendril-viz-test";
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(Render, WritesValidSvgPngPdfAndDot) {
+  std::ostringstream out;
+  tr::Trace trace;
+  seeds::foo_bar(out, &trace);
+  viz::render_flow(trace, (dir_ / "flow.svg").string());
+  viz::render_flow(trace, (dir_ / "flow.png").string());
+  viz::render_flow(trace, (dir_ / "flow.pdf").string());
+  viz::render_flow(trace, (dir_ / "flow.dot").string());
+  const std::string svg = read_file(dir_ / "flow.svg");
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find(">sleep(0)</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">#2 foo</text>"), std::string::npos);
+  const std::string png = read_file(dir_ / "flow.png");
+  ASSERT_GT(png.size(), 1000u);
+  EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(read_file(dir_ / "flow.pdf").substr(0, 5), "%PDF-");
+  EXPECT_EQ(read_file(dir_ / "flow.dot"), viz::flow_dot(trace));
+}
+
+TEST_F(Render, UnknownExtensionsAndBadDotSayWhatIsWrong) {
+  const tr::Trace t = ping_pong(1);
+  try {
+    viz::render_flow(t, (dir_ / "flow.jpeg2").string());
+    FAIL() << "no error";
+  } catch (const viz::VizError& e) {
+    EXPECT_NE(std::string(e.what()).find("use .dot, .svg, .png or .pdf"), std::string::npos);
+  }
+  try {
+    viz::render_dot("digraph { a -> ", "svg", (dir_ / "x.svg").string());
+    FAIL() << "no error";
+  } catch (const viz::VizError& e) {
+    EXPECT_NE(std::string(e.what()).find("Graphviz rejected the DOT text"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Perfetto, OneTrackPerGreenletSlicesAndAFlowPerSwitch) {
+  std::ostringstream out;
+  tr::Trace trace;
+  seeds::foo_bar(out, &trace);
+  std::ostringstream json;
+  viz::write_perfetto(trace, json);
+  const std::string j = json.str();
+  EXPECT_EQ(j.rfind("{\"displayTimeUnit\":\"ns\"", 0), 0u);
+  EXPECT_EQ(count(j, "\"name\":\"thread_name\""), 4u);  // hub, main, foo, bar
+  EXPECT_NE(j.find("\"tid\":2,\"args\":{\"name\":\"#2 foo\"}"), std::string::npos);
+  EXPECT_EQ(count(j, "\"ph\":\"s\""), 12u);  // one flow per switch
+  EXPECT_EQ(count(j, "\"ph\":\"f\",\"bp\":\"e\""), 12u);
+  EXPECT_EQ(count(j, "\"ph\":\"X\""), 12u + 1u);  // a slice per stretch, and the hub's last
+  EXPECT_NE(j.find("\"name\":\"sleep(0)\",\"cat\":\"switch\",\"pid\":1,\"tid\":2,\"ts\":2.999"),
+            std::string::npos)
+      << j;
+  EXPECT_EQ(j.substr(j.size() - 4), "\n]}\n");
+}
+
+}  // namespace

@@ -1,0 +1,62 @@
+// tendril/viz.hpp: flow graphs of traces (tendril/trace/events.hpp), like the gevent tutorial's
+// flow figure: one lane per greenlet (and one for the hub), a node for each stretch a greenlet
+// runs between switches, an arrow for every switch labelled with its reason and time, time
+// running downward. Rendered through Graphviz's C library to DOT, SVG, PNG or PDF; and exported
+// as Chrome Trace Event JSON for Perfetto (ui.perfetto.dev) for long traces.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+#include "tendril/trace/events.hpp"
+
+namespace tendril::viz {
+
+// VizError reports what cannot be drawn or written: an unknown output format, Graphviz missing
+// its plugins, a file that cannot be written.
+class VizError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// FlowOptions picks what part of a trace a flow graph shows.
+struct FlowOptions {
+  // Only switches with from_seq <= seq <= to_seq (event sequence numbers) are drawn.
+  std::optional<std::uint64_t> from_seq, to_seq;
+  // Only switches with from_time_ns <= time <= to_time_ns (hub time) are drawn.
+  std::optional<std::int64_t> from_time_ns, to_time_ns;
+  // collapse_repeats folds a block of switches repeated three or more times in a row (a
+  // ping-pong loop) into its first occurrence and a note saying how often it repeats.
+  bool collapse_repeats = true;
+  // max_switches is the size guard: beyond it the graph is cut and a note says what was left
+  // out, so a million-event trace never reaches Graphviz whole.
+  std::size_t max_switches = 2000;
+  // title heads the graph; empty: the trace's test name and hub.
+  std::string title;
+};
+
+// flow_dot() is the flow graph as DOT text; the same trace and options give the same bytes.
+std::string flow_dot(const trace::Trace& trace, const FlowOptions& options = {});
+
+// render_dot() lays out DOT text with Graphviz's dot layout and writes it to path in format
+// ("svg", "png", "pdf", ...). Throws VizError with Graphviz's own message on failure.
+void render_dot(const std::string& dot, const std::string& format, const std::string& path);
+
+// render_flow() writes the flow graph to path, in the format its extension names: .dot (the DOT
+// text, no layout), .svg, .png or .pdf. Throws VizError for any other extension.
+void render_flow(const trace::Trace& trace, const std::string& path,
+                 const FlowOptions& options = {});
+
+// write_perfetto() writes the trace as Chrome Trace Event JSON: one track (tid) per greenlet
+// and one for the hub, named; a slice for every stretch a greenlet runs; a flow arrow for every
+// switch. On SimHub, whose run bursts take no virtual time, ts counts switches (1 us each) and
+// the virtual time is in each slice's args; on LibevHub ts is the hub's time in microseconds.
+void write_perfetto(const trace::Trace& trace, std::ostream& out);
+// save_perfetto() is write_perfetto() to a file; throws VizError if it cannot be written.
+void save_perfetto(const trace::Trace& trace, const std::string& path);
+
+}  // namespace tendril::viz

@@ -1,0 +1,357 @@
+// flow.cpp: flow graphs (DOT) and Perfetto export of traces.
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include "tendril/viz.hpp"
+
+namespace tendril::viz {
+namespace {
+
+using trace::EventKind;
+using trace::Trace;
+
+// Switch is one context switch with what the graph says about it.
+struct Switch {
+  std::uint64_t seq = 0;
+  std::int64_t time_ns = 0;
+  std::uint64_t from = 0, to = 0;  // 0: the hub
+  std::string reason;
+  std::string object;  // what `from` blocked on, if it named it
+  bool same_as(const Switch& o) const {
+    return from == o.from && to == o.to && reason == o.reason && object == o.object;
+  }
+};
+
+std::vector<Switch> switches_of(const Trace& t) {
+  std::vector<Switch> out;
+  std::map<std::uint64_t, std::string> blocked_on;  // greenlet -> object of its last block
+  for (const auto& e : t.events) {
+    if (e.kind == EventKind::block) {
+      blocked_on[e.greenlet] = e.name;
+    } else if (e.kind == EventKind::switch_) {
+      Switch s{e.seq, e.time_ns, e.greenlet, e.other, e.reason, {}};
+      if (e.greenlet != 0) {
+        auto it = blocked_on.find(e.greenlet);
+        if (it != blocked_on.end()) {
+          s.object = std::move(it->second);
+          blocked_on.erase(it);
+        }
+      }
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+std::string format_time(std::int64_t ns) {
+  char buf[64];
+  const double v = static_cast<double>(ns);
+  if (ns < 1000 && ns > -1000) {
+    std::snprintf(buf, sizeof buf, "%" PRId64 " ns", ns);
+  } else if (ns < 1000000 && ns > -1000000) {
+    std::snprintf(buf, sizeof buf, "%.1f us", v / 1e3);
+  } else if (ns < 1000000000 && ns > -1000000000) {
+    std::snprintf(buf, sizeof buf, "%.3f ms", v / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3f s", v / 1e9);
+  }
+  return buf;
+}
+
+// quote() makes a DOT string literal.
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) >= 0x20) {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// Item is a row of the graph: a switch, or a note (repeats folded, or the cut).
+struct Item {
+  const Switch* sw = nullptr;
+  std::string note;
+};
+
+std::vector<Item> collapse(const std::vector<Switch>& s, bool enabled) {
+  std::vector<Item> out;
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    std::size_t best_len = 0, best_reps = 1;
+    if (enabled) {
+      for (std::size_t len = 1; len <= 16 && i + 3 * len <= n; ++len) {
+        std::size_t reps = 1;
+        for (;;) {
+          const std::size_t at = i + reps * len;
+          if (at + len > n) break;
+          bool same = true;
+          for (std::size_t k = 0; k < len && same; ++k) same = s[at + k].same_as(s[i + k]);
+          if (!same) break;
+          ++reps;
+        }
+        if (reps >= 3 && reps * len > best_reps * best_len) {
+          best_len = len;
+          best_reps = reps;
+        }
+      }
+    }
+    if (best_len == 0) {
+      out.push_back({&s[i], {}});
+      ++i;
+      continue;
+    }
+    for (std::size_t k = 0; k < best_len; ++k) out.push_back({&s[i + k], {}});
+    const Switch& first = s[i + best_len];
+    const Switch& last = s[i + best_reps * best_len - 1];
+    std::string note = "x " + std::to_string(best_reps - 1) + " more: ";
+    note += best_len == 1 ? std::string("the switch above repeats")
+                          : "the " + std::to_string(best_len) + " switches above repeat";
+    note += "\nseq " + std::to_string(first.seq) + ".." + std::to_string(last.seq) + ", " +
+            format_time(first.time_ns) + " .. " + format_time(last.time_ns);
+    out.push_back({nullptr, std::move(note)});
+    i += best_reps * best_len;
+  }
+  return out;
+}
+
+const char* edge_color(const Switch& s) {
+  if (s.reason == "kill") return "#c5221f";
+  if (s.reason == "timeout") return "#e37400";
+  if (s.reason == "exit") return "#5f6368";
+  return s.to == 0 ? "#1a73e8" : "#188038";  // greenlet -> hub blue, hub -> greenlet green
+}
+
+}  // namespace
+
+std::string flow_dot(const Trace& t, const FlowOptions& options) {
+  const std::vector<Switch> all = switches_of(t);
+  std::vector<Switch> window;
+  for (const Switch& s : all) {
+    if (options.from_seq && s.seq < *options.from_seq) continue;
+    if (options.to_seq && s.seq > *options.to_seq) continue;
+    if (options.from_time_ns && s.time_ns < *options.from_time_ns) continue;
+    if (options.to_time_ns && s.time_ns > *options.to_time_ns) continue;
+    window.push_back(s);
+  }
+  std::vector<Item> items = collapse(window, options.collapse_repeats);
+  std::size_t shown = 0, total_switches = 0;
+  for (const Item& it : items) total_switches += it.sw != nullptr ? 1 : 0;
+  if (total_switches > options.max_switches) {
+    std::vector<Item> cut;
+    std::uint64_t last_seq = 0;
+    for (Item& it : items) {
+      if (it.sw != nullptr) {
+        if (shown == options.max_switches) break;
+        ++shown;
+        last_seq = it.sw->seq;
+      }
+      cut.push_back(std::move(it));
+    }
+    cut.push_back({nullptr, "cut: showing " + std::to_string(shown) + " of " +
+                                std::to_string(total_switches) + " switches (up to seq " +
+                                std::to_string(last_seq) + "); " +
+                                "draw the rest with --from/--to or FlowOptions' window"});
+    items = std::move(cut);
+  }
+
+  // Lanes: the hub first, then greenlets in the order they appear.
+  std::vector<std::uint64_t> lanes = {0};
+  auto add_lane = [&](std::uint64_t id) {
+    if (std::find(lanes.begin(), lanes.end(), id) == lanes.end()) lanes.push_back(id);
+  };
+  for (const auto& e : t.events) {
+    if (e.kind == EventKind::spawn) add_lane(e.greenlet);
+  }
+  for (const Item& it : items) {
+    if (it.sw != nullptr) {
+      add_lane(it.sw->from);
+      add_lane(it.sw->to);
+    }
+  }
+  // Only lanes that take part in a shown switch are drawn (a window may leave some out).
+  std::vector<std::uint64_t> used;
+  for (std::uint64_t id : lanes) {
+    for (const Item& it : items) {
+      if (it.sw != nullptr && (it.sw->from == id || it.sw->to == id)) {
+        used.push_back(id);
+        break;
+      }
+    }
+  }
+
+  std::ostringstream out;
+  std::string title = options.title;
+  if (title.empty()) {
+    title = (t.test.empty() ? std::string("tendril flow") : t.test) + " (" +
+            (t.hub.empty() ? std::string("hub") : t.hub) + ")";
+  }
+  out << "digraph flow {\n"
+      << "  graph [rankdir=TB, newrank=true, nodesep=0.5, ranksep=0.22, splines=true,"
+      << " fontname=\"Helvetica\", fontsize=12, labelloc=t, label=" << quote(title) << "];\n"
+      << "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#e8f0fe\", color=\"#4a6fa5\","
+      << " fontname=\"Helvetica\", fontsize=10, height=0.3];\n"
+      << "  edge [fontname=\"Helvetica\", fontsize=9, arrowsize=0.7];\n";
+  // Lane headers, left to right, and the time spine's top.
+  out << "  { rank=same; spine_top [style=invis, shape=point, width=0, height=0];";
+  for (std::uint64_t id : used) {
+    out << " lane_" << id << " [shape=plaintext, style=\"\", fontsize=12, label="
+        << quote(id == 0 ? "hub" : "#" + std::to_string(id) + " " + t.greenlet_name(id)) << "];";
+  }
+  out << " }\n";
+  if (!used.empty()) {
+    out << "  spine_top";
+    for (std::uint64_t id : used) out << " -> lane_" << id;
+    out << " [style=invis];\n";
+  }
+  std::map<std::uint64_t, std::string> current;  // lane -> its latest node
+  for (std::uint64_t id : used) current[id] = "lane_" + std::to_string(id);
+  std::string spine = "spine_top";
+  std::size_t row = 0;
+  for (const Item& it : items) {
+    const std::string r = "row_" + std::to_string(row);
+    const std::string node = "n_" + std::to_string(row);
+    ++row;
+    out << "  " << r << " [style=invis, shape=point, width=0, height=0];\n";
+    out << "  " << spine << " -> " << r << " [style=invis];\n";
+    spine = r;
+    if (it.sw == nullptr) {
+      out << "  " << node << " [shape=note, style=filled, fillcolor=\"#fef7e0\", color=\"#b06000\","
+          << " label=" << quote(it.note) << "];\n";
+      out << "  { rank=same; " << r << "; " << node << "; }\n";
+      continue;
+    }
+    const Switch& s = *it.sw;
+    const std::string lane_name = s.to == 0 ? "hub" : t.greenlet_name(s.to);
+    out << "  " << node << " [label=" << quote(lane_name + "\n" + format_time(s.time_ns))
+        << (s.to == 0 ? ", fillcolor=\"#f1f3f4\", color=\"#80868b\"" : "") << "];\n";
+    out << "  { rank=same; " << r << "; " << node << "; }\n";
+    // Keep the lane straight: a heavy invisible edge from the lane's previous node.
+    out << "  " << current[s.to] << " -> " << node << " [style=invis, weight=100];\n";
+    std::string label = s.reason;
+    if (!s.object.empty()) label += "\n" + s.object;
+    out << "  " << current[s.from] << " -> " << node << " [label=" << quote(label) << ", color=\""
+        << edge_color(s) << "\", fontcolor=\"" << edge_color(s) << "\", constraint=false];\n";
+    current[s.to] = node;
+  }
+  out << "}\n";
+  return out.str();
+}
+
+void write_perfetto(const Trace& t, std::ostream& out) {
+  const std::vector<Switch> all = switches_of(t);
+  const bool virtual_time = t.hub == "SimHub";
+  auto ts_of = [&](std::size_t k) -> double {
+    return virtual_time ? static_cast<double>(k) : static_cast<double>(all[k].time_ns) / 1e3;
+  };
+  auto json_string = [](const std::string& s) {
+    std::string o = "\"";
+    for (const char c : s) {
+      if (c == '"' || c == '\\') {
+        o += '\\';
+        o += c;
+      } else if (c == '\n') {
+        o += "\\n";
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        o += buf;
+      } else {
+        o += c;
+      }
+    }
+    return o + "\"";
+  };
+  auto num = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    return std::string(buf);
+  };
+  out << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"hub\":" << json_string(t.hub)
+      << ",\"test\":" << json_string(t.test) << ",\"ts\":"
+      << json_string(virtual_time ? "switch count (virtual time in args)" : "hub time") << "},"
+      << "\"traceEvents\":[\n";
+  bool first = true;
+  auto emit = [&](const std::string& line) {
+    out << (first ? "" : ",\n") << line;
+    first = false;
+  };
+  std::vector<std::uint64_t> tids = {0};
+  for (const auto& e : t.events) {
+    if (e.kind == EventKind::spawn &&
+        std::find(tids.begin(), tids.end(), e.greenlet) == tids.end()) {
+      tids.push_back(e.greenlet);
+    }
+  }
+  for (const Switch& s : all) {
+    for (std::uint64_t id : {s.from, s.to}) {
+      if (std::find(tids.begin(), tids.end(), id) == tids.end()) tids.push_back(id);
+    }
+  }
+  for (std::size_t i = 0; i < tids.size(); ++i) {
+    const std::uint64_t id = tids[i];
+    const std::string name = id == 0 ? "hub" : "#" + std::to_string(id) + " " + t.greenlet_name(id);
+    emit("{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":" + std::to_string(id) +
+         ",\"args\":{\"name\":" + json_string(name) + "}}");
+    emit("{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":1,\"tid\":" + std::to_string(id) +
+         ",\"args\":{\"sort_index\":" + std::to_string(i) + "}}");
+  }
+  emit("{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,\"args\":{\"name\":" +
+       json_string("tendril " + t.hub + (t.test.empty() ? "" : ": " + t.test)) + "}}");
+  // Running stretches: a lane runs from the switch into it to the next switch out of it. The
+  // hub runs from the start until its first switch out.
+  std::map<std::uint64_t, std::size_t> running_since;  // lane -> index of the switch into it
+  std::map<std::uint64_t, std::int64_t> since_ns;
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    const Switch& s = all[k];
+    auto it = running_since.find(s.from);
+    const double start = it != running_since.end() ? ts_of(it->second) : 0.0;
+    const std::int64_t start_ns = it != running_since.end() ? since_ns[s.from] : 0;
+    const double end = ts_of(k);
+    const std::string name = s.from == 0 ? "hub" : t.greenlet_name(s.from);
+    emit("{\"ph\":\"X\",\"name\":" + json_string(name) +
+         ",\"cat\":\"run\",\"pid\":1,\"tid\":" + std::to_string(s.from) + ",\"ts\":" + num(start) +
+         ",\"dur\":" + num(std::max(end - start, 0.001)) + ",\"args\":{\"from_ns\":" +
+         std::to_string(start_ns) + ",\"to_ns\":" + std::to_string(s.time_ns) +
+         ",\"left_by\":" + json_string(s.reason) + "}}");
+    running_since.erase(s.from);
+    running_since[s.to] = k;
+    since_ns[s.to] = s.time_ns;
+    const std::string label = s.reason + (s.object.empty() ? "" : " " + s.object);
+    emit("{\"ph\":\"s\",\"id\":" + std::to_string(k + 1) + ",\"name\":" + json_string(label) +
+         ",\"cat\":\"switch\",\"pid\":1,\"tid\":" + std::to_string(s.from) +
+         ",\"ts\":" + num(std::max(end - 0.001, start)) + "}");
+    emit("{\"ph\":\"f\",\"bp\":\"e\",\"id\":" + std::to_string(k + 1) + ",\"name\":" +
+         json_string(label) + ",\"cat\":\"switch\",\"pid\":1,\"tid\":" + std::to_string(s.to) +
+         ",\"ts\":" + num(end) + "}");
+  }
+  // Whatever still runs at the end gets a short closing slice.
+  for (const auto& [lane, k] : running_since) {
+    emit("{\"ph\":\"X\",\"name\":" + json_string(lane == 0 ? "hub" : t.greenlet_name(lane)) +
+         ",\"cat\":\"run\",\"pid\":1,\"tid\":" + std::to_string(lane) + ",\"ts\":" + num(ts_of(k)) +
+         ",\"dur\":1.000,\"args\":{\"from_ns\":" + std::to_string(since_ns[lane]) + "}}");
+  }
+  out << "\n]}\n";
+}
+
+void save_perfetto(const Trace& t, const std::string& path) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw VizError("tendril-viz: cannot write " + path);
+  write_perfetto(t, out);
+  out.flush();
+  if (!out) throw VizError("tendril-viz: writing " + path + " failed");
+}
+
+}  // namespace tendril::viz

@@ -1,0 +1,94 @@
+// render.cpp: Graphviz's C library (cgraph + gvc) behind render_dot(). Graphviz is not
+// thread-safe: every call is serialised by one mutex.
+#include <graphviz/cgraph.h>
+#include <graphviz/gvc.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tendril/viz.hpp"
+
+namespace tendril::viz {
+namespace {
+
+std::mutex graphviz_mutex;
+std::string* graphviz_errors = nullptr;  // collects Graphviz's messages during one call
+
+int collect_error(char* message) {
+  if (graphviz_errors != nullptr) *graphviz_errors += message;
+  return 0;
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+void render_dot(const std::string& dot, const std::string& format, const std::string& path) {
+  const std::lock_guard<std::mutex> lock(graphviz_mutex);
+  std::string errors;
+  graphviz_errors = &errors;
+  agseterrf(&collect_error);
+  agseterr(AGERR);
+  struct Cleanup {
+    GVC_t* gvc = nullptr;
+    Agraph_t* graph = nullptr;
+    bool laid_out = false;
+    ~Cleanup() {
+      if (laid_out) gvFreeLayout(gvc, graph);
+      if (graph != nullptr) agclose(graph);
+      if (gvc != nullptr) gvFreeContext(gvc);
+      agseterrf(nullptr);
+      graphviz_errors = nullptr;
+    }
+  } c;
+  c.gvc = gvContext();
+  if (c.gvc == nullptr) throw VizError("tendril-viz: Graphviz could not start (gvContext failed)");
+  c.graph = agmemread(dot.c_str());
+  if (c.graph == nullptr) {
+    throw VizError("tendril-viz: Graphviz rejected the DOT text: " + trimmed(errors));
+  }
+  if (gvLayout(c.gvc, c.graph, "dot") != 0) {
+    std::string hint;
+    if (errors.find("not recognized") != std::string::npos) {
+      hint =
+          " (Graphviz's plugins are not registered on this machine: install Debian's 'graphviz' "
+          "package, which runs 'dot -c', or run 'dot -c' as root)";
+    }
+    throw VizError("tendril-viz: Graphviz could not lay out the graph: " + trimmed(errors) + hint);
+  }
+  c.laid_out = true;
+  std::vector<char> fmt(format.begin(), format.end());
+  fmt.push_back('\0');
+  std::vector<char> file(path.begin(), path.end());
+  file.push_back('\0');
+  if (gvRenderFilename(c.gvc, c.graph, fmt.data(), file.data()) != 0) {
+    throw VizError("tendril-viz: Graphviz could not write " + path + " as " + format + ": " +
+                   trimmed(errors));
+  }
+}
+
+void render_flow(const trace::Trace& trace, const std::string& path, const FlowOptions& options) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (ext != ".dot" && ext != ".gv" && ext != ".svg" && ext != ".png" && ext != ".pdf") {
+    throw VizError("tendril-viz: cannot tell the output format of '" + path +
+                   "' from its extension; use .dot, .svg, .png or .pdf");
+  }
+  const std::string dot = flow_dot(trace, options);
+  if (ext == ".dot" || ext == ".gv") {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (f == nullptr) throw VizError("tendril-viz: cannot write " + path);
+    const bool ok = std::fwrite(dot.data(), 1, dot.size(), f) == dot.size();
+    if (std::fclose(f) != 0 || !ok) throw VizError("tendril-viz: writing " + path + " failed");
+    return;
+  }
+  render_dot(dot, ext.substr(1), path);
+}
+
+}  // namespace tendril::viz
