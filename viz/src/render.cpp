@@ -15,6 +15,13 @@ namespace tendril::viz {
 namespace {
 
 std::mutex graphviz_mutex;
+// One Graphviz context for the process, made on first use and never freed: Graphviz 2.42's
+// pango plugin keeps pointers into a context's font data, so freeing a context and making a
+// new one makes the next layout read freed memory (found by ASan).
+GVC_t* graphviz_context() {
+  static GVC_t* const gvc = gvContext();
+  return gvc;
+}
 std::string* graphviz_errors = nullptr;  // collects Graphviz's messages during one call
 
 int collect_error(char* message) {
@@ -42,12 +49,11 @@ void render_dot(const std::string& dot, const std::string& format, const std::st
     ~Cleanup() {
       if (laid_out) gvFreeLayout(gvc, graph);
       if (graph != nullptr) agclose(graph);
-      if (gvc != nullptr) gvFreeContext(gvc);
       agseterrf(nullptr);
       graphviz_errors = nullptr;
     }
   } c;
-  c.gvc = gvContext();
+  c.gvc = graphviz_context();
   if (c.gvc == nullptr) throw VizError("tendril-viz: Graphviz could not start (gvContext failed)");
   c.graph = agmemread(dot.c_str());
   if (c.graph == nullptr) {
