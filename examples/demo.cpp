@@ -27,6 +27,7 @@ void section(const std::string& title, F&& f) {
 }  // namespace
 
 int main() {
+  tendril::viz::install_flow_renderer();  // a failing exploration draws its flow graph too
   std::cout << "tendril demo: gevent's seed programs on the simulated hub (virtual time)\n\n";
   section("foo/bar: explicit switches with sleep(0), traced", [](std::ostream& o) {
     tendril::trace::Trace trace;

@@ -231,6 +231,9 @@ void explore_bank(std::ostream& out, const std::string& artifacts) {
   out << "saved " << saved.schedule_file
       << "; replaying it: " << (again.ok() ? "passed (it should have failed!)" : again.failure)
       << "\n";
+  out << "its flow trace: " << saved.trace_file;
+  if (!saved.flow_file.empty()) out << ", flow graph: " << saved.flow_file;
+  out << "\n";
 }
 
 void raw_switch(std::ostream& out) {

@@ -54,6 +54,37 @@ std::string run_once(const SimOptions& sim, std::unique_ptr<Chooser> chooser,
   }
 }
 
+// trace_failure() replays the failing schedule once more under a Tracer and saves the trace (and,
+// with a renderer installed, its flow graph) beside the schedule file. A failure here is noted in
+// the result, never raised: the schedule file is what matters.
+void trace_failure(SimHub& hub, const std::string& test, const Schedule& schedule,
+                   const std::function<void()>& body, ExploreResult& result) {
+  const std::string base =
+      result.schedule_file.substr(0, result.schedule_file.size() - std::string(".schedule").size());
+  try {
+    hub.reset(std::make_unique<ReplayChooser>(schedule));
+    trace::Trace traced;
+    {
+      trace::Tracer tracer(hub, test);
+      try {
+        run(hub, [&] { body(); });
+      } catch (...) {
+        // The failure itself, again: expected.
+      }
+      traced = tracer.trace();
+    }
+    result.trace_file = base + ".trace";
+    trace::save_trace(traced, result.trace_file);
+    if (trace::FlowRenderer render = trace::flow_renderer()) {
+      render(traced, base + ".svg");
+      result.flow_file = base + ".svg";
+    }
+  } catch (const std::exception& e) {
+    result.summary +=
+        std::string("tendril: could not trace the failing schedule: ") + e.what() + "\n";
+  }
+}
+
 }  // namespace
 
 ExploreOptions& ExploreOptions::from_env(bool read_shard) {
@@ -171,6 +202,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
                            std::to_string(seed) + ".schedule";
     save_schedule(schedule, result.schedule_file);
     result.replay_command = "TENDRIL_REPLAY=" + result.schedule_file + " " + command;
+    trace_failure(*hub, o.test, schedule, body, result);
     break;
   }
   result.distinct = hashes.size();
@@ -196,8 +228,15 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     summary << "tendril: first failure: " << result.failure << "\n"
             << "tendril: schedule saved to " << result.schedule_file << "\n"
             << "tendril: replay it with: " << result.replay_command << "\n";
+    if (!result.flow_file.empty()) {
+      summary << "tendril: its flow graph: " << result.flow_file << " (trace: " << result.trace_file
+              << ")\n";
+    } else if (!result.trace_file.empty()) {
+      summary << "tendril: draw its flow graph with: tendril-viz " << result.trace_file << " -o "
+              << result.trace_file.substr(0, result.trace_file.size() - 6) << ".svg\n";
+    }
   }
-  result.summary = summary.str();
+  result.summary = summary.str() + result.summary;  // after any note from trace_failure()
   return result;
 }
 

@@ -67,6 +67,25 @@ TEST(Explore, PoliciesFindTheBankRaceAndItReplays) {
             std::string::npos);
 }
 
+// The failing schedule is replayed once more under a tracer: its flow trace lands beside the
+// schedule file. With no renderer installed (viz not linked) the summary says how to draw it.
+TEST(Explore, AFailureLeavesItsFlowTraceBesideTheSchedule) {
+  const auto random = tendril::explore(options("random"), seeds::bank_race);
+  ASSERT_FALSE(random.ok());
+  const std::string base = random.schedule_file.substr(0, random.schedule_file.size() - 9);
+  EXPECT_EQ(random.trace_file, base + ".trace");
+  EXPECT_EQ(random.flow_file, "");
+  const tendril::trace::Trace trace = tendril::trace::load_trace(random.trace_file);
+  EXPECT_EQ(trace.test, "Explore.BankRace");
+  ASSERT_FALSE(trace.events.empty());
+  EXPECT_EQ(trace.events[trace.events.size() - 2].reason,
+            "std::logic_error: overdraft: balance is -60");  // main's exit, then its switch
+  EXPECT_NE(random.summary.find("draw its flow graph with: tendril-viz " + random.trace_file +
+                                " -o " + base + ".svg"),
+            std::string::npos)
+      << random.summary;
+}
+
 // The delay-bounded DFS explores every schedule within its bound, then stops; raising the bound
 // finds more schedules.
 TEST(Explore, DfsEnumeratesWithinTheBound) {

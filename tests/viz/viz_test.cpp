@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "seeds.hpp"
+#include "tendril/explore.hpp"
 #include "tendril/trace.hpp"
 
 namespace tr = tendril::trace;
@@ -223,6 +224,25 @@ TEST_F(Render, UnknownExtensionsAndBadDotSayWhatIsWrong) {
     EXPECT_NE(std::string(e.what()).find("Graphviz rejected the DOT text"), std::string::npos)
         << e.what();
   }
+}
+
+TEST_F(Render, AFailingExplorationDrawsItsFlowGraphBesideTheSchedule) {
+  viz::install_flow_renderer();
+  tendril::ExploreOptions o;
+  o.test = "Viz.BankRace";
+  o.policy = "random";
+  o.schedules = 1000;
+  o.artifacts = dir_.string();
+  const tendril::ExploreResult r = tendril::explore(o, seeds::bank_race);
+  tr::set_flow_renderer(nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.flow_file, r.schedule_file.substr(0, r.schedule_file.size() - 9) + ".svg");
+  const std::string svg = read_file(r.flow_file);
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("Viz.BankRace (SimHub)"), std::string::npos);
+  EXPECT_NE(r.summary.find("tendril: its flow graph: " + r.flow_file), std::string::npos)
+      << r.summary;
+  EXPECT_EQ(tr::load_trace(r.trace_file).test, "Viz.BankRace");
 }
 
 TEST(Perfetto, OneTrackPerGreenletSlicesAndAFlowPerSwitch) {

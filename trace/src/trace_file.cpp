@@ -1,6 +1,7 @@
 // trace_file.cpp: the trace data model's helpers and the JSON Lines trace file format.
 #include "tendril/trace/trace_file.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -424,5 +425,12 @@ Trace load_trace(const std::string& path) {
   if (in.bad()) throw TraceError("tendril: reading trace file " + path + " failed");
   return parse_trace(buffer.str(), path);
 }
+
+namespace {
+std::atomic<FlowRenderer> installed_renderer{nullptr};
+}  // namespace
+
+void set_flow_renderer(FlowRenderer renderer) noexcept { installed_renderer.store(renderer); }
+FlowRenderer flow_renderer() noexcept { return installed_renderer.load(); }
 
 }  // namespace tendril::trace

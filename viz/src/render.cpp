@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tendril/trace/trace_file.hpp"
 #include "tendril/viz.hpp"
 
 namespace tendril::viz {
@@ -95,6 +96,11 @@ void render_flow(const trace::Trace& trace, const std::string& path, const FlowO
     return;
   }
   render_dot(dot, ext.substr(1), path);
+}
+
+void install_flow_renderer() noexcept {
+  trace::set_flow_renderer(
+      [](const trace::Trace& trace, const std::string& path) { render_flow(trace, path); });
 }
 
 }  // namespace tendril::viz

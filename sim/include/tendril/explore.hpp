@@ -42,6 +42,8 @@ struct ExploreResult {
   std::string failure;         // what the failing run threw
   std::string schedule_file;   // where the failing schedule was saved
   std::string replay_command;  // how to replay it
+  std::string trace_file;      // the failing schedule's flow trace, beside the schedule file
+  std::string flow_file;       // its flow graph (SVG), if a renderer is installed (see viz.hpp)
   std::string summary;         // a few lines for the log
   bool ok() const noexcept { return failures == 0; }
 };

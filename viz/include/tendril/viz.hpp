@@ -59,4 +59,8 @@ void write_perfetto(const trace::Trace& trace, std::ostream& out);
 // save_perfetto() is write_perfetto() to a file; throws VizError if it cannot be written.
 void save_perfetto(const trace::Trace& trace, const std::string& path);
 
+// install_flow_renderer() makes explore() (tendril/explore.hpp) draw the flow graph of a failing
+// schedule as an SVG next to its schedule and trace files. Call it once, e.g. in a test's main().
+void install_flow_renderer() noexcept;
+
 }  // namespace tendril::viz

@@ -39,4 +39,12 @@ Trace parse_trace(std::string_view text, std::string_view origin);
 void save_trace(const Trace& trace, const std::string& path);
 Trace load_trace(const std::string& path);
 
+// FlowRenderer draws a trace's flow graph to a file (tendril::viz::render_flow is one). explore()
+// draws a failing schedule's flow graph next to its schedule file with the installed renderer;
+// tendril::viz::install_flow_renderer() installs viz's. None is installed by default, so that
+// programs that do not link Graphviz never load it.
+using FlowRenderer = void (*)(const Trace& trace, const std::string& path);
+void set_flow_renderer(FlowRenderer renderer) noexcept;
+FlowRenderer flow_renderer() noexcept;
+
 }  // namespace tendril::trace
