@@ -15,6 +15,7 @@
 #include "tendril/net.hpp"
 #include "tendril/realio.hpp"
 #include "tendril/sim.hpp"
+#include "tendril/trace.hpp"
 
 using namespace std::chrono_literals;
 using Log = std::vector<std::string>;
@@ -55,6 +56,35 @@ TYPED_TEST(Conformance, FooBarOrder) {
     tendril::joinall({foo, bar});
   });
   EXPECT_EQ(log, (Log{"foo 1", "bar 1", "foo 2", "bar 2"}));
+}
+
+// The flow tracer records the same switches on both hubs; time is virtual (all 0 here) on
+// SimHub and monotonic on LibevHub.
+TYPED_TEST(Conformance, TracerRecordsTheSameSwitchesOnBothHubs) {
+  auto hub = TypeParam::make();
+  tendril::trace::Tracer tracer(*hub, "foo_bar");
+  tendril::run(*hub, [&] {
+    auto foo = tendril::spawn("foo", [] { tendril::sleep(0s); });
+    auto bar = tendril::spawn("bar", [] { tendril::sleep(0s); });
+    tendril::joinall({foo, bar});
+  });
+  const tendril::trace::Trace t = tracer.trace();
+  EXPECT_EQ(t.hub, TypeParam::real_time ? "LibevHub" : "SimHub");
+  std::vector<std::string> switches;
+  std::int64_t last = t.events.front().time_ns;
+  for (const auto& e : t.events) {
+    EXPECT_GE(e.time_ns, last);
+    last = e.time_ns;
+    if (e.kind != tendril::trace::EventKind::switch_) continue;
+    switches.push_back(t.greenlet_name(e.greenlet) + ">" + t.greenlet_name(e.other) + " " +
+                       e.reason);
+  }
+  EXPECT_EQ(switches, (Log{"hub>main start", "main>hub join", "hub>foo start", "foo>hub sleep(0)",
+                           "hub>bar start", "bar>hub sleep(0)", "hub>foo resume", "foo>hub exit",
+                           "hub>bar resume", "bar>hub exit", "hub>main resume", "main>hub exit"}));
+  if (!TypeParam::real_time) {
+    EXPECT_EQ(last, 0);
+  }
 }
 
 // Sleepers wake in deadline order; the real hub takes real time, the simulated one none.
