@@ -127,6 +127,25 @@ std::vector<Item> collapse(const std::vector<Switch>& s, bool enabled) {
   return out;
 }
 
+// Names is Trace::greenlet_name() for every greenlet at once (that one searches the events).
+class Names {
+ public:
+  explicit Names(const Trace& t) {
+    for (const auto& e : t.events) {
+      if (e.kind == EventKind::spawn && !e.name.empty()) names_.emplace(e.greenlet, e.name);
+    }
+  }
+  std::string operator()(std::uint64_t id) const {
+    if (id == 0) return "hub";
+    auto it = names_.find(id);
+    if (it != names_.end()) return it->second;
+    return id == 1 ? std::string("main") : "greenlet-" + std::to_string(id);
+  }
+
+ private:
+  std::map<std::uint64_t, std::string> names_;
+};
+
 const char* edge_color(const Switch& s) {
   if (s.reason == "kill") return "#c5221f";
   if (s.reason == "timeout") return "#e37400";
@@ -198,59 +217,67 @@ std::string flow_dot(const Trace& t, const FlowOptions& options) {
     title = (t.test.empty() ? std::string("tendril flow") : t.test) + " (" +
             (t.hub.empty() ? std::string("hub") : t.hub) + ")";
   }
+  const Names name_of(t);
+  // Positions are computed here, not by a layout engine: lane i is column i, switch k is row k,
+  // so drawing is linear in the number of switches (Graphviz's dot layout is far from linear on
+  // graphs like this). Render with the "nop" layout (neato -n): every node is pinned.
+  constexpr int lane_width = 170;  // points
+  constexpr int row_height = 46;
+  std::map<std::uint64_t, int> column;
+  for (std::size_t i = 0; i < used.size(); ++i) column[used[i]] = static_cast<int>(i);
+  auto pos = [&](int col, std::size_t row) {
+    return "\"" + std::to_string(col * lane_width) + "," +
+           std::to_string(-static_cast<long long>(row) * row_height) + "!\"";
+  };
   out << "digraph flow {\n"
-      << "  graph [rankdir=TB, newrank=true, nodesep=0.5, ranksep=0.22, splines=true,"
-      << " fontname=\"Helvetica\", fontsize=12, labelloc=t, label=" << quote(title) << "];\n"
+      << "  graph [splines=line, outputorder=edgesfirst, fontname=\"Helvetica\", fontsize=12,"
+      << " labelloc=t, label=" << quote(title) << "];\n"
       << "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#e8f0fe\", color=\"#4a6fa5\","
-      << " fontname=\"Helvetica\", fontsize=10, height=0.3];\n"
+      << " fontname=\"Helvetica\", fontsize=10, width=1.1, height=0.42, fixedsize=true];\n"
       << "  edge [fontname=\"Helvetica\", fontsize=9, arrowsize=0.7];\n";
-  // Lane headers, left to right, and the time spine's top.
-  out << "  { rank=same; spine_top [style=invis, shape=point, width=0, height=0];";
+  // Lane headers across the top.
   for (std::uint64_t id : used) {
-    out << " lane_" << id << " [shape=plaintext, style=\"\", fontsize=12, label="
-        << quote(id == 0 ? "hub" : "#" + std::to_string(id) + " " + t.greenlet_name(id)) << "];";
-  }
-  out << " }\n";
-  if (!used.empty()) {
-    out << "  spine_top";
-    for (std::uint64_t id : used) out << " -> lane_" << id;
-    out << " [style=invis];\n";
+    out << "  lane_" << id << " [shape=plaintext, style=\"\", fontsize=12, label="
+        << quote(id == 0 ? "hub" : "#" + std::to_string(id) + " " + name_of(id))
+        << ", width=1.6, pos=" << pos(column[id], 0) << "];\n";
   }
   std::map<std::uint64_t, std::string> current;  // lane -> its latest node
+  std::map<std::uint64_t, std::size_t> last_row;
   for (std::uint64_t id : used) current[id] = "lane_" + std::to_string(id);
-  std::string spine = "spine_top";
   std::size_t row = 0;
   for (const Item& it : items) {
-    const std::string r = "row_" + std::to_string(row);
-    const std::string node = "n_" + std::to_string(row);
     ++row;
-    out << "  " << r << " [style=invis, shape=point, width=0, height=0];\n";
-    out << "  " << spine << " -> " << r << " [style=invis];\n";
-    spine = r;
+    const std::string node = "n_" + std::to_string(row - 1);
     if (it.sw == nullptr) {
+      const int middle = static_cast<int>(used.size() > 0 ? used.size() - 1 : 0);
       out << "  " << node << " [shape=note, style=filled, fillcolor=\"#fef7e0\", color=\"#b06000\","
-          << " label=" << quote(it.note) << "];\n";
-      out << "  { rank=same; " << r << "; " << node << "; }\n";
+          << " fixedsize=false, label=" << quote(it.note) << ", pos=\"" << middle * lane_width / 2
+          << "," << -static_cast<long long>(row) * row_height << "!\"];\n";
       continue;
     }
     const Switch& s = *it.sw;
-    const std::string lane_name = s.to == 0 ? "hub" : t.greenlet_name(s.to);
-    out << "  " << node << " [label=" << quote(lane_name + "\n" + format_time(s.time_ns))
-        << (s.to == 0 ? ", fillcolor=\"#f1f3f4\", color=\"#80868b\"" : "") << "];\n";
-    out << "  { rank=same; " << r << "; " << node << "; }\n";
-    // Keep the lane straight: a heavy invisible edge from the lane's previous node.
-    out << "  " << current[s.to] << " -> " << node << " [style=invis, weight=100];\n";
+    out << "  " << node << " [label=" << quote(name_of(s.to) + "\n" + format_time(s.time_ns))
+        << (s.to == 0 ? ", fillcolor=\"#f1f3f4\", color=\"#80868b\"" : "")
+        << ", pos=" << pos(column[s.to], row) << "];\n";
     std::string label = s.reason;
     if (!s.object.empty()) label += "\n" + s.object;
     out << "  " << current[s.from] << " -> " << node << " [label=" << quote(label) << ", color=\""
-        << edge_color(s) << "\", fontcolor=\"" << edge_color(s) << "\", constraint=false];\n";
+        << edge_color(s) << "\", fontcolor=\"" << edge_color(s) << "\"];\n";
     current[s.to] = node;
+    last_row[s.to] = row;
+  }
+  // Each lane as a faint line from its header to its last box, drawn under everything.
+  for (std::uint64_t id : used) {
+    if (current[id] == "lane_" + std::to_string(id)) continue;
+    out << "  lane_" << id << " -> " << current[id]
+        << " [color=\"#dadce0\", style=dashed, arrowhead=none];\n";
   }
   out << "}\n";
   return out.str();
 }
 
 void write_perfetto(const Trace& t, std::ostream& out) {
+  const Names name_of(t);
   const std::vector<Switch> all = switches_of(t);
   const bool virtual_time = t.hub == "SimHub";
   auto ts_of = [&](std::size_t k) -> double {
@@ -302,7 +329,7 @@ void write_perfetto(const Trace& t, std::ostream& out) {
   }
   for (std::size_t i = 0; i < tids.size(); ++i) {
     const std::uint64_t id = tids[i];
-    const std::string name = id == 0 ? "hub" : "#" + std::to_string(id) + " " + t.greenlet_name(id);
+    const std::string name = id == 0 ? "hub" : "#" + std::to_string(id) + " " + name_of(id);
     emit("{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":" + std::to_string(id) +
          ",\"args\":{\"name\":" + json_string(name) + "}}");
     emit("{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":1,\"tid\":" + std::to_string(id) +
@@ -320,7 +347,7 @@ void write_perfetto(const Trace& t, std::ostream& out) {
     const double start = it != running_since.end() ? ts_of(it->second) : 0.0;
     const std::int64_t start_ns = it != running_since.end() ? since_ns[s.from] : 0;
     const double end = ts_of(k);
-    const std::string name = s.from == 0 ? "hub" : t.greenlet_name(s.from);
+    const std::string name = name_of(s.from);
     emit("{\"ph\":\"X\",\"name\":" + json_string(name) +
          ",\"cat\":\"run\",\"pid\":1,\"tid\":" + std::to_string(s.from) + ",\"ts\":" + num(start) +
          ",\"dur\":" + num(std::max(end - start, 0.001)) + ",\"args\":{\"from_ns\":" +
@@ -339,7 +366,7 @@ void write_perfetto(const Trace& t, std::ostream& out) {
   }
   // Whatever still runs at the end gets a short closing slice.
   for (const auto& [lane, k] : running_since) {
-    emit("{\"ph\":\"X\",\"name\":" + json_string(lane == 0 ? "hub" : t.greenlet_name(lane)) +
+    emit("{\"ph\":\"X\",\"name\":" + json_string(name_of(lane)) +
          ",\"cat\":\"run\",\"pid\":1,\"tid\":" + std::to_string(lane) + ",\"ts\":" + num(ts_of(k)) +
          ",\"dur\":1.000,\"args\":{\"from_ns\":" + std::to_string(since_ns[lane]) + "}}");
   }

@@ -60,7 +60,9 @@ void render_dot(const std::string& dot, const std::string& format, const std::st
   if (c.graph == nullptr) {
     throw VizError("tendril-viz: Graphviz rejected the DOT text: " + trimmed(errors));
   }
-  if (gvLayout(c.gvc, c.graph, "dot") != 0) {
+  // Flow graphs carry their own positions (pinned): the "nop" layout keeps them.
+  const bool pinned = dot.find("!\"") != std::string::npos;
+  if (gvLayout(c.gvc, c.graph, pinned ? "nop" : "dot") != 0) {
     std::string hint;
     if (errors.find("not recognized") != std::string::npos) {
       hint =

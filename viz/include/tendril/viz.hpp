@@ -39,11 +39,15 @@ struct FlowOptions {
   std::string title;
 };
 
-// flow_dot() is the flow graph as DOT text; the same trace and options give the same bytes.
+// flow_dot() is the flow graph as DOT text with every node's position pinned (lane = column,
+// switch = row), so drawing takes time linear in its size; the same trace and options give the
+// same bytes. To draw it with Graphviz's tools: `neato -n -Tsvg flow.dot -o flow.svg`.
 std::string flow_dot(const trace::Trace& trace, const FlowOptions& options = {});
 
-// render_dot() lays out DOT text with Graphviz's dot layout and writes it to path in format
-// ("svg", "png", "pdf", ...). Throws VizError with Graphviz's own message on failure.
+// render_dot() lays out DOT text and writes it to path in format ("svg", "png", "pdf", ...):
+// with the positions it gives when its nodes are pinned (pos="x,y!", as flow_dot() writes them;
+// Graphviz's "nop" layout, like `neato -n`), otherwise with the dot layout. Throws VizError with
+// Graphviz's own message on failure.
 void render_dot(const std::string& dot, const std::string& format, const std::string& path);
 
 // render_flow() writes the flow graph to path, in the format its extension names: .dot (the DOT
