@@ -72,6 +72,21 @@ def tracing_table():
             plain = wall[bench % 0][counter] * 1e9
             traced = wall[bench % 1][counter] * 1e9
             print("| %s | | %.1f | | %.1f | %.2fx |" % (label, plain, traced, traced / plain))
+    print()
+    print("| drawing a trace of 10,000 switches | median |")
+    print("|---|---|")
+    drawing = medians("bench_viz", None)
+    for name, label in [("BM_FlowDot10kSwitches", "flow graph as DOT text (every switch)"),
+                        ("BM_RenderSvg10kSwitches/iterations:1/repeats:3",
+                         "SVG through Graphviz (every switch)"),
+                        ("BM_RenderSvgDefaultGuard/iterations:1/repeats:3",
+                         "SVG with tendril-viz's defaults (repeats folded, <= 2000 switches)")]:
+        b = drawing.get(name)
+        if b:
+            print("| %s | %.0f ms |" % (label, b["real_time"]))
+    b = drawing.get("BM_TraceFileRoundTrip")
+    if b:
+        print("| trace file: write + parse, per event | %.0f ns |" % (b["ns_per_event"] * 1e9))
 
 
 def medians(binary, extra_filter):

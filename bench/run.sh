@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF >/dev/null
 cmake --build build-bench -j2 --target bench_core bench_primitives bench_explore bench_trace \
-  callgrind_probe >/dev/null
+  bench_viz callgrind_probe >/dev/null
 # The same core without the observer hook, to measure what the hook costs when nothing traces.
 cmake -S . -B build-bench-nohook -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF \
   -DTENDRIL_TRACE_HOOK=OFF >/dev/null
