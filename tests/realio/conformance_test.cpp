@@ -305,3 +305,55 @@ TYPED_TEST(Conformance, EchoServerWith100Clients) {
   });
   EXPECT_EQ(clients_ok, 100);
 }
+
+// select() over streams, unchanged on both hubs: readiness in index order, a wait woken by the
+// first arrival, a timeout that returns nothing, writability, EOF, and a closed stream refused.
+TYPED_TEST(Conformance, SelectOverStreams) {
+  auto hub = TypeParam::make();
+  using Indexes = std::vector<std::size_t>;
+  tendril::run(*hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    std::vector<tendril::Stream> clients, servers;
+    for (int i = 0; i < 3; ++i) {
+      clients.push_back(tendril::connect(l.address(), 5s));
+      servers.push_back(l.accept(5s));
+    }
+    std::vector<tendril::Stream*> all = {&clients[0], &clients[1], &clients[2]};
+    EXPECT_TRUE(tendril::select(all, {}, 0s).empty());
+    servers[2].sendall("x");
+    servers[0].sendall("y");
+    tendril::sleep(10ms);
+    tendril::net::Selected ready = tendril::select(all, {}, 5s);
+    EXPECT_EQ(ready.readable, (Indexes{0, 2}));
+    EXPECT_EQ(ready.writable, Indexes{});
+    EXPECT_EQ(clients[0].recv(10), "y");
+    EXPECT_EQ(clients[2].recv(10), "x");
+    // A blocking select wakes at the first arrival.
+    auto writer = tendril::spawn([&] {
+      tendril::sleep(20ms);
+      servers[1].sendall("z");
+    });
+    const auto before = tendril::now();
+    ready = tendril::select(all, {&clients[2]}, 5s);
+    EXPECT_EQ(ready.readable, Indexes{});
+    EXPECT_EQ(ready.writable, (Indexes{0}));  // a stream with room is writable at once
+    ready = tendril::select(all, {}, 5s);
+    EXPECT_EQ(ready.readable, (Indexes{1}));
+    EXPECT_GE(tendril::now() - before, 20ms);
+    EXPECT_EQ(clients[1].recv(10), "z");
+    writer->join();
+    // Nothing arrives: a timeout returns empty lists, after the timeout.
+    const auto t0 = tendril::now();
+    EXPECT_TRUE(tendril::select(all, {}, 30ms).empty());
+    EXPECT_GE(tendril::now() - t0, 29ms);
+    // EOF is readable.
+    servers[1].close();
+    ready = tendril::select(all, {}, 5s);
+    EXPECT_EQ(ready.readable, (Indexes{1}));
+    EXPECT_EQ(clients[1].recv(10), "");
+    clients[0].close();
+    EXPECT_THROW(tendril::select(all, {}, 0s), tendril::UsageError);
+    EXPECT_THROW(tendril::select({nullptr}, {}, 0s), tendril::UsageError);
+    EXPECT_THROW(tendril::select({}, {}, -1s), tendril::UsageError);
+  });
+}

@@ -344,3 +344,43 @@ TEST(SimNet, DrawnFaultsNeedANonDefaultAnswer) {
   });
   EXPECT_EQ(hub.sim_net().resets(), 0u);
 }
+
+// select() on the simulated network: exact wake times for arrival, a reset (readable), and room
+// freed by a slow reader (writable); with no streams it is a 2 s sleep.
+TEST(SimNet, SelectWakesAtExactVirtualTimes) {
+  tendril::SimOptions options = fixed_latency();
+  options.net.buffer_bytes = 100;
+  tendril::SimHub hub(options);
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen(server_at);
+    tendril::Stream c = tendril::connect(server_at);
+    tendril::Stream s = l.accept();
+    tendril::Stream c2 = tendril::connect(server_at);
+    tendril::Stream s2 = l.accept();
+    // Fill the client's direction: 100 bytes in flight or buffered, so it is not writable.
+    EXPECT_EQ(c.send(std::string(150, 'x')), 100u);
+    tendril::spawn([&] {
+      tendril::sleep(1ms);
+      EXPECT_EQ(s.recv(30).size(), 30u);  // frees room at 1 ms
+    });
+    auto ready = tendril::select({&c, &c2}, {&c}, std::nullopt);
+    EXPECT_EQ(ready.readable, std::vector<std::size_t>{});
+    EXPECT_EQ(ready.writable, std::vector<std::size_t>{0});
+    EXPECT_EQ(now_us(), 1000);
+    tendril::spawn([&] {
+      tendril::sleep(2ms);
+      hub.sim_net().reset(s2.peer(), server_at);
+    });
+    ready = tendril::select({&c, &c2}, {}, 10ms);
+    EXPECT_EQ(ready.readable, std::vector<std::size_t>{1});
+    EXPECT_EQ(now_us(), 3000);
+    EXPECT_EQ(errno_of([&] { c2.recv(1); }), ECONNRESET);
+    EXPECT_EQ(tendril::select({&c2}, {}, 10ms).readable, std::vector<std::size_t>{0});  // still
+    s.sendall("hi");
+    ready = tendril::select({&c}, {}, 10ms);
+    EXPECT_EQ(ready.readable, std::vector<std::size_t>{0});
+    EXPECT_EQ(now_us(), 3050);
+    tendril::select({}, {}, 2s);
+    EXPECT_EQ(now_us(), 2'003'050);
+  });
+}
