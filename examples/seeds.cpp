@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "tendril/explore.hpp"
@@ -252,6 +253,79 @@ void raw_switch(std::ostream& out) {
   gr1 = &test1;
   gr2 = &test2;
   gr1->switch_to();
+}
+
+void select_polling(std::ostream& out, tendril::Hub& hub) {
+  auto tic = [] {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "at %1.1f seconds",
+                  static_cast<double>(tendril::now().count()) / 1e9);
+    return std::string(buf);
+  };
+  tendril::run(hub, [&] {
+    auto poller = [&](const char* name) {
+      return tendril::spawn(name, [&] {
+        out << "Started Polling: " << tic() << "\n";
+        tendril::select({}, {}, 2s);
+        out << "Ended Polling: " << tic() << "\n";
+      });
+    };
+    auto gr1 = poller("gr1");
+    auto gr2 = poller("gr2");
+    auto gr3 = tendril::spawn("gr3", [&] {
+      out << "Hey lets do some stuff while the greenlets poll, " << tic() << "\n";
+      tendril::sleep(1s);
+    });
+    tendril::joinall({gr1, gr2, gr3});
+  });
+}
+
+void hello_http_handler(tendril::Stream& s) {
+  std::string request;
+  while (request.find("\r\n\r\n") == std::string::npos) {
+    if (request.size() > 65536) return;  // not HTTP: drop it
+    std::string part = s.recv(4096, 10s);
+    if (part.empty()) return;  // the client went away mid-request
+    request += part;
+  }
+  tendril::sleep(100ms);
+  s.sendall(
+      "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nHello World\n");
+}
+
+HttpLoad hello_http_load(std::ostream& out, tendril::Hub& hub, int clients) {
+  HttpLoad load;
+  tendril::run(hub, [&] {
+    tendril::StreamServer server(tendril::listen({"127.0.0.1", 0}), hello_http_handler, 10000);
+    server.start();
+    const tendril::Duration start = tendril::now();
+    tendril::Duration last = start;
+    std::vector<tendril::Ref<tendril::Greenlet>> workers;
+    for (int c = 0; c < clients; ++c) {
+      workers.push_back(tendril::spawn([&] {
+        try {
+          tendril::Stream s = tendril::connect(server.address(), 5s);
+          s.sendall("GET / HTTP/1.0\r\n\r\n", 5s);
+          std::string response;
+          for (std::string part; !(part = s.recv(4096, 5s)).empty();) response += part;
+          const bool ok = response.rfind("HTTP/1.0 200 OK\r\n", 0) == 0 && response.size() >= 12 &&
+                          response.compare(response.size() - 12, 12, "Hello World\n") == 0;
+          ++(ok ? load.ok : load.failed);
+        } catch (const std::system_error&) {
+          ++load.failed;
+        } catch (const tendril::Timeout&) {
+          ++load.failed;
+        }
+        last = std::max(last, tendril::now());
+      }));
+    }
+    tendril::joinall(workers);
+    server.stop(1s);
+    load.elapsed = last - start;
+  });
+  out << load.ok << "/" << clients << " requests answered with 200 OK, " << load.failed
+      << " failed, in " << seconds(load.elapsed) << "\n";
+  return load;
 }
 
 }  // namespace seeds

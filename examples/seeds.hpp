@@ -1,12 +1,13 @@
 // seeds.hpp: the seed programs from gevent's tutorial and the greenlet docs, written with
-// tendril. Each runs on its own simulated hub and prints to `out`; the example programs, the
-// demo and the tests all call these.
+// tendril. Each runs on its own simulated hub (or on the hub it is given) and prints to `out`; the
+// example programs, the demo and the tests all call these.
 #pragma once
 
 #include <cstdint>
 #include <ostream>
 #include <string>
 
+#include "tendril/net.hpp"
 #include "tendril/trace/events.hpp"
 
 namespace seeds {
@@ -29,6 +30,25 @@ void subclass(std::ostream& out);
 void actors(std::ostream& out, int rounds);
 // raw_switch(): the greenlet library's gr1.switch()/gr2.switch() example; prints 12 56 34.
 void raw_switch(std::ostream& out);
+
+// select_polling(): gevent's select example on `hub` (SimHub or LibevHub): gr1 and gr2 each poll
+// with select([], [], [], 2 s) while gr3 does some stuff (sleeps 1 s); times are the hub's. On
+// SimHub it ends at virtual time 2 s; on LibevHub after about 2 s of wall time.
+void select_polling(std::ostream& out, tendril::Hub& hub);
+
+// hello_http_handler() is the seed's hello-world HTTP/1.0 handler: it reads the request head
+// (at most 64 KiB, 10 s), sleeps 0.1 s cooperatively, and answers 200 "Hello World\n". A client
+// that disconnects mid-request is dropped quietly. Use it with a StreamServer on either hub.
+void hello_http_handler(tendril::Stream& s);
+// HttpLoad is what hello_http_load() measured.
+struct HttpLoad {
+  int ok = 0;                 // answered "HTTP/1.0 200 OK" with the full body
+  int failed = 0;             // refused, reset, timed out or answered otherwise
+  tendril::Duration elapsed;  // hub time from the first connect to the last answer
+};
+// hello_http_load() runs the hello server on `hub` and `clients` concurrent clients against it
+// (the seed's `ab -n 200 -c 200`), each sending one GET; prints one summary line to `out`.
+HttpLoad hello_http_load(std::ostream& out, tendril::Hub& hub, int clients);
 
 // bank_race(): a check-then-act race: two withdrawals of 80 from an account holding 100; each
 // checks the balance, yields (to write an audit log), then withdraws; the second first does some

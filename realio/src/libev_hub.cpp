@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -281,6 +282,33 @@ bool LibevHub::wait_fd(int fd, int events, std::optional<std::int64_t> deadline_
   return park(wait.token, reason, nullptr, deadline_ns);
 }
 
+bool LibevHub::wait_fds(const std::vector<std::pair<int, int>>& fds,
+                        std::optional<std::int64_t> deadline_ns, const char* reason) {
+  WaitToken token = begin_wait(reason);
+  // One watcher per pair, all waking the same wait; the vector never reallocates once started.
+  std::vector<ev_io> watchers(fds.size());
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    ev_io_init(
+        &watchers[i],
+        [](struct ev_loop*, ev_io* w, int) { Hub::wake_now(*static_cast<WaitToken*>(w->data)); },
+        fds[i].first, fds[i].second);
+    watchers[i].data = &token;
+    ev_io_start(impl_->loop, &watchers[i]);
+  }
+  // An empty wait is kept alive by its deadline's timer alone, so that a wait with neither is a
+  // deadlock rather than a loop blocked forever.
+  if (!fds.empty()) ++impl_->io_waits;
+  struct Stop {
+    LibevHub::Impl* impl;
+    std::vector<ev_io>& watchers;
+    ~Stop() {
+      for (ev_io& w : watchers) ev_io_stop(impl->loop, &w);
+      if (!watchers.empty()) --impl->io_waits;
+    }
+  } stop{impl_.get(), watchers};
+  return park(token, reason, nullptr, deadline_ns);
+}
+
 namespace {
 
 // errno to std::system_error, in one place (libev's syserr funnel).
@@ -370,6 +398,7 @@ class FdStream final : public net::StreamImpl {
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
   }
   Address peer() const override { return peer_; }
+  int fd() const noexcept { return fd_; }
 
  private:
   LibevHub& hub_;
@@ -454,6 +483,46 @@ class LibevBackend final : public net::Backend {
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return stream;
+  }
+  net::Selected select(const std::vector<net::StreamImpl*>& readable,
+                       const std::vector<net::StreamImpl*>& writable,
+                       std::optional<Duration> timeout) override {
+    const auto deadline = deadline_of(hub_, timeout, "tendril::select");
+    std::vector<std::pair<int, int>> fds;
+    fds.reserve(readable.size() + writable.size());
+    auto add = [&](const std::vector<net::StreamImpl*>& streams, int events) {
+      for (net::StreamImpl* s : streams) {
+        auto* fs = dynamic_cast<FdStream*>(s);
+        if (fs == nullptr) throw UsageError("tendril::select: a stream of another hub's network");
+        fds.emplace_back(fs->fd(), events);
+      }
+    };
+    add(readable, EV_READ);
+    add(writable, EV_WRITE);
+    std::vector<pollfd> polled(fds.size());
+    for (;;) {
+      // Readiness is asked of the kernel (poll with no wait); libev only does the waiting.
+      for (std::size_t i = 0; i < fds.size(); ++i) {
+        polled[i] = {fds[i].first, static_cast<short>(fds[i].second == EV_READ ? POLLIN : POLLOUT),
+                     0};
+      }
+      int rc;
+      do {
+        rc = ::poll(polled.data(), polled.size(), 0);
+      } while (rc < 0 && errno == EINTR);
+      if (rc < 0) syserr("poll in select");
+      net::Selected out;
+      for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (polled[i].revents == 0) continue;
+        if (i < readable.size()) {
+          out.readable.push_back(i);
+        } else {
+          out.writable.push_back(i - readable.size());
+        }
+      }
+      if (!out.empty()) return out;
+      if (!hub_.wait_fds(fds, deadline, "select")) return out;
+    }
   }
 
  private:

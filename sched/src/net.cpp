@@ -64,6 +64,27 @@ void Listener::close() noexcept {
   }
 }
 
+net::Selected select(const std::vector<Stream*>& readable, const std::vector<Stream*>& writable,
+                     std::optional<Duration> timeout) {
+  Hub& hub = current_hub("tendril::select");
+  if (timeout && *timeout < Duration::zero()) {
+    throw UsageError("tendril::select: negative timeout");
+  }
+  auto impls = [](const std::vector<Stream*>& streams, const char* list) {
+    std::vector<net::StreamImpl*> out;
+    out.reserve(streams.size());
+    for (std::size_t i = 0; i < streams.size(); ++i) {
+      if (streams[i] == nullptr || !streams[i]->impl_) {
+        throw UsageError("tendril::select: stream " + std::to_string(i) + " of the " + list +
+                         " list is " + (streams[i] == nullptr ? "null" : "closed"));
+      }
+      out.push_back(streams[i]->impl_.get());
+    }
+    return out;
+  };
+  return hub.net().select(impls(readable, "readable"), impls(writable, "writable"), timeout);
+}
+
 Listener listen(const Address& at, int backlog) {
   return Listener(current_hub("tendril::listen").net().listen(at, backlog));
 }

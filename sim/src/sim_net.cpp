@@ -1,7 +1,11 @@
 // sim_net.cpp: the simulated network: listeners and byte-stream connections in virtual time.
-// Every delivery takes a latency drawn through the hub's Chooser (Fifo: none), so runs are
-// seeded and replayable; no file descriptor is touched.
+// Every delivery takes a latency drawn through the hub's Chooser (Fifo: the minimum), so runs are
+// seeded and replayable; faults (refusals, resets, partitions) are injected through SimNet's API
+// or drawn through the Chooser. No file descriptor is touched.
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,116 +17,144 @@
 namespace tendril {
 namespace {
 
+// matches() says whether an endpoint pattern names addr: an empty host is any host, port 0 any
+// port.
+bool matches(const Address& pattern, const Address& addr) {
+  return (pattern.host.empty() || pattern.host == addr.host) &&
+         (pattern.port == 0 || pattern.port == addr.port);
+}
+
+bool pair_matches(const Address& a, const Address& b, const Address& x, const Address& y) {
+  return (matches(a, x) && matches(b, y)) || (matches(a, y) && matches(b, x));
+}
+
+[[noreturn]] void net_error(int err, const std::string& what) {
+  throw std::system_error(err, std::generic_category(), "tendril: " + what + " (simulated)");
+}
+
+}  // namespace
+
 // One direction of a connection. Flow control: bytes buffered plus bytes in flight never exceed
 // the capacity, so a slow reader makes the writer block.
-struct Pipe {
+struct SimNet::Pipe {
+  struct Segment {
+    std::string bytes;
+    bool eof;
+    std::int64_t arrival_ns;
+    std::int64_t latency_ns;  // kept to take it again after a partition heals
+  };
   std::string buffer;             // arrived, not yet read
-  std::size_t in_flight = 0;      // sent, not yet arrived
+  std::deque<Segment> segments;   // sent, not yet arrived, in sending order
+  std::size_t in_flight = 0;      // bytes in `segments`
   std::int64_t last_arrival = 0;  // deliveries keep their order, like TCP
-  bool write_closed = false;
-  bool eof = false;  // the writer closed and everything arrived
+  std::optional<TimerId> timer;   // armed for the first segment's arrival
+  bool write_closed = false;      // the writer shut its side down (FIN sent)
+  bool eof = false;               // the FIN arrived
+  bool reader_closed = false;     // the reading stream is closed: data arriving resets
   Event readable{"stream readable"};
   Event writable{"stream writable"};
 };
 
-struct Conn {
+struct SimNet::Conn {
+  Address client, server;
   Pipe to_server, to_client;
+  bool reset = false;
+  int open_ends = 2;
+  std::optional<std::size_t> reset_after;  // delivered bytes (both directions) before a reset
+  std::size_t delivered = 0;
 };
 
-class SimStream final : public net::StreamImpl {
+class SimNet::Stream final : public net::StreamImpl {
  public:
-  SimStream(SimHub& hub, std::shared_ptr<Conn> conn, bool server, Address peer,
-            std::uint32_t max_latency_us, std::size_t capacity)
-      : hub_(hub),
+  Stream(SimNet& net, std::shared_ptr<Conn> conn, bool server)
+      : net_(net),
         conn_(std::move(conn)),
         in_(server ? conn_->to_server : conn_->to_client),
         out_(server ? conn_->to_client : conn_->to_server),
-        peer_(std::move(peer)),
-        max_latency_us_(max_latency_us),
-        capacity_(capacity) {}
-  ~SimStream() override { close(); }
+        server_(server) {}
+  ~Stream() override { close(); }
 
   std::size_t recv(char* buf, std::size_t n, std::optional<Duration> timeout) override {
-    const std::int64_t deadline = timeout ? hub_.now_ns() + timeout->count() : 0;
-    while (in_.buffer.empty() && !in_.eof) {
+    SimHub& hub = net_.hub_;
+    const std::int64_t deadline = timeout ? hub.now_ns() + timeout->count() : 0;
+    while (in_.buffer.empty() && !in_.eof && !conn_->reset) {
       in_.readable.clear();
       std::optional<Duration> left;
-      if (timeout) left = Duration(std::max<std::int64_t>(0, deadline - hub_.now_ns()));
+      if (timeout) left = Duration(std::max<std::int64_t>(0, deadline - hub.now_ns()));
       if (!in_.readable.wait(left)) throw Timeout();
     }
-    const std::size_t k = std::min(n, in_.buffer.size());
-    std::memcpy(buf, in_.buffer.data(), k);
-    in_.buffer.erase(0, k);
-    if (in_.buffer.size() + in_.in_flight < capacity_) in_.writable.set();
-    return k;
+    // As Linux: bytes that arrived are read first, an EOF that arrived before a reset wins.
+    if (!in_.buffer.empty()) {
+      const std::size_t k = std::min(n, in_.buffer.size());
+      std::memcpy(buf, in_.buffer.data(), k);
+      in_.buffer.erase(0, k);
+      if (in_.buffer.size() + in_.in_flight < net_.options_.buffer_bytes) in_.writable.set();
+      return k;
+    }
+    if (in_.eof) return 0;
+    net_error(ECONNRESET, "recv from " + peer().to_string());
   }
 
   std::size_t send(const char* buf, std::size_t n, std::optional<Duration> timeout) override {
-    if (out_.write_closed) {
-      throw std::system_error(EPIPE, std::generic_category(),
-                              "tendril: send to " + peer_.to_string() + " after shutdown");
-    }
-    const std::int64_t deadline = timeout ? hub_.now_ns() + timeout->count() : 0;
-    while (out_.buffer.size() + out_.in_flight >= capacity_) {
+    SimHub& hub = net_.hub_;
+    check_can_send();
+    const std::size_t capacity = net_.options_.buffer_bytes;
+    const std::int64_t deadline = timeout ? hub.now_ns() + timeout->count() : 0;
+    while (out_.buffer.size() + out_.in_flight >= capacity && !conn_->reset) {
       out_.writable.clear();
       std::optional<Duration> left;
-      if (timeout) left = Duration(std::max<std::int64_t>(0, deadline - hub_.now_ns()));
+      if (timeout) left = Duration(std::max<std::int64_t>(0, deadline - hub.now_ns()));
       if (!out_.writable.wait(left)) throw Timeout();
     }
-    const std::size_t k = std::min(n, capacity_ - out_.buffer.size() - out_.in_flight);
-    out_.in_flight += k;
-    deliver(std::string(buf, k), false);
+    check_can_send();
+    const std::size_t k = std::min(n, capacity - out_.buffer.size() - out_.in_flight);
+    net_.send_segment(conn_, out_, std::string(buf, k), false);
     return k;
   }
 
   void shutdown(net::Shutdown how) override {
     if (how != net::Shutdown::read && !out_.write_closed) {
       out_.write_closed = true;
-      deliver({}, true);
+      if (!conn_->reset) net_.send_segment(conn_, out_, {}, true);
     }
   }
+
   void close() noexcept override {
     if (closed_) return;
     closed_ = true;
+    --conn_->open_ends;
+    in_.reader_closed = true;
     try {
-      shutdown(net::Shutdown::both);
+      if (!conn_->reset && !in_.buffer.empty()) {
+        net_.reset_conn(conn_);  // Linux answers a close with unread bytes with a RST
+      } else {
+        shutdown(net::Shutdown::both);
+      }
     } catch (...) {
+      // Only the Chooser could throw here (a replay running out); the stream is closed anyway.
     }
   }
-  Address peer() const override { return peer_; }
+
+  Address peer() const override { return server_ ? conn_->client : conn_->server; }
+
+  // What select() needs: the connection and both directions, kept alive past this stream.
+  const std::shared_ptr<Conn>& conn() const { return conn_; }
+  Pipe& in() const { return in_; }
+  Pipe& out() const { return out_; }
 
  private:
-  // deliver() makes bytes (or the end of the stream) arrive after a latency drawn through the
-  // Chooser, never before what was sent earlier.
-  void deliver(std::string bytes, bool eof) {
-    const std::uint32_t latency_us = max_latency_us_ == 0 ? 0 : hub_.choose(max_latency_us_ + 1);
-    const std::int64_t arrival =
-        std::max(out_.last_arrival, hub_.now_ns() + std::int64_t{latency_us} * 1000);
-    out_.last_arrival = arrival;
-    std::shared_ptr<Conn> keep = conn_;
-    Pipe* pipe = &out_;
-    hub_.start_timer(arrival, Callback::from_function([keep, pipe, bytes = std::move(bytes), eof] {
-                       if (eof) {
-                         pipe->eof = true;
-                       } else {
-                         pipe->in_flight -= bytes.size();
-                         pipe->buffer += bytes;
-                       }
-                       pipe->readable.set();
-                     }));
+  void check_can_send() const {
+    if (conn_->reset) net_error(ECONNRESET, "send to " + peer().to_string());
+    if (out_.write_closed) net_error(EPIPE, "send to " + peer().to_string() + " after shutdown");
   }
 
-  SimHub& hub_;
+  SimNet& net_;
   std::shared_ptr<Conn> conn_;
   Pipe& in_;
   Pipe& out_;
-  Address peer_;
-  std::uint32_t max_latency_us_;
-  std::size_t capacity_;
+  bool server_;
   bool closed_ = false;
 };
-
-}  // namespace
 
 class SimNet::Listener final : public net::ListenerImpl {
  public:
@@ -136,44 +168,279 @@ class SimNet::Listener final : public net::ListenerImpl {
     }
   }
   Address address() const override { return at_; }
-  void close() noexcept override { net_.listeners_.erase(at_.to_string()); }
-  Queue<std::unique_ptr<net::StreamImpl>> pending_{0, "accept queue"};
+  void close() noexcept override {
+    auto it = net_.listeners_.find(at_.to_string());
+    if (it != net_.listeners_.end() && it->second == this) net_.listeners_.erase(it);
+    // Connections still in the backlog are reset, as a closing listening socket does.
+    try {
+      while (!pending_.empty()) net_.reset_conn(pending_.get_nowait()->conn());
+    } catch (...) {
+    }
+  }
+  Queue<std::unique_ptr<Stream>> pending_{0, "accept queue"};
 
  private:
   SimNet& net_;
   Address at_;
 };
 
+SimNet::SimNet(SimHub& hub, SimNetOptions options) : hub_(hub), options_(options) {}
+
+SimNet::~SimNet() = default;
+
 std::unique_ptr<net::ListenerImpl> SimNet::listen(const Address& at, int) {
   Address bound = at;
   if (bound.port == 0) bound.port = next_port_++;
   const std::string key = bound.to_string();
-  if (listeners_.count(key) != 0) {
-    throw std::system_error(EADDRINUSE, std::generic_category(),
-                            "tendril: listen on " + key + " (simulated)");
-  }
+  if (listeners_.count(key) != 0) net_error(EADDRINUSE, "listen on " + key);
   auto l = std::make_unique<Listener>(*this, bound);
   listeners_.emplace(key, l.get());
   return l;
 }
 
-std::unique_ptr<net::StreamImpl> SimNet::connect(const Address& to, std::optional<Duration>) {
-  auto it = listeners_.find(to.to_string());
-  if (it == listeners_.end()) {
-    throw std::system_error(ECONNREFUSED, std::generic_category(),
-                            "tendril: connect to " + to.to_string() + " (simulated)");
-  }
-  auto conn = std::make_shared<Conn>();
+std::unique_ptr<net::StreamImpl> SimNet::connect(const Address& to,
+                                                 std::optional<Duration> timeout) {
+  if (timeout && *timeout < Duration::zero())
+    throw UsageError("tendril::connect: negative timeout");
   const Address client{"sim-client", next_port_++};
-  it->second->pending_.put(std::make_unique<SimStream>(
-      hub_, conn, true, client, options_.max_latency_us, options_.buffer_bytes));
-  return std::make_unique<SimStream>(hub_, conn, false, to, options_.max_latency_us,
-                                     options_.buffer_bytes);
+  const std::optional<std::int64_t> deadline =
+      timeout ? std::optional(hub_.now_ns() + timeout->count()) : std::nullopt;
+  // A partition drops the SYN; TCP sends it again until the partition heals or the caller's
+  // timeout passes.
+  while (const auto heal = partition_end(client, to, hub_.now_ns())) {
+    if (deadline && *deadline < *heal) {
+      sleep(Duration(*deadline - hub_.now_ns()));
+      throw Timeout();
+    }
+    sleep(Duration(*heal - hub_.now_ns()));
+  }
+  for (auto& [pattern, count] : refusals_) {
+    if (count == 0 || !matches(pattern, to)) continue;
+    if (count != SIZE_MAX) --count;
+    net_error(ECONNREFUSED, "connect to " + to.to_string() + " refused by a fault");
+  }
+  auto it = listeners_.find(to.to_string());
+  if (it == listeners_.end()) net_error(ECONNREFUSED, "connect to " + to.to_string());
+
+  auto conn = std::make_shared<Conn>();
+  conn->client = client;
+  conn->server = it->second->address();
+  for (Rule& rule : reset_rules_) {
+    if (rule.count == 0 || !pair_matches(rule.a, rule.b, client, conn->server)) continue;
+    --rule.count;
+    conn->reset_after = rule.bytes;
+    break;
+  }
+  if (!conn->reset_after && options_.reset_one_in >= 2 && hub_.choose(options_.reset_one_in) == 1) {
+    conn->reset_after = hub_.choose(std::max<std::uint32_t>(1, options_.reset_within_bytes));
+  }
+  if (conns_.size() >= 64 && (conns_.size() & (conns_.size() - 1)) == 0) {
+    std::erase_if(conns_, [](const std::weak_ptr<Conn>& c) { return c.expired(); });
+  }
+  conns_.push_back(conn);
+  it->second->pending_.put(std::make_unique<Stream>(*this, conn, true));
+  return std::make_unique<Stream>(*this, conn, false);
 }
 
-net::Backend& SimHub::net() {
+net::Selected SimNet::select(const std::vector<net::StreamImpl*>& readable,
+                             const std::vector<net::StreamImpl*>& writable,
+                             std::optional<Duration> timeout) {
+  // Hold the connections, not the streams: another greenlet may close a stream meanwhile.
+  struct Watched {
+    std::shared_ptr<Conn> conn;
+    Pipe* pipe;
+  };
+  auto watch = [](const std::vector<net::StreamImpl*>& streams, bool read) {
+    std::vector<Watched> out;
+    out.reserve(streams.size());
+    for (net::StreamImpl* s : streams) {
+      auto* sim = dynamic_cast<Stream*>(s);
+      if (sim == nullptr) throw UsageError("tendril::select: a stream of another hub's network");
+      out.push_back({sim->conn(), read ? &sim->in() : &sim->out()});
+    }
+    return out;
+  };
+  const std::vector<Watched> rs = watch(readable, true);
+  const std::vector<Watched> ws = watch(writable, false);
+  const std::size_t capacity = options_.buffer_bytes;
+  auto can_read = [](const Watched& w) {
+    return !w.pipe->buffer.empty() || w.pipe->eof || w.conn->reset;
+  };
+  auto can_write = [capacity](const Watched& w) {
+    return w.conn->reset || w.pipe->write_closed ||
+           w.pipe->buffer.size() + w.pipe->in_flight < capacity;
+  };
+  const std::optional<std::int64_t> deadline =
+      timeout ? std::optional(hub_.now_ns() + timeout->count()) : std::nullopt;
+  for (;;) {
+    net::Selected out;
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+      if (can_read(rs[i])) out.readable.push_back(i);
+    }
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+      if (can_write(ws[i])) out.writable.push_back(i);
+    }
+    if (!out.empty() || (deadline && hub_.now_ns() >= *deadline)) return out;
+    // Nothing ready: link to every event that signals a change, then wait for the first.
+    const WaitToken token = hub_.begin_wait("tendril::select");
+    std::vector<std::pair<Event*, LinkId>> links;
+    struct Unlink {
+      std::vector<std::pair<Event*, LinkId>>& links;
+      ~Unlink() {
+        for (auto& [event, id] : links) event->unlink(id);
+      }
+    } unlink{links};
+    auto link = [&](Event& e) {
+      e.clear();
+      links.emplace_back(&e,
+                         e.rawlink([this, token] { hub_.schedule(Hub::wake_callback(token)); }));
+    };
+    for (const Watched& w : rs) link(w.pipe->readable);
+    for (const Watched& w : ws) link(w.pipe->writable);
+    if (!hub_.park(token, "select", nullptr, deadline)) return {};
+  }
+}
+
+void SimNet::refuse(const Address& at, std::size_t count) { refusals_.emplace_back(at, count); }
+
+void SimNet::accept_again(const Address& at) {
+  std::erase_if(refusals_,
+                [&](const auto& r) { return r.first.host == at.host && r.first.port == at.port; });
+}
+
+std::size_t SimNet::reset(const Address& a, const Address& b) {
+  std::size_t n = 0;
+  for (const auto& weak : conns_) {
+    std::shared_ptr<Conn> conn = weak.lock();
+    if (!conn || conn->reset || conn->open_ends == 0) continue;
+    if (!pair_matches(a, b, conn->client, conn->server)) continue;
+    reset_conn(conn);
+    ++n;
+  }
+  return n;
+}
+
+void SimNet::reset_after(const Address& a, const Address& b, std::size_t bytes, std::size_t count) {
+  reset_rules_.push_back({a, b, bytes, count});
+}
+
+void SimNet::partition(const Address& a, const Address& b, Duration from_now, Duration length) {
+  if (from_now < Duration::zero() || length < Duration::zero()) {
+    throw UsageError("tendril::SimNet::partition: negative start or length");
+  }
+  const std::int64_t start = hub_.now_ns() + from_now.count();
+  partitions_.push_back({a, b, start, start + length.count()});
+}
+
+std::size_t SimNet::open_connections() const noexcept {
+  std::size_t n = 0;
+  for (const auto& weak : conns_) {
+    const std::shared_ptr<Conn> conn = weak.lock();
+    if (conn && !conn->reset && conn->open_ends > 0) ++n;
+  }
+  return n;
+}
+
+std::optional<std::int64_t> SimNet::partition_end(const Address& client, const Address& server,
+                                                  std::int64_t at_ns) {
+  const std::int64_t now = hub_.now_ns();
+  std::erase_if(partitions_, [now](const Partition& p) { return p.end_ns <= now; });
+  // Partitions that overlap or touch add up: follow them to the end of the last one.
+  std::optional<std::int64_t> end;
+  std::int64_t t = at_ns;
+  for (bool extended = true; extended;) {
+    extended = false;
+    for (const Partition& p : partitions_) {
+      if (p.start_ns <= t && t < p.end_ns && pair_matches(p.a, p.b, client, server)) {
+        t = p.end_ns;
+        end = t;
+        extended = true;
+      }
+    }
+  }
+  return end;
+}
+
+void SimNet::send_segment(const std::shared_ptr<Conn>& conn, Pipe& pipe, std::string bytes,
+                          bool eof) {
+  const std::uint32_t lo = options_.min_latency_us;
+  const std::uint32_t hi = std::max(lo, options_.max_latency_us);
+  const std::uint32_t latency_us = hi == lo ? lo : lo + hub_.choose(hi - lo + 1);
+  const std::int64_t latency_ns = std::int64_t{latency_us} * 1000;
+  const std::int64_t arrival = std::max(pipe.last_arrival, hub_.now_ns() + latency_ns);
+  pipe.last_arrival = arrival;
+  pipe.in_flight += bytes.size();
+  pipe.segments.push_back({std::move(bytes), eof, arrival, latency_ns});
+  if (!pipe.timer) arm(conn, pipe, arrival);
+}
+
+void SimNet::arm(const std::shared_ptr<Conn>& conn, Pipe& pipe, std::int64_t at_ns) {
+  Pipe* p = &pipe;
+  pipe.timer = hub_.start_timer(at_ns, Callback::from_function([this, conn, p] {
+                                  p->timer.reset();
+                                  arrive(conn, *p);
+                                }));
+}
+
+void SimNet::arrive(const std::shared_ptr<Conn>& conn, Pipe& pipe) {
+  if (conn->reset || pipe.segments.empty()) return;
+  const std::int64_t now = hub_.now_ns();
+  if (const auto heal = partition_end(conn->client, conn->server, now)) {
+    // The path is cut: TCP retransmits until it heals, so every segment in flight arrives after
+    // the heal plus its latency, still in order.
+    std::int64_t previous = 0;
+    for (Pipe::Segment& s : pipe.segments) {
+      s.arrival_ns = std::max({s.arrival_ns, *heal + s.latency_ns, previous});
+      previous = s.arrival_ns;
+    }
+    pipe.last_arrival = std::max(pipe.last_arrival, previous);
+    arm(conn, pipe, pipe.segments.front().arrival_ns);
+    return;
+  }
+  while (!pipe.segments.empty() && pipe.segments.front().arrival_ns <= now) {
+    Pipe::Segment s = std::move(pipe.segments.front());
+    pipe.segments.pop_front();
+    if (s.eof) {
+      pipe.eof = true;
+      continue;
+    }
+    pipe.in_flight -= s.bytes.size();
+    if (pipe.reader_closed) {
+      reset_conn(conn);  // a closed socket answers data with a RST
+      return;
+    }
+    if (conn->reset_after && s.bytes.size() >= *conn->reset_after - conn->delivered) {
+      const std::size_t k = *conn->reset_after - conn->delivered;
+      pipe.buffer.append(s.bytes, 0, k);
+      conn->delivered += k;
+      reset_conn(conn);
+      return;
+    }
+    conn->delivered += s.bytes.size();
+    pipe.buffer += s.bytes;
+  }
+  pipe.readable.set();
+  if (!pipe.segments.empty()) arm(conn, pipe, pipe.segments.front().arrival_ns);
+}
+
+void SimNet::reset_conn(std::shared_ptr<Conn> conn) {
+  if (conn->reset) return;
+  conn->reset = true;
+  ++resets_;
+  for (Pipe* pipe : {&conn->to_server, &conn->to_client}) {
+    if (pipe->timer) hub_.cancel_timer(*std::exchange(pipe->timer, std::nullopt));
+    pipe->segments.clear();
+    pipe->in_flight = 0;
+    pipe->readable.set();
+    pipe->writable.set();
+  }
+}
+
+SimNet& SimHub::sim_net() {
   if (!net_) net_ = std::make_unique<SimNet>(*this, options_.net);
   return *net_;
 }
+
+net::Backend& SimHub::net() { return sim_net(); }
 
 }  // namespace tendril

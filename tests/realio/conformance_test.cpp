@@ -2,6 +2,7 @@
 // LibevHub (libev, real time), with the same observable order. Real-time bounds are generous.
 #include <gtest/gtest.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -9,9 +10,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "seeds.hpp"
 #include "tendril/net.hpp"
 #include "tendril/realio.hpp"
 #include "tendril/sim.hpp"
@@ -334,4 +337,192 @@ TYPED_TEST(Conformance, EchoServerWith100Clients) {
     server.stop(1s);
   });
   EXPECT_EQ(clients_ok, 100);
+}
+
+// select() over streams, unchanged on both hubs: readiness in index order, a wait woken by the
+// first arrival, a timeout that returns nothing, writability, EOF, and a closed stream refused.
+TYPED_TEST(Conformance, SelectOverStreams) {
+  auto hub = TypeParam::make();
+  using Indexes = std::vector<std::size_t>;
+  tendril::run(*hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    std::vector<tendril::Stream> clients, servers;
+    for (int i = 0; i < 3; ++i) {
+      clients.push_back(tendril::connect(l.address(), 5s));
+      servers.push_back(l.accept(5s));
+    }
+    std::vector<tendril::Stream*> all = {&clients[0], &clients[1], &clients[2]};
+    EXPECT_TRUE(tendril::select(all, {}, 0s).empty());
+    servers[2].sendall("x");
+    servers[0].sendall("y");
+    tendril::sleep(10ms);
+    tendril::net::Selected ready = tendril::select(all, {}, 5s);
+    EXPECT_EQ(ready.readable, (Indexes{0, 2}));
+    EXPECT_EQ(ready.writable, Indexes{});
+    EXPECT_EQ(clients[0].recv(10), "y");
+    EXPECT_EQ(clients[2].recv(10), "x");
+    // A blocking select wakes at the first arrival.
+    auto writer = tendril::spawn([&] {
+      tendril::sleep(20ms);
+      servers[1].sendall("z");
+    });
+    const auto before = tendril::now();
+    ready = tendril::select(all, {&clients[2]}, 5s);
+    EXPECT_EQ(ready.readable, Indexes{});
+    EXPECT_EQ(ready.writable, (Indexes{0}));  // a stream with room is writable at once
+    ready = tendril::select(all, {}, 5s);
+    EXPECT_EQ(ready.readable, (Indexes{1}));
+    EXPECT_GE(tendril::now() - before, 20ms);
+    EXPECT_EQ(clients[1].recv(10), "z");
+    writer->join();
+    // Nothing arrives: a timeout returns empty lists, after the timeout.
+    const auto t0 = tendril::now();
+    EXPECT_TRUE(tendril::select(all, {}, 30ms).empty());
+    EXPECT_GE(tendril::now() - t0, 29ms);
+    // EOF is readable.
+    servers[1].close();
+    ready = tendril::select(all, {}, 5s);
+    EXPECT_EQ(ready.readable, (Indexes{1}));
+    EXPECT_EQ(clients[1].recv(10), "");
+    clients[0].close();
+    EXPECT_THROW(tendril::select(all, {}, 0s), tendril::UsageError);
+    EXPECT_THROW(tendril::select({nullptr}, {}, 0s), tendril::UsageError);
+    EXPECT_THROW(tendril::select({}, {}, -1s), tendril::UsageError);
+  });
+}
+
+namespace {
+
+// errno_of() runs f and returns the errno of the std::system_error it throws (0: none).
+template <class F>
+int errno_of(F&& f) {
+  try {
+    f();
+  } catch (const std::system_error& e) {
+    return e.code().value();
+  }
+  return 0;
+}
+
+// get_hello() makes one request to the hello server and returns the status line.
+std::string get_hello(const tendril::Address& at) {
+  tendril::Stream s = tendril::connect(at, 5s);
+  s.sendall("GET / HTTP/1.0\r\n\r\n", 5s);
+  std::string response;
+  for (std::string part; !(part = s.recv(4096, 5s)).empty();) response += part;
+  return response.substr(0, response.find("\r\n"));
+}
+
+}  // namespace
+
+// A peer that closes with unread bytes resets the connection: recv gets ECONNRESET, then send
+// fails too (Linux: EPIPE once the reset was reported; the simulated network: ECONNRESET).
+TYPED_TEST(Conformance, RecvOnAResetConnection) {
+  auto hub = TypeParam::make();
+  tendril::run(*hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    tendril::Stream c = tendril::connect(l.address(), 5s);
+    tendril::Stream s = l.accept(5s);
+    c.sendall("never read");
+    tendril::sleep(10ms);
+    s.close();
+    EXPECT_EQ(errno_of([&] { c.recv(100, 5s); }), ECONNRESET);
+    const int err = errno_of([&] { c.sendall("more", 5s); });
+    EXPECT_TRUE(err == ECONNRESET || err == EPIPE) << err;
+  });
+}
+
+// Sending to a peer that closed: the first send goes (the peer answers with a reset), the next
+// fails with ECONNRESET or EPIPE, never SIGPIPE; sending on a closed Stream is a UsageError.
+TYPED_TEST(Conformance, SendAfterClose) {
+  auto hub = TypeParam::make();
+  tendril::run(*hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    tendril::Stream c = tendril::connect(l.address(), 5s);
+    l.accept(5s).close();
+    tendril::sleep(10ms);
+    EXPECT_EQ(c.send("x", 5s), 1u);
+    tendril::sleep(10ms);
+    const int err = errno_of([&] { c.sendall("y", 5s); });
+    EXPECT_TRUE(err == ECONNRESET || err == EPIPE) << err;
+    c.close();
+    try {
+      c.send("z");
+      ADD_FAILURE() << "sent on a closed stream";
+    } catch (const tendril::UsageError& e) {
+      EXPECT_EQ(std::string(e.what()), "tendril::Stream::send: the stream is closed");
+    }
+  });
+}
+
+// A handler that throws is reported to the hub's error handler and the server keeps serving; so
+// does a client that disconnects mid-request or before the answer.
+TYPED_TEST(Conformance, ServerSurvivesThrowingHandlersAndVanishingClients) {
+  auto hub = TypeParam::make();
+  std::vector<std::string> reported;
+  hub->set_error_handler([&](tendril::Greenlet&, std::exception_ptr e) {
+    reported.push_back(tendril::describe_exception(e));
+  });
+  tendril::run(*hub, [&] {
+    int calls = 0;
+    tendril::StreamServer server(tendril::listen({"127.0.0.1", 0}), [&](tendril::Stream& s) {
+      if (++calls == 1) throw std::runtime_error("handler bug on the first request");
+      seeds::hello_http_handler(s);
+    });
+    server.start();
+    // The throwing handler's stream closes with the request unread: the client sees a reset.
+    EXPECT_EQ(errno_of([&] { get_hello(server.address()); }), ECONNRESET);
+    EXPECT_EQ(get_hello(server.address()), "HTTP/1.0 200 OK");
+    {
+      tendril::Stream half = tendril::connect(server.address(), 5s);
+      half.sendall("GET / HT", 5s);  // and gone mid-request
+    }
+    {
+      tendril::Stream impatient = tendril::connect(server.address(), 5s);
+      impatient.sendall("GET / HTTP/1.0\r\n\r\n", 5s);  // gone before the answer
+    }
+    tendril::sleep(200ms);  // both handlers finish (the second answers a closed peer)
+    EXPECT_EQ(get_hello(server.address()), "HTTP/1.0 200 OK");
+    EXPECT_EQ(server.handled(), 5u);
+    server.stop(1s);
+  });
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_NE(reported[0].find("handler bug on the first request"), std::string::npos) << reported[0];
+}
+
+// A signal arriving while the hub thread waits in libev (a greenlet blocked in recv): the signal
+// handler runs, the blocked recv is not disturbed (EINTR is handled) and gets its bytes; a
+// handler that kills a blocked greenlet unwinds it cleanly while the server keeps serving.
+TEST(LibevHub, SignalDuringABlockingCall) {
+  tendril::LibevHub hub;
+  int signals = 0;
+  const pthread_t hub_thread = ::pthread_self();
+  tendril::run(hub, [&] {
+    tendril::Ref<tendril::Greenlet> victim;
+    hub.signal_handler(SIGUSR2, [&] {
+      if (++signals == 2) victim->kill(nullptr, false);
+    });
+    tendril::StreamServer server(tendril::listen({"127.0.0.1", 0}), seeds::hello_http_handler);
+    server.start();
+    tendril::Stream c = tendril::connect(server.address(), 5s);
+    // The signals come from another thread while the hub sleeps in epoll.
+    std::thread sender([hub_thread] {
+      std::this_thread::sleep_for(30ms);
+      ::pthread_kill(hub_thread, SIGUSR2);
+      std::this_thread::sleep_for(30ms);
+      ::pthread_kill(hub_thread, SIGUSR2);
+    });
+    victim = tendril::spawn([&] { tendril::connect(server.address(), 5s).recv(10); });
+    c.sendall("GET / HTTP/1.0\r\n\r\n", 5s);
+    std::string response;
+    for (std::string part; !(part = c.recv(4096, 5s)).empty();) response += part;
+    EXPECT_EQ(response.substr(0, response.find("\r\n")), "HTTP/1.0 200 OK");
+    EXPECT_TRUE(victim->join(5s));
+    EXPECT_TRUE(victim->killed());
+    EXPECT_EQ(signals, 2);
+    sender.join();
+    EXPECT_EQ(get_hello(server.address()), "HTTP/1.0 200 OK");
+    server.stop(1s);
+  });
+  EXPECT_EQ(hub.live_greenlets(), 0u);
 }

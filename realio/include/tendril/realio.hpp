@@ -14,6 +14,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tendril/net.hpp"
 #include "tendril/sched.hpp"
@@ -53,6 +55,11 @@ class LibevHub final : public Hub {
   // wait_fd() blocks the calling greenlet until fd is readable (EV_READ) or writable (EV_WRITE),
   // or deadline_ns passes (returns false). For backends; call it from a greenlet.
   bool wait_fd(int fd, int events, std::optional<std::int64_t> deadline_ns, const char* reason);
+  // wait_fds() is wait_fd() on several (fd, events) pairs at once: it returns true when any of
+  // them is ready (which one: ask poll), false when deadline_ns passes. With no pairs it waits
+  // for the deadline alone. For backends; call it from a greenlet.
+  bool wait_fds(const std::vector<std::pair<int, int>>& fds,
+                std::optional<std::int64_t> deadline_ns, const char* reason);
 
   // signal_handler() calls handler on the hub (as a callback: it must not block; it may spawn
   // or kill) each time signum arrives (gevent.signal_handler). Like gevent's, the watcher does

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tendril/sched.hpp"
 
@@ -52,13 +53,29 @@ class ListenerImpl {
   virtual void close() noexcept = 0;
 };
 
+// Selected lists the streams select() found ready, as indexes into the lists it was given, in
+// increasing order.
+struct Selected {
+  std::vector<std::size_t> readable;
+  std::vector<std::size_t> writable;
+  // empty() is true when nothing was ready (select() timed out).
+  bool empty() const noexcept { return readable.empty() && writable.empty(); }
+};
+
 // Backend is what a hub offers for TCP.
 class Backend {
  public:
   virtual ~Backend() = default;
+  // listen() opens a listener at `at` (port 0: a free port).
   virtual std::unique_ptr<ListenerImpl> listen(const Address& at, int backlog) = 0;
+  // connect() opens a stream to `to`, waiting at most timeout (then throws Timeout).
   virtual std::unique_ptr<StreamImpl> connect(const Address& to,
                                               std::optional<Duration> timeout) = 0;
+  // select() waits until one of the streams, all of this backend and open, is ready (see
+  // tendril::select); with both lists empty it waits for the timeout alone.
+  virtual Selected select(const std::vector<StreamImpl*>& readable,
+                          const std::vector<StreamImpl*>& writable,
+                          std::optional<Duration> timeout) = 0;
 };
 
 }  // namespace net
@@ -85,6 +102,9 @@ class Stream {
   Address peer() const;
 
  private:
+  friend net::Selected select(const std::vector<Stream*>& readable,
+                              const std::vector<Stream*>& writable,
+                              std::optional<Duration> timeout);
   net::StreamImpl& impl(const char* api) const;
   std::unique_ptr<net::StreamImpl> impl_;
 };
@@ -113,6 +133,16 @@ class Listener {
 Listener listen(const Address& at, int backlog = 1024);
 // connect() opens a stream to `to`, waiting at most timeout.
 Stream connect(const Address& to, std::optional<Duration> timeout = std::nullopt);
+
+// select() is gevent's select.select(rlist, wlist, [], timeout) over streams: it blocks the
+// calling greenlet until at least one stream of `readable` can be read without blocking (bytes,
+// EOF or a pending error such as a reset) or one of `writable` can be written, or until timeout
+// passes, and returns the indexes of every stream ready at that moment, in index order (empty
+// lists on timeout: no Timeout is thrown). With both lists empty it just waits for the timeout,
+// as select([], [], [], t) does; without a timeout it waits forever. Throws UsageError for a
+// closed stream, a null pointer or a negative timeout. Call it from a greenlet.
+net::Selected select(const std::vector<Stream*>& readable, const std::vector<Stream*>& writable,
+                     std::optional<Duration> timeout = std::nullopt);
 
 // StreamServer accepts connections and runs handler(stream) in a greenlet for each, at most
 // `concurrency` at once: at the limit it stops accepting until a handler finishes (eventlet's

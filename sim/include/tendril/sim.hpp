@@ -3,9 +3,11 @@
 #pragma once
 
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,30 +112,107 @@ class DfsExplorer {
 
 // SimNetOptions configures the simulated network.
 struct SimNetOptions {
-  // Each delivery takes a latency of 0..max_latency_us microseconds drawn through the Chooser
-  // (Fifo: 0), never overtaking earlier bytes of the same direction.
+  // Each delivery takes a latency of min_latency_us..max_latency_us microseconds drawn through
+  // the Chooser (Fifo: the minimum), never overtaking earlier bytes of the same direction.
+  std::uint32_t min_latency_us = 0;
   std::uint32_t max_latency_us = 100;
   // buffer_bytes bounds bytes buffered plus in flight per direction: a slow reader blocks the
   // writer (flow control).
   std::size_t buffer_bytes = 64 * 1024;
+  // Drawn faults, so exploration finds fault interleavings: with reset_one_in = n >= 2, each new
+  // connection draws choose(n) and answer 1 arms a reset after a number of delivered bytes drawn
+  // by choose(reset_within_bytes) (see SimNet::reset_after). Answer 0, the default answer (Fifo),
+  // never injects a fault. 0 or 1 turns drawn faults off.
+  std::uint32_t reset_one_in = 0;
+  std::uint32_t reset_within_bytes = 1024;
 };
 
 class SimHub;
 
 // SimNet is the simulated network of a SimHub (tendril/net.hpp on SimHub): listeners and
-// byte streams in virtual time. No file descriptor is touched.
+// byte streams in virtual time, with injectable faults. No file descriptor is touched.
+//
+// Endpoints: a connection joins its listener's address and a client address
+// {"sim-client", port} (ports from 40000 up, shared with listeners bound to port 0; the server
+// sees it as Stream::peer()). A fault names endpoints by pattern: an empty host matches any host,
+// port 0 any port, and a pair (a, b) matches a connection whose endpoints are a and b in either
+// order.
+//
+// Errors, as Linux gives them: connecting where nothing listens or a refuse() is armed throws
+// std::system_error ECONNREFUSED; on a reset connection, bytes already arrived stay readable
+// (and an EOF already arrived still reads as EOF), then recv() and send() throw std::system_error
+// ECONNRESET; send() after shutdown(write) throws EPIPE. Bytes arriving at a closed stream, or
+// closing a stream with unread bytes, reset the connection (the peer gets ECONNRESET).
 class SimNet final : public net::Backend {
  public:
-  SimNet(SimHub& hub, SimNetOptions options) : hub_(hub), options_(options) {}
+  SimNet(SimHub& hub, SimNetOptions options);
+  ~SimNet() override;
   std::unique_ptr<net::ListenerImpl> listen(const Address& at, int backlog) override;
+  // connect() is immediate unless a partition cuts the path: then it waits (TCP retransmits its
+  // SYN) until the partition heals, or throws Timeout when `timeout` passes first.
   std::unique_ptr<net::StreamImpl> connect(const Address& to,
                                            std::optional<Duration> timeout) override;
+  // select() waits in virtual time for a simulated stream to become ready (see tendril::select).
+  net::Selected select(const std::vector<net::StreamImpl*>& readable,
+                       const std::vector<net::StreamImpl*>& writable,
+                       std::optional<Duration> timeout) override;
+
+  // ---- Faults. Call them from anywhere on the hub's thread (a greenlet or outside run()). ----
+
+  // refuse() makes the next `count` connects to an address matching `at` fail with ECONNREFUSED,
+  // listener or not (a full backlog, a firewall's reject).
+  void refuse(const Address& at, std::size_t count = SIZE_MAX);
+  // accept_again() lifts every refuse() armed with the pattern `at`.
+  void accept_again(const Address& at);
+  // reset() resets every open connection between a and b now (a RST on both ends), and returns
+  // how many it reset; bytes in flight are lost.
+  std::size_t reset(const Address& a, const Address& b);
+  // reset_after() arms a reset of the next `count` connections opened between a and b: each is
+  // reset when `bytes` bytes (both directions together) have been delivered; the delivery that
+  // crosses the limit hands over the bytes up to it, then the connection resets. bytes = 0 resets
+  // it at its first delivery of data.
+  void reset_after(const Address& a, const Address& b, std::size_t bytes, std::size_t count = 1);
+  // partition() cuts the path between a and b from now + from_now for `length` of virtual time,
+  // as a short partition does to TCP: nothing is lost, bytes due to arrive while it lasts (and
+  // EOFs) wait until it heals, then arrive after their latency again, in order; connects wait
+  // (see connect()). Overlapping partitions add up.
+  void partition(const Address& a, const Address& b, Duration from_now, Duration length);
+  // open_connections() counts connections neither reset nor closed on both ends.
+  std::size_t open_connections() const noexcept;
+  // resets() counts the connections reset so far, by any fault.
+  std::uint64_t resets() const noexcept { return resets_; }
 
  private:
   class Listener;
+  class Stream;
+  struct Conn;
+  struct Pipe;
+  struct Partition {
+    Address a, b;
+    std::int64_t start_ns, end_ns;
+  };
+  struct Rule {
+    Address a, b;
+    std::size_t bytes;
+    std::size_t count;
+  };
+  // partition_end() is when every partition cutting client-server at at_ns has healed, or
+  // nullopt when none cuts it.
+  std::optional<std::int64_t> partition_end(const Address& client, const Address& server,
+                                            std::int64_t at_ns);
+  void send_segment(const std::shared_ptr<Conn>& conn, Pipe& pipe, std::string bytes, bool eof);
+  void arm(const std::shared_ptr<Conn>& conn, Pipe& pipe, std::int64_t at_ns);
+  void arrive(const std::shared_ptr<Conn>& conn, Pipe& pipe);
+  void reset_conn(std::shared_ptr<Conn> conn);
+
   SimHub& hub_;
   SimNetOptions options_;
   std::map<std::string, Listener*> listeners_;  // by address: ordered
+  std::vector<std::weak_ptr<Conn>> conns_;      // in opening order, pruned as they go
+  std::vector<Partition> partitions_;
+  std::vector<Rule> reset_rules_;
+  std::vector<std::pair<Address, std::size_t>> refusals_;
+  std::uint64_t resets_ = 0;
   std::uint16_t next_port_ = 40000;
 };
 
@@ -172,6 +251,8 @@ class SimHub final : public Hub {
   std::string position() const override;
   // net() is the simulated network (SimNet).
   net::Backend& net() override;
+  // sim_net() is the same network with its fault-injection API (made on first use).
+  SimNet& sim_net();
   // verify() checks the core's and the timers' invariants (see Hub::verify).
   void verify() const override;
 
