@@ -258,6 +258,18 @@ void LibevHub::run_blocking(const std::function<void()>& work) {
   if (job.error) std::rethrow_exception(job.error);
 }
 
+namespace {
+// io_ready() tells the hub's observer (a tracer) that the fd a wait is on became ready, then ends
+// the wait.
+void io_ready(const WaitToken& token, int revents) {
+  if (Observer* o = token.greenlet->hub().observer(); o != nullptr) {
+    const bool r = (revents & EV_READ) != 0, w = (revents & EV_WRITE) != 0;
+    o->on_io(token.greenlet, r && w ? "readable+writable" : r ? "readable" : "writable");
+  }
+  Hub::wake_now(token);
+}
+}  // namespace
+
 bool LibevHub::wait_fd(int fd, int events, std::optional<std::int64_t> deadline_ns,
                        const char* reason) {
   struct IoWait {
@@ -267,7 +279,9 @@ bool LibevHub::wait_fd(int fd, int events, std::optional<std::int64_t> deadline_
   wait.token = begin_wait(reason);
   ev_io_init(
       &wait.watcher,
-      [](struct ev_loop*, ev_io* w, int) { Hub::wake_now(reinterpret_cast<IoWait*>(w)->token); },
+      [](struct ev_loop*, ev_io* w, int revents) {
+        io_ready(reinterpret_cast<IoWait*>(w)->token, revents);
+      },
       fd, events);
   ev_io_start(impl_->loop, &wait.watcher);
   ++impl_->io_waits;
@@ -290,7 +304,9 @@ bool LibevHub::wait_fds(const std::vector<std::pair<int, int>>& fds,
   for (std::size_t i = 0; i < fds.size(); ++i) {
     ev_io_init(
         &watchers[i],
-        [](struct ev_loop*, ev_io* w, int) { Hub::wake_now(*static_cast<WaitToken*>(w->data)); },
+        [](struct ev_loop*, ev_io* w, int revents) {
+          io_ready(*static_cast<WaitToken*>(w->data), revents);
+        },
         fds[i].first, fds[i].second);
     watchers[i].data = &token;
     ev_io_start(impl_->loop, &watchers[i]);

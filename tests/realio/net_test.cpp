@@ -11,6 +11,7 @@
 
 #include "tendril/realio.hpp"
 #include "tendril/sim.hpp"
+#include "tendril/trace.hpp"
 
 using namespace std::chrono_literals;
 
@@ -155,4 +156,38 @@ TEST(Net, HelloHttpWith200ConcurrentClients) {
   });
   EXPECT_EQ(ok, 200);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);  // blocking: 200 x 0.1 s = 20 s
+}
+
+// A traced run on the real hub records fd readiness as io events, just before the woken wait's
+// wake and switch.
+TEST(Net, TracerRecordsFdReadiness) {
+  tendril::LibevHub hub;
+  tendril::trace::Tracer tracer(hub, "io");
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    auto server = tendril::spawn("server", [&] {
+      tendril::Stream s = l.accept(5s);
+      EXPECT_EQ(s.recv(2, 5s), "hi");
+    });
+    tendril::sleep(0s);  // the server waits in accept
+    tendril::Stream c = tendril::connect(l.address(), 5s);
+    tendril::sleep(10ms);  // the server is accepted and waits in recv
+    c.sendall("hi");
+    server->join();
+  });
+  const tendril::trace::Trace t = tracer.trace();
+  std::vector<std::string> io;
+  for (std::size_t i = 0; i < t.events.size(); ++i) {
+    const auto& e = t.events[i];
+    if (e.kind != tendril::trace::EventKind::io) continue;
+    ASSERT_LT(i + 2, t.events.size());
+    // io, then the wake of the same greenlet, then the hub's switch into it.
+    EXPECT_EQ(t.events[i + 1].kind, tendril::trace::EventKind::wake);
+    EXPECT_EQ(t.events[i + 1].greenlet, e.greenlet);
+    io.push_back(t.greenlet_name(e.greenlet) + " " + e.reason + " " + t.events[i + 1].reason);
+  }
+  // The client's non-blocking connect completes (writable), the server's accept and recv wake.
+  EXPECT_EQ(io,
+            (std::vector<std::string>{"main writable connect", "server readable Listener.accept",
+                                      "server readable Stream.recv"}));
 }

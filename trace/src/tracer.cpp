@@ -103,6 +103,10 @@ void Tracer::on_timer(const Greenlet* g, const char* reason) {
   add(Op::event, EventKind::timer, id_of(g), 0, reason);
 }
 
+void Tracer::on_io(const Greenlet* g, const char* what) {
+  add(Op::event, EventKind::io, id_of(g), 0, what);
+}
+
 void Tracer::on_choice(ChoiceKind kind, std::uint32_t n, std::uint32_t answer) {
   add(Op::event, EventKind::choice, 0, n, to_string(kind), 0, 0, answer);
 }

@@ -42,6 +42,9 @@ class Observer {
                        bool /*timed_out*/) {}
   // on_timer(): a timer fired that ends g's wait (a sleep or a timeout); g may be nullptr.
   virtual void on_timer(const Greenlet* /*g*/, const char* /*reason*/) {}
+  // on_io(): a file descriptor g waits on became ready ("readable", "writable" or
+  // "readable+writable"), just before g's wait ends; reported by hubs with real I/O (LibevHub).
+  virtual void on_io(const Greenlet* /*g*/, const char* /*what*/) {}
   // on_choice(): the simulated hub's Chooser picked answer of n alternatives of this kind.
   virtual void on_choice(ChoiceKind /*kind*/, std::uint32_t /*n*/, std::uint32_t /*answer*/) {}
   // on_exit(): g finished: with a value (error null, killed false), killed by GreenletExit, or

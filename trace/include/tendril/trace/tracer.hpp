@@ -44,6 +44,7 @@ class Tracer final : public Observer {
   void on_wake(const Greenlet& g, const char* reason, const Waitable* object,
                bool timed_out) override;
   void on_timer(const Greenlet* g, const char* reason) override;
+  void on_io(const Greenlet* g, const char* what) override;
   void on_choice(ChoiceKind kind, std::uint32_t n, std::uint32_t answer) override;
   void on_exit(const Greenlet& g, const std::exception_ptr& error, bool killed) override;
   void on_kill(const Greenlet& target, const Greenlet* by) override;
