@@ -59,6 +59,9 @@ void SimHub::reset(std::unique_ptr<Chooser> chooser) {
   slots_.clear();
   free_slots_.clear();
   heap_.clear();
+  // A fresh network too: ports, faults and connections of the last run must not leak into the
+  // next one (its timers, which held the connections, are gone already).
+  net_.reset();
   batch_.clear();
   live_timers_ = 0;
   next_seq_ = 0;

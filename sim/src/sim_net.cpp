@@ -98,6 +98,7 @@ class SimNet::Stream final : public net::StreamImpl {
   std::size_t send(const char* buf, std::size_t n, std::optional<Duration> timeout) override {
     SimHub& hub = net_.hub_;
     check_can_send();
+    if (n == 0) return 0;
     const std::size_t capacity = net_.options_.buffer_bytes;
     const std::int64_t deadline = timeout ? hub.now_ns() + timeout->count() : 0;
     while (out_.buffer.size() + out_.in_flight >= capacity && !conn_->reset) {

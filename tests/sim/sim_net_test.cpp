@@ -384,3 +384,21 @@ TEST(SimNet, SelectWakesAtExactVirtualTimes) {
     EXPECT_EQ(now_us(), 2'003'050);
   });
 }
+
+// SimHub::reset() (exploration reuses the hub) starts a fresh network: same ports, no faults.
+TEST(SimNet, HubResetStartsAFreshNetwork) {
+  tendril::SimHub hub;
+  auto once = [&] {
+    std::string peer;
+    tendril::run(hub, [&] {
+      tendril::Listener l = tendril::listen({"10.0.0.1", 0});
+      tendril::Stream c = tendril::connect(l.address());
+      peer = l.address().to_string() + " " + l.accept().peer().to_string();
+      hub.sim_net().refuse(anyone);
+    });
+    return peer;
+  };
+  EXPECT_EQ(once(), "10.0.0.1:40000 sim-client:40001");
+  hub.reset(std::make_unique<tendril::Fifo>());
+  EXPECT_EQ(once(), "10.0.0.1:40000 sim-client:40001");
+}
