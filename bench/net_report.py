@@ -24,7 +24,7 @@ import time
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build-bench"
 QUICK = "--quick" in sys.argv
 RUNS = 3 if QUICK else 5
-ECHO_RUNS = 2 if QUICK else 3
+ECHO_RUNS = 2 if QUICK else 5
 ECHO_SECONDS = 2 if QUICK else 3
 ECHO_CONNECTIONS = 100
 ECHO_MESSAGE_BYTES = 64
@@ -74,6 +74,14 @@ class Server:
         self.stderr.seek(0)
         self.errors = self.stderr.read()
         self.stderr.close()
+
+
+def cpu_seconds(pid):
+    """User and kernel CPU time of a process so far, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def free_port():
@@ -188,33 +196,50 @@ def echo_table():
         Server("plain_libev_echo", [BUILD + "/bench/plain_libev_echo", "0"]),
     ]
     rates = {s.name: [] for s in servers}
+    user_us = {s.name: [] for s in servers}
+    sys_us = {s.name: [] for s in servers}
     try:
         for _ in range(ECHO_RUNS):
             for s in servers:  # interleaved, so that a noisy moment hits every server
+                user0, sys0 = cpu_seconds(s.proc.pid)
                 r = run_json([BUILD + "/bench/net_load", "echo", str(s.port),
                               str(ECHO_CONNECTIONS), str(ECHO_SECONDS),
                               str(ECHO_MESSAGE_BYTES)], ECHO_SECONDS + 30)
+                user1, sys1 = cpu_seconds(s.proc.pid)
                 rates[s.name].append(r["requests_per_s"])
+                user_us[s.name].append((user1 - user0) * 1e6 / r["requests"])
+                sys_us[s.name].append((sys1 - sys0) * 1e6 / r["requests"])
     finally:
         for s in servers:
             s.stop()
             if s.errors.strip():
                 print("(%s wrote to stderr: %s)" % (s.name, s.errors.strip()[-300:]))
     med = {name: statistics.median(v) for name, v in rates.items()}
-    print("| server | requests/s, median | min - max |")
-    print("|---|---|---|")
+    print("| server | requests/s, median | min - max | server CPU per request: user + kernel |")
+    print("|---|---|---|---|")
     labels = {"tendril_echo": "tendril (LibevHub + StreamServer)",
               "gevent_echo.py": "gevent (StreamServer)",
               "plain_libev_echo": "plain libev callbacks (C++, the ceiling)"}
     for name, values in rates.items():
-        print("| %s | %.0fk | %.0fk - %.0fk |" % (labels[name], med[name] / 1000,
-                                                   min(values) / 1000, max(values) / 1000))
+        print("| %s | %.0fk | %.0fk - %.0fk | %.2f + %.2f us |" % (
+            labels[name], med[name] / 1000, min(values) / 1000, max(values) / 1000,
+            statistics.median(user_us[name]), statistics.median(sys_us[name])))
     print()
     print("| ratio | value | target |")
     print("|---|---|---|")
     print("| tendril / gevent | %.2fx | >= 10x |" % (med["tendril_echo"] / med["gevent_echo.py"]))
     print("| tendril / plain libev | %.2fx | >= 0.8x |" %
           (med["tendril_echo"] / med["plain_libev_echo"]))
+    print("| user-space CPU per request, gevent / tendril | %.1fx | |" %
+          (statistics.median(user_us["gevent_echo.py"]) /
+           statistics.median(user_us["tendril_echo"])))
+    print()
+    print("Loopback TCP costs every server at least the plain server's %.1f us of kernel time "
+          "per request, and the load generator as much again: that bounds the requests/s "
+          "ratios (the plain libev ceiling itself is only %.1fx gevent). The user-space CPU per "
+          "request is where the servers differ. CPU times come from /proc (clock ticks), so "
+          "they are coarse." % (statistics.median(sys_us["plain_libev_echo"]),
+                                med["plain_libev_echo"] / med["gevent_echo.py"]))
     print()
 
 
