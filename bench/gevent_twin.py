@@ -25,6 +25,14 @@ def sleep0(n=200000):
     return (time.perf_counter() - start) / (2 * n)
 
 
+def timer_sleep(n=100000):
+    # A timer that is due by the time libev looks (bench_realio's BM_LibevTimerSleep).
+    start = time.perf_counter()
+    for _ in range(n):
+        gevent.sleep(1e-9)
+    return (time.perf_counter() - start) / n
+
+
 def spawn_join(n=100000):
     start = time.perf_counter()
     for _ in range(n):
@@ -93,7 +101,7 @@ def semaphore_handoff(n=100000):
 
 
 benchmarks = {
-    "sleep0": sleep0, "spawn_join": spawn_join, "queue": queue_pingpong,
+    "sleep0": sleep0, "timer_sleep": timer_sleep, "spawn_join": spawn_join, "queue": queue_pingpong,
     "event": event_wakeup, "imap": imap_unordered, "semaphore": semaphore_handoff,
 }
 only = sys.argv[1:] or list(benchmarks)

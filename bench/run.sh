@@ -2,7 +2,8 @@
 # run.sh: builds the benchmarks (Release) and prints one table: callgrind instructions per
 # operation (exact and repeatable: the stable figures), wall-time medians of 5 repetitions
 # (secondary: this machine is noisy), and gevent's figures measured in the same run with their
-# ratio. Usage: bash bench/run.sh [--quick]   (--quick skips the 100k/1M idle-greenlet memory runs)
+# ratio, then the network tables of bench/net.sh. Usage: bash bench/run.sh [--quick]   (--quick
+# skips the 100k/1M idle-greenlet memory runs and shortens the network runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
@@ -14,3 +15,5 @@ cmake -S . -B build-bench-nohook -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TEST
   -DTENDRIL_TRACE_HOOK=OFF >/dev/null
 cmake --build build-bench-nohook -j2 --target callgrind_probe >/dev/null
 /usr/bin/python3 bench/report.py "$@"
+# The network benchmarks and the real hub's (loopback only, bounded): see bench/net.sh.
+bash bench/net.sh "$@"

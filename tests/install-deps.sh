@@ -14,6 +14,7 @@ packages=(
   libgraphviz-dev graphviz
   valgrind               # callgrind instruction counts in bench/
   python3-gevent         # gevent twins: the orders tendril pins, checked against gevent
+  apache2-utils          # ab: the seed's HTTP load (bench/net.sh)
 )
 
 missing=()

@@ -26,6 +26,56 @@
 
 namespace tendril {
 
+namespace {
+
+// IoState is what waits on file descriptors share with the loop: the hub owns it, the streams
+// and listeners of its backend point to it.
+struct IoState {
+  struct ev_loop* loop = nullptr;
+  std::size_t waits = 0;  // greenlets waiting on a file descriptor: they keep the loop running
+};
+
+// IoWait is one wait on a file descriptor in one direction: the watcher and the greenlet's token.
+struct IoWait {
+  ev_io watcher;  // first member: the watcher pointer is the IoWait pointer
+  WaitToken token;
+};
+
+// io_ready() tells the hub's observer (a tracer) that the fd a wait is on became ready, then ends
+// the wait.
+void io_ready(const WaitToken& token, int revents) {
+  if (Observer* o = token.greenlet->hub().observer(); o != nullptr) {
+    const bool r = (revents & EV_READ) != 0, w = (revents & EV_WRITE) != 0;
+    o->on_io(token.greenlet, r && w ? "readable+writable" : r ? "readable" : "writable");
+  }
+  Hub::wake_now(token);
+}
+
+void on_io(struct ev_loop*, ev_io* w, int revents) {
+  io_ready(reinterpret_cast<IoWait*>(w)->token, revents);
+}
+
+// wait_io() parks the calling greenlet until the descriptor of wait's watcher (initialised by
+// the caller) is ready, or deadline_ns passes (returns false); the watcher is stopped again
+// before it returns, however the wait ends.
+bool wait_io(Hub& hub, IoState& io, IoWait& wait, std::optional<std::int64_t> deadline_ns,
+             const char* reason) {
+  wait.token = hub.begin_wait(reason);
+  ev_io_start(io.loop, &wait.watcher);
+  ++io.waits;
+  struct Stop {
+    IoState& io;
+    ev_io* w;
+    ~Stop() {
+      ev_io_stop(io.loop, w);
+      --io.waits;
+    }
+  } stop{io, &wait.watcher};
+  return hub.park(wait.token, reason, nullptr, deadline_ns);
+}
+
+}  // namespace
+
 struct LibevHub::Impl {
   struct Timer {
     ev_timer watcher;  // first member: the watcher pointer is the Timer pointer
@@ -60,7 +110,7 @@ struct LibevHub::Impl {
   std::deque<std::function<void()>> jobs;
   bool stopping = false;
   std::size_t outstanding = 0;  // blocking calls not yet finished (hub thread only)
-  std::size_t io_waits = 0;     // greenlets waiting on a file descriptor
+  IoState io;
   std::unique_ptr<net::Backend> backend;
 
   static void fire(struct ev_loop* loop, ev_timer* w, int) {
@@ -111,6 +161,7 @@ LibevHub::LibevHub(LibevOptions options) : Hub(HubOptions{options.stack}), impl_
   if (impl_->loop == nullptr) {
     throw std::runtime_error("tendril::LibevHub: libev could not create a loop (ev_loop_new)");
   }
+  impl_->io.loop = impl_->loop;
   ev_now_update(impl_->loop);
   impl_->start = ev_now(impl_->loop);
   impl_->rng = options.seed;
@@ -258,42 +309,11 @@ void LibevHub::run_blocking(const std::function<void()>& work) {
   if (job.error) std::rethrow_exception(job.error);
 }
 
-namespace {
-// io_ready() tells the hub's observer (a tracer) that the fd a wait is on became ready, then ends
-// the wait.
-void io_ready(const WaitToken& token, int revents) {
-  if (Observer* o = token.greenlet->hub().observer(); o != nullptr) {
-    const bool r = (revents & EV_READ) != 0, w = (revents & EV_WRITE) != 0;
-    o->on_io(token.greenlet, r && w ? "readable+writable" : r ? "readable" : "writable");
-  }
-  Hub::wake_now(token);
-}
-}  // namespace
-
 bool LibevHub::wait_fd(int fd, int events, std::optional<std::int64_t> deadline_ns,
                        const char* reason) {
-  struct IoWait {
-    ev_io watcher;  // first member: the watcher pointer is the IoWait pointer
-    WaitToken token;
-  } wait;
-  wait.token = begin_wait(reason);
-  ev_io_init(
-      &wait.watcher,
-      [](struct ev_loop*, ev_io* w, int revents) {
-        io_ready(reinterpret_cast<IoWait*>(w)->token, revents);
-      },
-      fd, events);
-  ev_io_start(impl_->loop, &wait.watcher);
-  ++impl_->io_waits;
-  struct Stop {
-    LibevHub::Impl* impl;
-    ev_io* w;
-    ~Stop() {
-      ev_io_stop(impl->loop, w);
-      --impl->io_waits;
-    }
-  } stop{impl_.get(), &wait.watcher};
-  return park(wait.token, reason, nullptr, deadline_ns);
+  IoWait wait;
+  ev_io_init(&wait.watcher, on_io, fd, events);
+  return wait_io(*this, impl_->io, wait, deadline_ns, reason);
 }
 
 bool LibevHub::wait_fds(const std::vector<std::pair<int, int>>& fds,
@@ -313,13 +333,13 @@ bool LibevHub::wait_fds(const std::vector<std::pair<int, int>>& fds,
   }
   // An empty wait is kept alive by its deadline's timer alone, so that a wait with neither is a
   // deadlock rather than a loop blocked forever.
-  if (!fds.empty()) ++impl_->io_waits;
+  if (!fds.empty()) ++impl_->io.waits;
   struct Stop {
     LibevHub::Impl* impl;
     std::vector<ev_io>& watchers;
     ~Stop() {
       for (ev_io& w : watchers) ev_io_stop(impl->loop, &w);
-      if (!watchers.empty()) --impl->io_waits;
+      if (!watchers.empty()) --impl->io.waits;
     }
   } stop{impl_.get(), watchers};
   return park(token, reason, nullptr, deadline_ns);
@@ -380,9 +400,40 @@ sockaddr_storage resolve(const Address& at, socklen_t* len, int flags) {
   return out;
 }
 
+// FdWaits keeps one watcher per direction for one open descriptor, initialised once. Each
+// ev_io_init tells libev the descriptor may be a new one, and libev then registers it with epoll
+// again (a failing EPOLL_CTL_ADD per wait); a watcher started again for the same descriptor and
+// direction lets libev leave the registration as it is. A second greenlet waiting in a direction
+// that is already waited on gets a watcher of its own (LibevHub::wait_fd).
+class FdWaits {
+ public:
+  FdWaits(LibevHub& hub, IoState& io, int fd) : hub_(hub), io_(io) {
+    ev_io_init(&read_.watcher, on_io, fd, EV_READ);
+    ev_io_init(&write_.watcher, on_io, fd, EV_WRITE);
+  }
+  FdWaits(const FdWaits&) = delete;
+  FdWaits& operator=(const FdWaits&) = delete;
+  // wait() parks the calling greenlet until the descriptor is ready for events (EV_READ or
+  // EV_WRITE) or deadline_ns passes (returns false).
+  bool wait(int events, std::optional<std::int64_t> deadline_ns, const char* reason) {
+    IoWait& mine = events == EV_READ ? read_ : write_;
+    if (ev_is_active(&mine.watcher)) {
+      return hub_.wait_fd(mine.watcher.fd, events, deadline_ns, reason);
+    }
+    return wait_io(hub_, io_, mine, deadline_ns, reason);
+  }
+
+ private:
+  LibevHub& hub_;
+  IoState& io_;
+  IoWait read_;
+  IoWait write_;
+};
+
 class FdStream final : public net::StreamImpl {
  public:
-  FdStream(LibevHub& hub, int fd, Address peer) : hub_(hub), fd_(fd), peer_(std::move(peer)) {}
+  FdStream(LibevHub& hub, IoState& io, int fd, Address peer)
+      : hub_(hub), fd_(fd), peer_(std::move(peer)), waits_(hub, io, fd) {}
   ~FdStream() override { close(); }
   std::size_t recv(char* buf, std::size_t n, std::optional<Duration> timeout) override {
     const auto deadline = deadline_of(hub_, timeout, "tendril::Stream::recv");
@@ -391,7 +442,7 @@ class FdStream final : public net::StreamImpl {
       if (got >= 0) return static_cast<std::size_t>(got);
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) syserr("recv from " + peer_.to_string());
-      if (!hub_.wait_fd(fd_, EV_READ, deadline, "Stream.recv")) throw Timeout();
+      if (!waits_.wait(EV_READ, deadline, "Stream.recv")) throw Timeout();
     }
   }
   std::size_t send(const char* buf, std::size_t n, std::optional<Duration> timeout) override {
@@ -401,7 +452,7 @@ class FdStream final : public net::StreamImpl {
       if (sent >= 0) return static_cast<std::size_t>(sent);
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) syserr("send to " + peer_.to_string());
-      if (!hub_.wait_fd(fd_, EV_WRITE, deadline, "Stream.send")) throw Timeout();
+      if (!waits_.wait(EV_WRITE, deadline, "Stream.send")) throw Timeout();
     }
   }
   void shutdown(net::Shutdown how) override {
@@ -420,11 +471,13 @@ class FdStream final : public net::StreamImpl {
   LibevHub& hub_;
   int fd_;
   Address peer_;
+  FdWaits waits_;
 };
 
 class FdListener final : public net::ListenerImpl {
  public:
-  FdListener(LibevHub& hub, int fd, Address at) : hub_(hub), fd_(fd), at_(std::move(at)) {}
+  FdListener(LibevHub& hub, IoState& io, int fd, Address at)
+      : hub_(hub), io_(io), fd_(fd), at_(std::move(at)), waits_(hub, io, fd) {}
   ~FdListener() override { close(); }
   std::unique_ptr<net::StreamImpl> accept(std::optional<Duration> timeout) override {
     const auto deadline = deadline_of(hub_, timeout, "tendril::Listener::accept");
@@ -436,7 +489,7 @@ class FdListener final : public net::ListenerImpl {
       if (fd >= 0) {
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        return std::make_unique<FdStream>(hub_, fd, address_of(peer));
+        return std::make_unique<FdStream>(hub_, io_, fd, address_of(peer));
       }
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -445,7 +498,7 @@ class FdListener final : public net::ListenerImpl {
         continue;
       }
       if (errno != EAGAIN && errno != EWOULDBLOCK) syserr("accept on " + at_.to_string());
-      if (!hub_.wait_fd(fd_, EV_READ, deadline, "Listener.accept")) throw Timeout();
+      if (!waits_.wait(EV_READ, deadline, "Listener.accept")) throw Timeout();
     }
   }
   Address address() const override { return at_; }
@@ -455,13 +508,15 @@ class FdListener final : public net::ListenerImpl {
 
  private:
   LibevHub& hub_;
+  IoState& io_;
   int fd_;
   Address at_;
+  FdWaits waits_;
 };
 
 class LibevBackend final : public net::Backend {
  public:
-  explicit LibevBackend(LibevHub& hub) : hub_(hub) {}
+  LibevBackend(LibevHub& hub, IoState& io) : hub_(hub), io_(io) {}
   std::unique_ptr<net::ListenerImpl> listen(const Address& at, int backlog) override {
     socklen_t len = 0;
     const sockaddr_storage sa = resolve(at, &len, AI_PASSIVE);
@@ -478,7 +533,7 @@ class LibevBackend final : public net::Backend {
     sockaddr_storage bound{};
     socklen_t blen = sizeof bound;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
-    return std::make_unique<FdListener>(hub_, fd, address_of(bound));
+    return std::make_unique<FdListener>(hub_, io_, fd, address_of(bound));
   }
   std::unique_ptr<net::StreamImpl> connect(const Address& to,
                                            std::optional<Duration> timeout) override {
@@ -487,7 +542,7 @@ class LibevBackend final : public net::Backend {
     const sockaddr_storage sa = resolve(to, &len, 0);
     const int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) syserr("socket for " + to.to_string());
-    auto stream = std::make_unique<FdStream>(hub_, fd, to);
+    auto stream = std::make_unique<FdStream>(hub_, io_, fd, to);
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), len) != 0) {
       if (errno != EINPROGRESS) syserr("connect to " + to.to_string());
       if (!hub_.wait_fd(fd, EV_WRITE, deadline, "connect")) throw Timeout();
@@ -543,12 +598,13 @@ class LibevBackend final : public net::Backend {
 
  private:
   LibevHub& hub_;
+  IoState& io_;
 };
 
 }  // namespace
 
 net::Backend& LibevHub::net() {
-  if (!impl_->backend) impl_->backend = std::make_unique<LibevBackend>(*this);
+  if (!impl_->backend) impl_->backend = std::make_unique<LibevBackend>(*this, impl_->io);
   return *impl_->backend;
 }
 
@@ -584,7 +640,7 @@ void LibevHub::run_loop() {
     }
     // 2. Nothing ready. With no timer and no blocking call under way, nothing could ever make
     // anything ready: idle. Otherwise let libev fire what is due, or wait for it.
-    if (impl_->timers.empty() && impl_->outstanding == 0 && impl_->io_waits == 0) return;
+    if (impl_->timers.empty() && impl_->outstanding == 0 && impl_->io.waits == 0) return;
     ev_run(impl_->loop, EVRUN_ONCE);
   }
 }

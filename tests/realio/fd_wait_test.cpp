@@ -1,0 +1,119 @@
+// The real hub's waits on file descriptors: a stream keeps one libev watcher per direction across
+// waits, so these pin what that must not break: two greenlets waiting on one stream, a reader and
+// a writer on one stream at once, waits ended by a timeout or a kill, and descriptor numbers
+// reused by new connections.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "tendril/net.hpp"
+#include "tendril/realio.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// A connected pair on loopback: {client side, server side}.
+std::pair<tendril::Stream, tendril::Stream> connected_pair(tendril::Listener& l) {
+  tendril::Stream c = tendril::connect(l.address(), 5s);
+  tendril::Stream s = l.accept(5s);
+  return {std::move(c), std::move(s)};
+}
+
+}  // namespace
+
+// Two greenlets blocked in recv on the same stream both wake and, together, get every byte once.
+TEST(FdWait, TwoReadersOnOneStream) {
+  tendril::LibevHub hub;
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    auto [c, s] = connected_pair(l);
+    std::vector<std::string> got;
+    auto reader = [&] { got.push_back(s.recv(1, 5s)); };
+    std::vector<tendril::Ref<tendril::Greenlet>> readers{tendril::spawn(reader),
+                                                         tendril::spawn(reader)};
+    tendril::sleep(10ms);  // both are parked in recv, on the same descriptor
+    c.sendall("ab");
+    EXPECT_TRUE(tendril::joinall(readers, 5s));
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"a", "b"}));
+  });
+}
+
+// A writer blocked on a full socket buffer and a reader blocked in recv on the same stream each
+// wake for their own direction: all 32 MiB arrive in order and the reader gets its message.
+TEST(FdWait, ReaderAndWriterOnOneStream) {
+  tendril::LibevHub hub;
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    auto [c, s] = connected_pair(l);
+    std::string big(32 << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i % 251);
+    std::string message;
+    auto reader = tendril::spawn([&] { message = s.recv(16, 5s); });
+    auto writer = tendril::spawn([&] { s.sendall(big, 10s); });
+    tendril::sleep(
+        10ms);  // the writer has filled the buffers and waits to write, the reader to read
+    EXPECT_FALSE(writer->dead());
+    c.sendall("hello");
+    EXPECT_TRUE(reader->join(5s));
+    EXPECT_EQ(message, "hello");
+    std::string received;
+    while (received.size() < big.size()) received += c.recv(65536, 5s);
+    EXPECT_TRUE(writer->join(5s));
+    EXPECT_TRUE(received == big);
+  });
+}
+
+// A wait that timed out, and one whose greenlet was killed, leave the stream's watcher ready for
+// the next wait.
+TEST(FdWait, WaitsAfterATimeoutAndAKill) {
+  tendril::LibevHub hub;
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    auto [c, s] = connected_pair(l);
+    EXPECT_THROW(s.recv(4, 10ms), tendril::Timeout);
+    auto doomed = tendril::spawn([&] { s.recv(4); });
+    tendril::sleep(10ms);
+    doomed->kill();
+    EXPECT_TRUE(doomed->dead());
+    auto reader = tendril::spawn([&] { return s.recv(4, 5s); });
+    tendril::sleep(10ms);
+    c.sendall("late");
+    EXPECT_EQ(reader->get(5s), "late");
+    EXPECT_EQ(hub.pending_timers(), 0u);
+  });
+}
+
+// A stream closed and a new one given the same descriptor number within one loop iteration (the
+// handler woken for one connection closes it and accepts the next, which is already queued): the
+// new stream's first wait must register its descriptor again, else it is never woken.
+TEST(FdWait, DescriptorNumberReusedWithinOneIteration) {
+  tendril::LibevHub hub;
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    std::vector<tendril::Stream> clients;
+    clients.push_back(tendril::connect(l.address(), 5s));
+    tendril::Stream first = l.accept(5s);
+    for (int i = 1; i < 5; ++i) clients.push_back(tendril::connect(l.address(), 5s));
+    std::vector<std::string> got;
+    auto server = tendril::spawn([&] {
+      tendril::Stream s = std::move(first);
+      for (int i = 0; i < 5; ++i) {
+        got.push_back(s.recv(16, 1s));  // woken by libev, inside its callback
+        s.close();                      // frees the descriptor number...
+        if (i < 4) s = l.accept(1s);    // ...which the queued connection gets at once
+      }
+    });
+    for (int i = 0; i < 5; ++i) {
+      tendril::sleep(5ms);  // the server waits in recv
+      clients[static_cast<std::size_t>(i)].sendall("client " + std::to_string(i));
+    }
+    EXPECT_TRUE(server->join(10s));
+    EXPECT_EQ(got, (std::vector<std::string>{"client 0", "client 1", "client 2", "client 3",
+                                             "client 4"}));
+  });
+}
