@@ -130,6 +130,7 @@ void ReadyQueue::grow() {
   std::vector<Callback> bigger(slots_.empty() ? 64 : slots_.size() * 2);
   for (std::size_t i = 0; i < size_; ++i) bigger[i] = slots_[(head_ + i) & (slots_.size() - 1)];
   slots_ = std::move(bigger);
+  capacity_ = slots_.size();
   head_ = 0;
 }
 
@@ -154,7 +155,7 @@ Callback ReadyQueue::take_middle(std::size_t i) {
 
 namespace detail {
 
-thread_local Hub* t_bound_hub = nullptr;
+thread_local constinit Hub* t_bound_hub = nullptr;
 
 void throw_no_hub(const char* api) {
   throw UsageError(std::string(api) +

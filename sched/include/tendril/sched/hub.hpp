@@ -57,15 +57,15 @@ class ReadyQueue {
 
   // push() appends; never fails short of memory exhaustion.
   void push(const Callback& cb) {
-    if (size_ == slots_.size()) grow();
-    slots_[(head_ + size_) & (slots_.size() - 1)] = cb;
+    if (size_ == capacity_) grow();
+    slots_[(head_ + size_) & (capacity_ - 1)] = cb;
     ++size_;
   }
   // take(i) removes and returns the i-th oldest callback (0 = FIFO); requires i < size().
   Callback take(std::size_t i) {
     if (i == 0) {
       Callback cb = slots_[head_];
-      head_ = (head_ + 1) & (slots_.size() - 1);
+      head_ = (head_ + 1) & (capacity_ - 1);
       --size_;
       return cb;
     }
@@ -73,14 +73,14 @@ class ReadyQueue {
   }
   // peek(i) is the i-th oldest callback, without removing it; requires i < size().
   const Callback& peek(std::size_t i) const noexcept {
-    return slots_[(head_ + i) & (slots_.size() - 1)];
+    return slots_[(head_ + i) & (capacity_ - 1)];
   }
   // for_each() calls f(callback) for the n oldest callbacks in order (n <= size()); the ring's
   // bounds are read once, so policies that weigh every alternative stay in a tight loop.
   template <class F>
   void for_each(std::size_t n, F&& f) const {
     const Callback* slots = slots_.data();
-    const std::size_t mask = slots_.size() - 1;
+    const std::size_t mask = capacity_ - 1;
     const std::size_t head = head_;
     for (std::size_t i = 0; i < n; ++i) f(slots[(head + i) & mask]);
   }
@@ -93,6 +93,7 @@ class ReadyQueue {
   void grow();
   Callback take_middle(std::size_t i);
   std::vector<Callback> slots_;  // capacity is a power of two
+  std::size_t capacity_ = 0;     // slots_.size(), kept apart: no division by sizeof on the hot path
   std::size_t head_ = 0;
   std::size_t size_ = 0;
 };
@@ -328,7 +329,8 @@ class HubBinding {
 
 namespace detail {
 // The hub bound to this thread (see HubBinding); read through current_hub().
-extern thread_local Hub* t_bound_hub;
+// constinit: no dynamic initialiser, so reading it needs no TLS-init check (a branch per access).
+extern thread_local constinit Hub* t_bound_hub;
 [[noreturn]] void throw_no_hub(const char* api);
 [[noreturn]] void throw_not_in_greenlet(const char* api);
 }  // namespace detail
