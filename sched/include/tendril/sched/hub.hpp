@@ -221,7 +221,8 @@ class Hub {
   static Callback wake_callback(const WaitToken& token);
   // park() suspends the current greenlet in the token's wait until a wakeup runs (returns true) or
   // deadline_ns passes (returns false). It throws whatever kill() or a timeout scope delivered.
-  // reason ("sleep", "join", "Event.wait") and object name the wait in deadlock reports. A
+  // reason ("sleep", "join", "Event.wait"; a string literal: observers keep the pointer) and
+  // object name the wait in deadlock reports and traces. A
   // deadline is a timeout (low priority, like gevent's Timeout) unless the wait is a sleep.
   bool park(const WaitToken& token, const char* reason, const Waitable* object,
             std::optional<std::int64_t> deadline_ns = std::nullopt,

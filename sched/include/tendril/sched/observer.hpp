@@ -1,7 +1,8 @@
 // tendril/sched/observer.hpp: the observer hook. A hub with an Observer installed tells it about
-// every spawn, context switch, block, wakeup, timer, choice, exit and kill, from the hub's own
-// stack, in the order they happen; trace/'s Tracer records them for flow graphs. With no observer
-// installed each hook point costs one predictable branch.
+// every spawn, context switch, block, wakeup, timer, fd readiness, choice, exit and kill, in the
+// order they happen; trace/'s Tracer records them for flow graphs. With no observer installed
+// each hook point costs one predictable branch. Reason strings are string literals (static
+// storage): an observer may keep the pointers.
 #pragma once
 
 #include <cstdint>

@@ -38,6 +38,7 @@ class Tracer final : public Observer {
   // clear() forgets every event and name recorded so far (for a hub that runs again).
   void clear();
 
+  // The Observer's calls (tendril/sched/observer.hpp), each recorded as events.
   void on_spawn(const Greenlet& child, const Greenlet* parent) override;
   void on_switch(const Greenlet* from, const Greenlet* to, const char* reason) override;
   void on_block(const Greenlet& g, const char* reason, const Waitable* object) override;
