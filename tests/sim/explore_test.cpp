@@ -70,13 +70,15 @@ TEST(Explore, PoliciesFindTheBankRaceAndItReplays) {
 // The failing schedule is replayed once more under a tracer: its flow trace lands beside the
 // schedule file. With no renderer installed (viz not linked) the summary says how to draw it.
 TEST(Explore, AFailureLeavesItsFlowTraceBesideTheSchedule) {
-  const auto random = tendril::explore(options("random"), seeds::bank_race);
+  auto o = options("random");
+  o.test = "Explore.FlowTrace";  // its own files: ctest runs the other explorations in parallel
+  const auto random = tendril::explore(o, seeds::bank_race);
   ASSERT_FALSE(random.ok());
   const std::string base = random.schedule_file.substr(0, random.schedule_file.size() - 9);
   EXPECT_EQ(random.trace_file, base + ".trace");
   EXPECT_EQ(random.flow_file, "");
   const tendril::trace::Trace trace = tendril::trace::load_trace(random.trace_file);
-  EXPECT_EQ(trace.test, "Explore.BankRace");
+  EXPECT_EQ(trace.test, "Explore.FlowTrace");
   ASSERT_FALSE(trace.events.empty());
   EXPECT_EQ(trace.events[trace.events.size() - 2].reason,
             "std::logic_error: overdraft: balance is -60");  // main's exit, then its switch

@@ -184,7 +184,10 @@ TEST(Flow, AMillionSwitchesAreCutToTheSizeGuardWithANote) {
 class Render : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / "tendril-viz-test";
+    // One folder per test: ctest runs the tests of this fixture in parallel processes.
+    dir_ = std::filesystem::temp_directory_path() /
+           (std::string("tendril-viz-test-") +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
