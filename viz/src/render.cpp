@@ -3,7 +3,9 @@
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -72,14 +74,24 @@ void render_dot(const std::string& dot, const std::string& format, const std::st
     throw VizError("tendril-viz: Graphviz could not lay out the graph: " + trimmed(errors) + hint);
   }
   c.laid_out = true;
-  std::vector<char> fmt(format.begin(), format.end());
-  fmt.push_back('\0');
-  std::vector<char> file(path.begin(), path.end());
-  file.push_back('\0');
-  if (gvRenderFilename(c.gvc, c.graph, fmt.data(), file.data()) != 0) {
-    throw VizError("tendril-viz: Graphviz could not write " + path + " as " + format + ": " +
+  // Render to memory and write the file ourselves: Graphviz 2.42's own file writer reports an
+  // unwritable path only on stderr and returns success.
+  char* data = nullptr;
+  unsigned int length = 0;
+  if (gvRenderData(c.gvc, c.graph, format.c_str(), &data, &length) != 0 || data == nullptr) {
+    if (data != nullptr) gvFreeRenderData(data);
+    throw VizError("tendril-viz: Graphviz could not render the graph as " + format + ": " +
                    trimmed(errors));
   }
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) {
+    const std::string why = std::strerror(errno);
+    gvFreeRenderData(data);
+    throw VizError("tendril-viz: cannot write " + path + ": " + why);
+  }
+  const bool ok = std::fwrite(data, 1, length, f) == length;
+  gvFreeRenderData(data);
+  if (std::fclose(f) != 0 || !ok) throw VizError("tendril-viz: writing " + path + " failed");
 }
 
 void render_flow(const trace::Trace& trace, const std::string& path, const FlowOptions& options) {
@@ -92,7 +104,9 @@ void render_flow(const trace::Trace& trace, const std::string& path, const FlowO
   const std::string dot = flow_dot(trace, options);
   if (ext == ".dot" || ext == ".gv") {
     std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (f == nullptr) throw VizError("tendril-viz: cannot write " + path);
+    if (f == nullptr) {
+      throw VizError("tendril-viz: cannot write " + path + ": " + std::strerror(errno));
+    }
     const bool ok = std::fwrite(dot.data(), 1, dot.size(), f) == dot.size();
     if (std::fclose(f) != 0 || !ok) throw VizError("tendril-viz: writing " + path + " failed");
     return;
