@@ -69,23 +69,6 @@ void Tracer::on_spawn(const Greenlet& child, const Greenlet* parent) {
   add(Op::event, EventKind::spawn, child.id(), id_of(parent), nullptr, 0, text);
 }
 
-void Tracer::on_switch(const Greenlet* from, const Greenlet* to, const char* reason) {
-  add(Op::event, EventKind::switch_, id_of(from), id_of(to), reason);
-}
-
-void Tracer::on_block(const Greenlet& g, const char* reason, const Waitable* object) {
-  std::uint32_t text = 0, aux = 0;
-  const std::uint64_t key = key_of(object, text, aux);
-  add(Op::event, EventKind::block, g.id(), 0, reason, key, text, aux);
-}
-
-void Tracer::on_wake(const Greenlet& g, const char* reason, const Waitable* object,
-                     bool timed_out) {
-  std::uint32_t text = 0, aux = 0;
-  const std::uint64_t key = key_of(object, text, aux);
-  add(Op::event, EventKind::wake, g.id(), 0, timed_out ? "timeout" : reason, key, text, aux);
-}
-
 void Tracer::on_resume(const Greenlet& g, Resume why, const char* reason, const Waitable* object) {
   std::uint32_t text = 0, aux = static_cast<std::uint32_t>(why);
   const std::uint64_t key =
@@ -195,11 +178,6 @@ void Tracer::expand(const Record& r, Trace& out, Names& names) const {
       return;
     case EventKind::exit:
       e.reason = text != nullptr ? *text : reason();
-      return;
-    case EventKind::block:
-    case EventKind::wake:
-      e.reason = reason();
-      name_object(e);
       return;
     default:
       e.other = r.other;

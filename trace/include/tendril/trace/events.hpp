@@ -14,18 +14,18 @@ namespace tendril::trace {
 
 // EventKind is what happened. The meaning of TraceEvent's fields per kind is given below.
 enum class EventKind : std::uint8_t {
-  spawn,   // greenlet = the new greenlet, other = its parent (0: the hub), name = its name
-  switch_, // greenlet = from, other = to (0: the hub's lane), reason = why (see below)
-  block,   // greenlet blocks: reason = the wait ("sleep", "Event.wait", "Queue.get", "join", ...),
-           // object = what it waits on (0: nothing), name = the object's description
-  wake,    // greenlet is made ready: other = the greenlet that caused it (0: the hub: a timer,
-           // I/O, a callback), reason = the wait it ends, object as in block
-  timer,   // a timer fired: greenlet = whose wait it ends (0: none), reason ("sleep", "timeout")
-  io,      // a stream or fd became ready: greenlet = the waiter, reason ("readable", "writable")
-  choice,  // the simulated hub chose: n alternatives, answer (0-based), reason = the kind
-           // ("ready", "timer", "random")
-  exit,    // greenlet finished: reason = "value", or the exception's text
-  kill,    // other kills greenlet (other 0: the hub, e.g. at teardown)
+  spawn,    // greenlet = the new greenlet, other = its parent (0: the hub), name = its name
+  switch_,  // greenlet = from, other = to (0: the hub's lane), reason = why (see below)
+  block,    // greenlet blocks: reason = the wait ("sleep", "Event.wait", "Queue.get", "join", ...),
+            // object = what it waits on (0: nothing), name = the object's description
+  wake,     // greenlet is made ready: other = the greenlet that caused it (0: the hub: a timer,
+            // I/O, a callback), reason = the wait it ends, object as in block
+  timer,    // a timer fired: greenlet = whose wait it ends (0: none), reason ("sleep", "timeout")
+  io,       // a stream or fd became ready: greenlet = the waiter, reason ("readable", "writable")
+  choice,   // the simulated hub chose: n alternatives, answer (0-based), reason = the kind
+            // ("ready", "timer", "random")
+  exit,     // greenlet finished: reason = "value", or the exception's text
+  kill,     // other kills greenlet (other 0: the hub, e.g. at teardown)
 };
 
 // Switch reasons (EventKind::switch_). A greenlet switching to the hub gives the wait it parks

@@ -38,12 +38,9 @@ class Tracer final : public Observer {
   // clear() forgets every event and name recorded so far (for a hub that runs again).
   void clear();
 
-  // The Observer's calls (tendril/sched/observer.hpp), each recorded as events.
+  // The Observer's calls (tendril/sched/observer.hpp), each recorded as events. Switches, blocks
+  // and wakes arrive through on_resume/on_return, one record each.
   void on_spawn(const Greenlet& child, const Greenlet* parent) override;
-  void on_switch(const Greenlet* from, const Greenlet* to, const char* reason) override;
-  void on_block(const Greenlet& g, const char* reason, const Waitable* object) override;
-  void on_wake(const Greenlet& g, const char* reason, const Waitable* object,
-               bool timed_out) override;
   void on_timer(const Greenlet* g, const char* reason) override;
   void on_io(const Greenlet* g, const char* what) override;
   void on_choice(ChoiceKind kind, std::uint32_t n, std::uint32_t answer) override;
