@@ -47,24 +47,33 @@ const char* to_string(ChoiceKind kind) noexcept {
   return "?";
 }
 
-std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceEvent& r,
-                                 std::uint64_t previous_step) noexcept {
-  std::uint64_t h = previous;
-  const std::uint64_t fields[] = {
-      static_cast<std::uint64_t>(r.kind),   r.n, r.answer, r.chosen_key, r.step - previous_step,
-      static_cast<std::uint64_t>(r.time_ns)};
-  for (std::uint64_t v : fields) {
-    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
-    h ^= h >> 29;
-  }
-  return h;
-}
-
 std::string Alternative::describe() const {
   if (greenlet != nullptr) return greenlet->describe();
   if (object != nullptr) return object->describe();
   if (greenlet_id != 0) return "#" + std::to_string(greenlet_id);
   return "?";
+}
+
+void ChoiceLog::name(std::uint64_t key, const Alternative& alternative) {
+  if (alternative.greenlet != nullptr && key == alternative.greenlet_id && key < (1u << 20)) {
+    if (key >= greenlet_named_.size()) greenlet_named_.resize(key + 64);
+    greenlet_named_[key] = 1;
+    const std::string& name = alternative.greenlet->name();
+    if (!name.empty()) names_.emplace(key, name);
+    return;
+  }
+  if (names_.find(key) == names_.end()) names_.emplace(key, alternative.describe());
+}
+
+std::string ChoiceLog::name_of(std::uint64_t key) const {
+  const auto it = names_.find(key);
+  if (named(key)) {
+    // As Greenlet::describe() renders it.
+    std::string out = "#" + std::to_string(key);
+    if (it != names_.end()) out += " '" + it->second + "'";
+    return out;
+  }
+  return it == names_.end() ? "?" : it->second;
 }
 
 namespace {

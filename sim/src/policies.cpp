@@ -50,10 +50,28 @@ std::uint32_t Pct::best(const ChoicePoint& point) {
   if (keys_.size() < n) keys_.resize(n);
   std::uint64_t* const keys = keys_.data();
   point.keys(keys);
+  {
+    // The common case in one pass: every key a greenlet id whose priority is drawn already.
+    const std::size_t known = greenlet_priority_.size();
+    const std::uint64_t* const priority = greenlet_priority_.data();
+    std::uint32_t best = 0;
+    std::uint64_t best_priority = 0;
+    bool fast = true;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint64_t key = keys[i];
+      const std::uint64_t p = key < known ? priority[key] : 0;
+      fast &= p != 0;  // 0: not a greenlet key, or no priority yet
+      if (p > best_priority) {
+        best = i;
+        best_priority = p;
+      }
+    }
+    if (fast) return best;  // the first maximum, as the full path below picks
+  }
   std::uint64_t max_key = 0;
   for (std::uint32_t i = 0; i < n; ++i) max_key = std::max(max_key, keys[i]);
   if (max_key < (std::uint64_t{1} << 20)) {
-    // Every key is a greenlet id (the common case): plain loads from one vector.
+    // Every key is a greenlet id: plain loads from one vector.
     if (max_key >= greenlet_priority_.size()) greenlet_priority_.resize(max_key + 64, 0);
     bool fresh = false;
     for (std::uint32_t i = 0; i < n; ++i) fresh |= greenlet_priority_[keys[i]] == 0;

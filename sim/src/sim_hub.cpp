@@ -44,6 +44,7 @@ SimHub::SimHub(std::unique_ptr<Chooser> chooser, SimOptions options)
   // A policy that always answers 0 (Fifo) is answered inline: sleep(0) then costs no virtual
   // call.
   fifo_ = chooser_->always_default();
+  log_ = chooser_->inline_log();
 }
 
 void SimHub::reset(std::unique_ptr<Chooser> chooser) {
@@ -71,6 +72,7 @@ void SimHub::reset(std::unique_ptr<Chooser> chooser) {
   last_choice_step_ = 0;
   chooser_ = std::move(chooser);
   fifo_ = chooser_->always_default();
+  log_ = chooser_->inline_log();
 }
 
 SimHub::~SimHub() {
@@ -128,29 +130,63 @@ class RandomPoint final : public ChoicePoint {
 
 }  // namespace
 
-std::uint32_t SimHub::decide(const ChoicePoint& point) {
+// Once per callback or timer: inlined into the loop, the throw kept out of it.
+[[gnu::always_inline]] inline void SimHub::count_and_check_step() {
+  count_step();
+  if (steps() > step_limit_) [[unlikely]] {
+    step_limit_reached();
+  }
+}
+
+ChoiceEvent SimHub::make_record(ChoiceKind kind, std::uint32_t n, std::uint32_t answer,
+                                std::uint64_t chosen_key) noexcept {
+  ChoiceEvent record;
+  record.index = choices_ - 1;
+  record.step = steps();
+  record.time_ns = now_ns_;
+  record.kind = kind;
+  record.n = n;
+  record.answer = answer;
+  record.chosen_key = chosen_key;
+  // The hash covers the decision and the steps and time since the previous one, so a program
+  // that changed between two choices differs at the next.
+  hash_ = next_schedule_hash(hash_, record, last_choice_step_);
+  last_choice_step_ = record.step;
+  record.hash = hash_;
+  return record;
+}
+
+void SimHub::record_choice(const ChoicePoint& point, std::uint32_t answer) {
+  const ChoiceEvent record = make_record(point.kind, point.n, answer,
+                                         point.key(point.kind == ChoiceKind::random ? 0 : answer));
+  chooser_->chosen(record, point);
+}
+
+// Inlined into the loop: most of a non-Fifo run's time goes through here.
+[[gnu::always_inline]] inline std::uint32_t SimHub::decide(const ChoicePoint& point) {
   ++choices_;
   const std::uint32_t answer = chooser_->choose(point);
   TENDRIL_ASSERT(answer < point.n, "chooser ", chooser_->describe(), " answered ", answer, " of ",
                  point.n);
   if (Observer* o = observer(); o != nullptr) o->on_choice(point.kind, point.n, answer);
-  if (chooser_->wants_records()) {
-    ChoiceEvent record;
-    record.index = choices_ - 1;
-    record.step = steps();
-    record.time_ns = now_ns_;
-    record.kind = point.kind;
-    record.n = point.n;
-    record.answer = answer;
-    record.chosen_key = point.key(point.kind == ChoiceKind::random ? 0 : answer);
-    // The hash covers the decision and the steps and time since the previous one, so a program
-    // that changed between two choices differs at the next.
-    hash_ = next_schedule_hash(hash_, record, last_choice_step_);
-    last_choice_step_ = record.step;
-    record.hash = hash_;
-    chooser_->chosen(record, point);
-  }
+  if (chooser_->wants_records()) record_choice(point, answer);
   return answer;
+}
+
+// decide() for a ready choice when the chooser lends its log (a recorder over Fifo): answer 0,
+// recorded here with the record chosen() would have received, without a choice point.
+inline void SimHub::record_default_ready(std::size_t n) {
+  const auto count = static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX));
+  ++choices_;
+  if (Observer* o = observer(); o != nullptr) [[unlikely]] {
+    o->on_choice(ChoiceKind::ready, count, 0);
+  }
+  const Callback& cb = ready_.peek(0);
+  const std::uint64_t key = Hub::key_of(cb);
+  log_->append(make_record(ChoiceKind::ready, count, 0, key));
+  if (!log_->named(key)) [[unlikely]] {
+    log_->name(key, identify(cb));
+  }
 }
 
 std::uint32_t SimHub::choose(std::uint32_t n) {
@@ -229,16 +265,13 @@ void SimHub::compact_heap() {
   std::make_heap(heap_.begin(), heap_.end(), &SimHub::later);
 }
 
-void SimHub::count_and_check_step() {
-  count_step();
-  if (steps() > step_limit_) {
-    // Leave a little room so that run() can still kill the remaining greenlets cleanly.
-    step_limit_ = steps() + options_.max_steps / 16 + 10000;
-    throw HubError("tendril::SimHub: step limit of " + std::to_string(options_.max_steps) +
-                   " reached at " + position() +
-                   "; a greenlet may be spinning without waiting on time (raise "
-                   "SimOptions::max_steps if the run is simply long)");
-  }
+void SimHub::step_limit_reached() {
+  // Leave a little room so that run() can still kill the remaining greenlets cleanly.
+  step_limit_ = steps() + options_.max_steps / 16 + 10000;
+  throw HubError("tendril::SimHub: step limit of " + std::to_string(options_.max_steps) +
+                 " reached at " + position() +
+                 "; a greenlet may be spinning without waiting on time (raise "
+                 "SimOptions::max_steps if the run is simply long)");
 }
 
 void SimHub::restore_batch_from(std::size_t i) {
@@ -354,11 +387,15 @@ void SimHub::run_loop() {
     // 1. Callbacks, until the queue is empty, including ones queued meanwhile.
     while (!ready_.empty()) {
       const std::size_t n = ready_.size();
-      const std::size_t i =
-          n > 1 && !fifo_
-              ? decide(ReadyPoint(ready_,
-                                  static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX))))
-              : 0;
+      std::size_t i = 0;
+      if (n > 1 && !fifo_) {
+        if (log_ != nullptr) {
+          record_default_ready(n);
+        } else {
+          i = decide(
+              ReadyPoint(ready_, static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX))));
+        }
+      }
       count_and_check_step();  // before taking the callback, so a HubError leaves it queued
       Callback cb = ready_.take(i);
       cb.invoke();

@@ -216,3 +216,56 @@ TEST(Replay, CommittedScheduleIsReproducedByThisBuild) {
   r->finish();
   EXPECT_EQ(hub.schedule_hash(), committed.final_hash());
 }
+
+namespace {
+
+// Answers 0 like Fifo but does not say so, so the hub takes the general recording path (choice
+// points, choose() and chosen()) instead of Fifo's inline one.
+class ZeroButNotFifo final : public tendril::Chooser {
+ public:
+  std::uint32_t choose(const tendril::ChoicePoint&) override { return 0; }
+  std::string describe() const override { return "fifo"; }
+};
+
+std::string fifo_schedule(std::unique_ptr<tendril::Chooser> inner, std::uint64_t* hash) {
+  auto recorder = std::make_unique<tendril::RecordingChooser>(std::move(inner));
+  auto* rec = recorder.get();
+  SimHub hub(std::move(recorder));
+  tendril::run(hub, [] {
+    // Ready choices among greenlets (named and not) and a queue's unlock callback, timer
+    // choices (two sleeps ending together), random draws.
+    tendril::Queue<int> q(0, "inbox");
+    auto consumer = tendril::spawn("consumer", [&] {
+      for (int i = 0; i < 4; ++i) q.get();
+    });
+    std::vector<Ref<tendril::Greenlet>> gs;
+    for (int i = 0; i < 3; ++i) {
+      gs.push_back(tendril::spawn(i == 1 ? std::string() : "p" + std::to_string(i), [&q, i] {
+        tendril::sleep(1ms);
+        q.put(i + static_cast<int>(tendril::random_below(5)));
+        tendril::sleep(0s);
+      }));
+    }
+    q.put(9);
+    tendril::joinall(gs);
+    consumer->join();
+  });
+  *hash = hub.schedule_hash();
+  return tendril::format_schedule(rec->schedule("Trace.Fifo", 0));
+}
+
+}  // namespace
+
+// A recorder over Fifo lends the hub its log, and the hub records ready choices inline (no
+// choice point per choice); the schedule must be byte for byte the general path's.
+TEST(Schedule, FifoInlineRecordingEqualsTheGeneralPath) {
+  std::uint64_t inline_hash = 0, general_hash = 0;
+  const std::string inline_path = fifo_schedule(std::make_unique<tendril::Fifo>(), &inline_hash);
+  const std::string general = fifo_schedule(std::make_unique<ZeroButNotFifo>(), &general_hash);
+  EXPECT_EQ(inline_path, general);
+  EXPECT_EQ(inline_hash, general_hash);
+  // It has every kind of choice and every kind of name.
+  for (const char* part : {" ready ", " timer ", " random ", "'consumer'", "'p0'", "Queue#"}) {
+    EXPECT_NE(inline_path.find(part), std::string::npos) << part << " in\n" << inline_path;
+  }
+}

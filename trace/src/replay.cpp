@@ -7,26 +7,12 @@ namespace tendril {
 
 RecordingChooser::RecordingChooser(std::unique_ptr<Chooser> inner) : inner_(std::move(inner)) {
   if (!inner_) throw UsageError("tendril::RecordingChooser: the inner chooser must not be null");
-  records_.reserve(256);
-}
-
-const std::string& RecordingChooser::name_of(std::uint64_t key) const {
-  static const std::string unknown = "?";
-  if (key < greenlet_names_.size() && !greenlet_names_[key].empty()) return greenlet_names_[key];
-  auto it = names_.find(key);
-  return it == names_.end() ? unknown : it->second;
 }
 
 void RecordingChooser::chosen(const ChoiceEvent& record, const ChoicePoint& point) {
-  records_.push_back(record);
+  log_.append(record);
   // Greenlet and object ids are unique within a run, so each key is named once.
-  const std::uint64_t key = record.chosen_key;
-  if (key != 0 && key < (std::uint64_t{1} << 20)) {
-    if (key >= greenlet_names_.size()) greenlet_names_.resize(key + 64);
-    if (greenlet_names_[key].empty()) greenlet_names_[key] = point.chosen(record.answer).describe();
-  } else if (names_.find(key) == names_.end()) {
-    names_.emplace(key, point.chosen(record.answer).describe());
-  }
+  if (!log_.named(record.chosen_key)) log_.name(record.chosen_key, point.chosen(record.answer));
 }
 
 Schedule RecordingChooser::schedule(std::string test, std::uint64_t seed) const {
@@ -34,11 +20,11 @@ Schedule RecordingChooser::schedule(std::string test, std::uint64_t seed) const 
   s.test = std::move(test);
   s.policy = inner_->describe();
   s.seed = seed;
-  s.choices.reserve(records_.size());
-  for (const auto& e : records_) {
+  s.choices.reserve(log_.events().size());
+  for (const auto& e : log_.events()) {
     ChoiceRecord r;
     static_cast<ChoiceEvent&>(r) = e;
-    r.chosen_name = name_of(e.chosen_key);
+    r.chosen_name = log_.name_of(e.chosen_key);
     s.choices.push_back(std::move(r));
   }
   return s;

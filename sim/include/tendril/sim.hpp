@@ -294,14 +294,20 @@ class SimHub final : public Hub {
   void fire_due_timers();
   void restore_batch_from(std::size_t i);
   void count_and_check_step();
+  [[noreturn, gnu::cold, gnu::noinline]] void step_limit_reached();
   void compact_heap();
   std::uint32_t decide(const ChoicePoint& point);
+  ChoiceEvent make_record(ChoiceKind kind, std::uint32_t n, std::uint32_t answer,
+                          std::uint64_t chosen_key) noexcept;
+  void record_default_ready(std::size_t n);
+  void record_choice(const ChoicePoint& point, std::uint32_t answer);
 
   std::unique_ptr<Chooser> chooser_;
   SimOptions options_;
   std::unique_ptr<SimNet> net_;
   std::uint64_t step_limit_;
   bool fifo_ = false;
+  ChoiceLog* log_ = nullptr;  // the chooser's inline_log(): ready choices are recorded inline
   std::int64_t now_ns_ = 0;
   std::uint64_t choices_ = 0;
   std::uint64_t hash_ = schedule_hash_basis;

@@ -8,7 +8,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "tendril/sched.hpp"
@@ -60,17 +59,17 @@ class RecordingChooser final : public Chooser {
   std::uint32_t choose(const ChoicePoint& point) override { return inner_->choose(point); }
   bool wants_records() const override { return true; }
   void chosen(const ChoiceEvent& record, const ChoicePoint& point) override;
+  // Over a policy that always answers 0 (Fifo), the hub records ready choices into the log
+  // itself: the same records, without a choice point per choice.
+  ChoiceLog* inline_log() noexcept override { return inner_->always_default() ? &log_ : nullptr; }
   std::string describe() const override { return inner_->describe(); }
   // records() are the choices so far; schedule() packages them, named, with the run's identity.
-  const std::vector<ChoiceEvent>& records() const noexcept { return records_; }
+  const std::vector<ChoiceEvent>& records() const noexcept { return log_.events(); }
   Schedule schedule(std::string test, std::uint64_t seed) const;
 
  private:
   std::unique_ptr<Chooser> inner_;
-  std::vector<ChoiceEvent> records_;
-  std::vector<std::string> greenlet_names_;               // by greenlet id (dense, small)
-  std::unordered_map<std::uint64_t, std::string> names_;  // other keys; looked up, never iterated
-  const std::string& name_of(std::uint64_t key) const;
+  ChoiceLog log_;
 };
 
 // ReplayChooser answers from a schedule and checks, at each choice, that the program offers what

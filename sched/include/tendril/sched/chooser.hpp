@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace tendril {
 
@@ -93,8 +95,50 @@ struct ChoiceRecord : ChoiceEvent {
 // record into it: for each of kind, n, answer, chosen key, steps since previous_step and time,
 // h = (h xor v) * 0x9e3779b97f4a7c15, then h ^= h >> 29.
 inline constexpr std::uint64_t schedule_hash_basis = 0xcbf29ce484222325ULL;
-std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceEvent& record,
-                                 std::uint64_t previous_step) noexcept;
+inline std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceEvent& record,
+                                        std::uint64_t previous_step) noexcept {
+  std::uint64_t h = previous;
+  const std::uint64_t fields[] = {static_cast<std::uint64_t>(record.kind),
+                                  record.n,
+                                  record.answer,
+                                  record.chosen_key,
+                                  record.step - previous_step,
+                                  static_cast<std::uint64_t>(record.time_ns)};
+  for (std::uint64_t v : fields) {
+    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+// ChoiceLog holds a recorder's ChoiceEvents and the names of what they chose. A recorder whose
+// policy always answers 0 (RecordingChooser over Fifo) lends its log to the hub
+// (Chooser::inline_log()); the hub then appends the records of its ready-queue choices itself,
+// with no choice point and no virtual call per choice. The records are the ones chosen() would
+// have received.
+class ChoiceLog {
+ public:
+  ChoiceLog() { events_.reserve(256); }
+  // append() adds the next record.
+  void append(const ChoiceEvent& event) { events_.push_back(event); }
+  // named() says whether key (Alternative::key()) has its name already; name() learns it from
+  // the alternative it keys, once (naming costs a string, so callers ask named() first).
+  bool named(std::uint64_t key) const noexcept {
+    return key < greenlet_named_.size() && greenlet_named_[key] != 0;
+  }
+  void name(std::uint64_t key, const Alternative& alternative);
+  // events() are the records in order; name_of(key) renders what key named, as
+  // Alternative::describe() did when it was first chosen ("?" if never named).
+  const std::vector<ChoiceEvent>& events() const noexcept { return events_; }
+  std::string name_of(std::uint64_t key) const;
+
+ private:
+  std::vector<ChoiceEvent> events_;
+  // Greenlet keys are small (spawn order): a flag by id, and "#<id>" is rendered when asked.
+  std::vector<std::uint8_t> greenlet_named_;
+  // Names of named greenlets, and the descriptions of every other key (objects, unknown).
+  std::unordered_map<std::uint64_t, std::string> names_;  // looked up, never iterated
+};
 
 // Chooser answers choose(point) with a number in [0, point.n). A schedule is the sequence of
 // answers. 0 is always the default: gevent's FIFO order.
@@ -116,6 +160,10 @@ class Chooser {
     (void)record;
     (void)point;
   }
+  // inline_log() is non-null only for a recorder whose every answer is 0 (RecordingChooser over
+  // Fifo): the hub then records ready-queue choices straight into the log (see ChoiceLog) instead
+  // of calling choose() and chosen(); other choices still go through them.
+  virtual ChoiceLog* inline_log() noexcept { return nullptr; }
   // describe() names the policy and its parameters (for example "random(seed=7)"), for reports.
   virtual std::string describe() const { return "custom chooser"; }
 };
