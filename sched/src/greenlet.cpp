@@ -5,9 +5,9 @@
 #include <limits>
 #include <utility>
 
-#include "observe.hpp"
-#include "switch.hpp"
 #include "tendril/sched/assert.hpp"
+#include "tendril/sched/detail/observe.hpp"
+#include "tendril/sched/detail/switch.hpp"
 
 namespace tendril {
 namespace {

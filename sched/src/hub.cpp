@@ -4,13 +4,14 @@
 
 #include <boost/context/fiber.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <string_view>
 #include <utility>
 
-#include "observe.hpp"
-#include "switch.hpp"
 #include "tendril/sched/assert.hpp"
+#include "tendril/sched/detail/observe.hpp"
+#include "tendril/sched/detail/switch.hpp"
 #include "tendril/sched/errors.hpp"
 #include "tendril/sched/greenlet.hpp"
 #include "tendril/sched/linkable.hpp"
@@ -248,30 +249,22 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
   }
 }
 
-void Hub::resume(Greenlet* g, Resume why) {
+void Hub::resume_while_running(Greenlet* g) const {
   TENDRIL_ASSERT(current_ == nullptr, "resume(", g->describe(), ") while ", current_->describe(),
                  " is running");
-  Observer* const observer = TENDRIL_OBSERVER(this);
-  if (observer != nullptr) [[unlikely]] {
-    observe_resume(observer, g, why);
-  }
-  current_ = g;
-  void* fake_stack = nullptr;
-  detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
-                            g->stack_.size);
-  g->ctx_ = std::move(g->ctx_).resume();
-  detail::asan_finish_switch(fake_stack, nullptr, nullptr);
-  current_ = nullptr;
-  if (observer != nullptr) [[unlikely]] {
-    observe_return(observer, g);
-  }
-  if (g->state_ == Greenlet::State::dead) {
-    // The fiber has returned and its stack is back in the pool. Report an uncaught exception once,
-    // here on the hub's stack, before any joiner or link runs (gevent); main's goes to run()'s
-    // caller instead. Then drop the hub's reference; nothing may touch g after this.
-    if (g->error_ && g != main_) report_error(*g, g->error_);
-    g->release();
-  }
+  std::abort();  // not reached: the assertion fails
+}
+
+void Hub::finish_dead(Greenlet* g) {
+  // The fiber has returned and its stack is back in the pool. Report an uncaught exception once,
+  // here on the hub's stack, before any joiner or link runs (gevent); main's goes to run()'s
+  // caller instead. Then drop the hub's reference; nothing may touch g after this.
+  if (g->error_ && g != main_) report_error(*g, g->error_);
+  g->release();
+}
+
+void Hub::rethrow_pending(Greenlet* g) {
+  std::rethrow_exception(std::exchange(g->pending_throw_, nullptr));
 }
 
 void Observer::on_resume(const Greenlet& g, Resume why, const char* reason,
@@ -307,20 +300,12 @@ void Hub::observe_return(Observer* observer, Greenlet* g) {
                       false);
 }
 
-void Hub::switch_to_hub() {
-  Greenlet* g = current_;
-  if (stacks_.options().mode == StackMode::dense) {
-    // Dense stacks have no guard page: check the canary and the stack pointer at every switch.
-    char probe;
-    const char* bottom = static_cast<const char*>(g->stack_.sp) - g->stack_.size;
-    TENDRIL_ASSERT(!stacks_.overflowed(g->stack_) && &probe > bottom, "stack overflow in greenlet ",
-                   g->describe(), " (dense stacks of ", g->stack_.size,
-                   " bytes have no guard page; raise StackOptions::size_bytes)");
-  }
-  void* fake_stack = nullptr;
-  detail::asan_start_switch(&fake_stack, native_stack_bottom_, native_stack_size_);
-  native_ = std::move(native_).resume();
-  detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
+void Hub::check_dense_stack(const Greenlet* g) const {
+  char probe;
+  const char* bottom = static_cast<const char*>(g->stack_.sp) - g->stack_.size;
+  TENDRIL_ASSERT(!stacks_.overflowed(g->stack_) && &probe > bottom, "stack overflow in greenlet ",
+                 g->describe(), " (dense stacks of ", g->stack_.size,
+                 " bytes have no guard page; raise StackOptions::size_bytes)");
 }
 
 void Hub::add_live(Greenlet* g) noexcept {
@@ -338,13 +323,6 @@ void Hub::remove_live(Greenlet* g) noexcept {
   g->live_prev_ = g->live_next_ = nullptr;
   --live_count_;
   if (g == main_ || (main_ == nullptr && live_count_ == 0)) stop_ = true;
-}
-
-void Hub::wake(Greenlet* g, std::uint64_t seq, bool timed_out) {
-  if (g->state_ != Greenlet::State::running || g->wait_seq_ != seq) return;  // a stale wakeup
-  ++g->wait_seq_;
-  g->timed_out_ = timed_out;
-  g->hub_->resume(g, Resume::wake);  // the observer reads timed_out_ and the wait
 }
 
 void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
@@ -385,20 +363,10 @@ void Hub::throw_cb(Callback& cb, bool run) {
   if (req->waker.greenlet) wake(req->waker.greenlet, req->waker.seq, false);
 }
 
-bool Hub::park(const WaitToken& token, const char* reason, const Waitable* object,
-               std::optional<std::int64_t> deadline_ns, TimerPriority deadline_priority) {
+bool Hub::park_until(const WaitToken& token, const char* reason, const Waitable* object,
+                     std::int64_t deadline_ns, TimerPriority deadline_priority) {
   Greenlet* g = current_;
   TENDRIL_ASSERT(g == token.greenlet && g->wait_seq_ == token.seq, "park() with a stale token");
-  if (!deadline_ns) {
-    // No deadline: nothing to arm or disarm (the common case; kept lean).
-    g->wait_reason_ = reason;
-    g->wait_object_ = object;
-    switch_to_hub();
-    g->wait_reason_ = nullptr;
-    g->wait_object_ = nullptr;
-    if (g->pending_throw_) std::rethrow_exception(std::exchange(g->pending_throw_, nullptr));
-    return true;
-  }
   // The guard disarms the deadline on every way out, including a forced unwind of the stack.
   struct Deadline {
     Hub* hub;
@@ -407,11 +375,8 @@ bool Hub::park(const WaitToken& token, const char* reason, const Waitable* objec
       if (timer != 0) hub->cancel_timer(timer);
     }
   } deadline{this};
-  if (deadline_ns) {
-    g->add_ref();
-    deadline.timer =
-        start_timer(*deadline_ns, Callback{&timeout_cb, g, token.seq}, deadline_priority);
-  }
+  g->add_ref();
+  deadline.timer = start_timer(deadline_ns, Callback{&timeout_cb, g, token.seq}, deadline_priority);
   g->wait_reason_ = reason;
   g->wait_object_ = object;
   g->timed_out_ = false;
@@ -420,7 +385,7 @@ bool Hub::park(const WaitToken& token, const char* reason, const Waitable* objec
   g->wait_object_ = nullptr;
   const bool timed_out = g->timed_out_;
   if (timed_out) deadline.timer = 0;  // it fired
-  if (g->pending_throw_) std::rethrow_exception(std::exchange(g->pending_throw_, nullptr));
+  if (g->pending_throw_) rethrow_pending(g);
   return !timed_out;
 }
 

@@ -4,7 +4,7 @@
 #include <boost/context/protected_fixedsize_stack.hpp>
 #include <utility>
 
-#include "switch.hpp"
+#include "tendril/sched/detail/switch.hpp"
 #include "tendril/sched/errors.hpp"
 
 namespace tendril {

@@ -13,6 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include "tendril/sched/assert.hpp"
+#include "tendril/sched/detail/observe.hpp"
+#include "tendril/sched/detail/switch.hpp"
 #include "tendril/sched/errors.hpp"
 #include "tendril/sched/hub.hpp"
 #include "tendril/sched/ref.hpp"
@@ -156,6 +159,64 @@ class Greenlet : public RefCounted, public Waitable {
   std::vector<std::pair<std::uint64_t, std::unique_ptr<detail::LocalSlot>>> locals_;
   void destroy_locals() noexcept;
 };
+
+// ---- The switch path (see Hub: kept inline so few frames sit between switches) ----
+
+inline void Hub::resume(Greenlet* g, Resume why) {
+  if (current_ != nullptr) [[unlikely]] {
+    resume_while_running(g);
+  }
+  Observer* const observer = TENDRIL_OBSERVER(this);
+  if (observer != nullptr) [[unlikely]] {
+    observe_resume(observer, g, why);
+  }
+  current_ = g;
+  void* fake_stack = nullptr;
+  detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
+                            g->stack_.size);
+  g->ctx_ = std::move(g->ctx_).resume();
+  detail::asan_finish_switch(fake_stack, nullptr, nullptr);
+  current_ = nullptr;
+  if (observer != nullptr) [[unlikely]] {
+    observe_return(observer, g);
+  }
+  if (g->state_ == Greenlet::State::dead) [[unlikely]] {
+    finish_dead(g);
+  }
+}
+
+inline void Hub::switch_to_hub() {
+  // Dense stacks have no guard page: check the canary and the stack pointer at every switch.
+  if (stacks_.options().mode == StackMode::dense) check_dense_stack(current_);
+  void* fake_stack = nullptr;
+  detail::asan_start_switch(&fake_stack, native_stack_bottom_, native_stack_size_);
+  native_ = std::move(native_).resume();
+  detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
+}
+
+inline void Hub::wake(Greenlet* g, std::uint64_t seq, bool timed_out) {
+  if (g->state_ != Greenlet::State::running || g->wait_seq_ != seq) return;  // a stale wakeup
+  ++g->wait_seq_;
+  g->timed_out_ = timed_out;
+  g->hub_->resume(g, Resume::wake);  // the observer reads timed_out_ and the wait
+}
+
+inline bool Hub::park(const WaitToken& token, const char* reason, const Waitable* object,
+                      std::optional<std::int64_t> deadline_ns, TimerPriority deadline_priority) {
+  if (deadline_ns) return park_until(token, reason, object, *deadline_ns, deadline_priority);
+  // No deadline: nothing to arm or disarm (the common case; kept lean).
+  Greenlet* g = current_;
+  TENDRIL_ASSERT(g == token.greenlet && g->wait_seq_ == token.seq, "park() with a stale token");
+  g->wait_reason_ = reason;
+  g->wait_object_ = object;
+  switch_to_hub();
+  g->wait_reason_ = nullptr;
+  g->wait_object_ = nullptr;
+  if (g->pending_throw_) [[unlikely]] {
+    rethrow_pending(g);
+  }
+  return true;
+}
 
 inline WaitToken Hub::begin_wait(const char* api) {
   Greenlet* g = current_;

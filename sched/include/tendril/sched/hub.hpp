@@ -277,15 +277,27 @@ class Hub {
   friend class HubBinding;
   friend Alternative identify(const Callback& cb) noexcept;
 
+  // The switch path (resume, switch_to_hub, wake, park without a deadline) is inline, in
+  // greenlet.hpp: every call frame between a switch and the code it returns to costs a
+  // mispredicted return (the CPU's return-address stack holds the other stack's calls), so the
+  // frames around a switch are kept to a minimum. Their rare parts are out of line and cold.
+
   // resume() switches from the hub's stack into g and returns when g switches back; why tells
   // the observer what resumed it (wake: its wait ended; the observer reads timed_out_).
   void resume(Greenlet* g, Resume why);
+  [[noreturn, gnu::cold, gnu::noinline]] void resume_while_running(Greenlet* g) const;
+  [[gnu::cold, gnu::noinline]] void finish_dead(Greenlet* g);
   // The observer's side of resume(), out of line so the hot path stays small.
   [[gnu::cold, gnu::noinline]] static void observe_resume(Observer* observer, Greenlet* g,
                                                           Resume why);
   [[gnu::cold, gnu::noinline]] static void observe_return(Observer* observer, Greenlet* g);
   // switch_to_hub() switches from the current greenlet back to the hub's stack.
   void switch_to_hub();
+  [[gnu::noinline]] void check_dense_stack(const Greenlet* g) const;
+  // park_until() is park() with a deadline; rethrow_pending() raises what kill() delivered.
+  bool park_until(const WaitToken& token, const char* reason, const Waitable* object,
+                  std::int64_t deadline_ns, TimerPriority deadline_priority);
+  [[noreturn, gnu::cold, gnu::noinline]] static void rethrow_pending(Greenlet* g);
   // wake() resumes g if it is still in wait seq; deliver() raises error in g at its blocking
   // point (or kills it before start). Both run on the hub's stack.
   static void wake(Greenlet* g, std::uint64_t seq, bool timed_out);

@@ -1,6 +1,7 @@
-// switch.hpp (private): AddressSanitizer annotations for fiber switches. Boost 1.74's fcontext
-// fibers carry none, so tendril tells ASan about every switch itself (see ../../README.md,
-// "Sanitizers"); in other builds these compile to nothing and switches stay at fcontext speed.
+// tendril/sched/detail/switch.hpp (internal): AddressSanitizer annotations for fiber switches.
+// Boost 1.74's fcontext fibers carry none, so tendril tells ASan about every switch itself (see
+// README.md, "Sanitizers"); in other builds these compile to nothing and switches stay at
+// fcontext speed. Public only because the switch path is inline in hub.hpp/greenlet.hpp.
 #pragma once
 
 #include <cstddef>
