@@ -116,19 +116,8 @@ void Linkable::check_and_notify() {
   hub.schedule(Callback{&Linkable::notify_cb, anchor_.get(), 0});
 }
 
-void Linkable::notify_cb(Callback& cb, bool run) {
-  Ref<detail::Anchor> anchor(static_cast<detail::Anchor*>(cb.obj));
-  anchor->release();  // the callback's own reference; `anchor` keeps it for this call
-  if (!anchor->owner) return;
-  auto* self = static_cast<Linkable*>(anchor->owner);
-  if (!run) {
-    self->notifier_active_ = false;
-    return;
-  }
-  self->notify();
-}
-
-bool Linkable::notify_list(detail::WaitList& list, detail::Anchor& anchor) {
+[[gnu::always_inline]] inline bool Linkable::notify_list(detail::WaitList& list,
+                                                         detail::Anchor& anchor) {
   // Wake the waiters present when the pass starts, oldest first; each runs until it blocks.
   // Waiters that arrive meanwhile wait for the next pass (gevent's final_link). Semaphores stop
   // as soon as they are no longer ready. Returns false if a waiter destroyed this object.
@@ -154,7 +143,7 @@ bool Linkable::notify_list(detail::WaitList& list, detail::Anchor& anchor) {
   return true;
 }
 
-void Linkable::notify() {
+[[gnu::always_inline]] inline void Linkable::notify() {
   Ref<detail::Anchor> anchor = anchor_;
   if (!notify_list(links_, *anchor)) return;
   if (!notify_list(arrived_, *anchor)) return;
@@ -163,19 +152,18 @@ void Linkable::notify() {
   check_and_notify();
 }
 
-bool Linkable::wait_notified(const char* api, const char* reason, std::optional<Duration> timeout) {
-  Hub& hub = current_hub(api);
-  std::optional<std::int64_t> deadline;
-  if (timeout) deadline = detail::deadline_from(hub, timeout, api);
-  detail::WaitNode node;
-  node.token = hub.begin_wait(api);
-  links_.push_back(node);
-  struct Unlink {
-    detail::WaitNode& node;
-    ~Unlink() { node.unlink(); }
-  } unlink{node};
-  if (!notifier_active_) check_and_notify();
-  return hub.park(node.token, reason, this, deadline);
+// notify_cb -> notify -> notify_list are one frame: the waiters are switched into from inside
+// them, and every frame left between that switch and the loop costs a mispredicted return.
+void Linkable::notify_cb(Callback& cb, bool run) {
+  Ref<detail::Anchor> anchor(static_cast<detail::Anchor*>(cb.obj));
+  anchor->release();  // the callback's own reference; `anchor` keeps it for this call
+  if (!anchor->owner) return;
+  auto* self = static_cast<Linkable*>(anchor->owner);
+  if (!run) {
+    self->notifier_active_ = false;
+    return;
+  }
+  self->notify();
 }
 
 void Linkable::join_pending_notification(const char* api, const char* reason) {

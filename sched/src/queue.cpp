@@ -36,15 +36,19 @@ void QueueBase::schedule_unlock() {
 }
 
 void QueueBase::unlock_cb(Callback& cb, bool run) {
-  // The callback's own reference keeps the anchor alive until the end of this call.
   auto* anchor = static_cast<Anchor*>(cb.obj);
-  if (auto* self = static_cast<QueueBase*>(anchor->owner)) {
-    // Cleared before running, as gevent's callback objects are: an unlock scheduled while this
-    // one runs queues another pass.
-    self->unlock_pending_ = false;
-    if (run) self->unlock(*anchor);
+  auto* self = static_cast<QueueBase*>(anchor->owner);
+  if (self == nullptr || !run) {
+    if (self != nullptr) self->unlock_pending_ = false;
+    anchor->release();
+    return;
   }
-  anchor->release();
+  // Cleared before running, as gevent's callback objects are: an unlock scheduled while this
+  // one runs queues another pass.
+  self->unlock_pending_ = false;
+  // A tail call: unlock() switches into the waiters it serves, and a frame left here would cost
+  // a mispredicted return after each switch. unlock() releases the callback's reference.
+  self->unlock(anchor);
 }
 
 }  // namespace tendril::detail

@@ -402,3 +402,35 @@ TEST(Primitives, BadInput) {
   });
   EXPECT_THROW(tendril::TimeoutScope(1s), tendril::UsageError);
 }
+
+// A waiter woken by set() destroys the Event while later waiters are still to be woken in the
+// same pass: the pass stops without touching the dead Event (ASan checks it) and the later
+// waiter stays blocked until it is killed.
+TEST(Primitives, WaiterThatDestroysTheEventEndsTheNotification) {
+  SimHub hub;
+  Log log;
+  tendril::run(hub, [&] {
+    auto ev = std::make_unique<tendril::Event>("short-lived");
+    auto first = tendril::spawn([&] {
+      ev->wait();
+      ev.reset();
+      log.push_back("first destroyed the event");
+    });
+    auto second = tendril::spawn([&] {
+      try {
+        ev->wait();
+        log.push_back("second woke");
+      } catch (const tendril::GreenletExit&) {
+        log.push_back("second killed");
+        throw;
+      }
+    });
+    tendril::sleep(0s);
+    ev->set();
+    tendril::sleep(0s);
+    log.push_back("main after the pass");
+    EXPECT_FALSE(second->dead());
+    second->kill();
+  });
+  EXPECT_EQ(log, (Log{"first destroyed the event", "main after the pass", "second killed"}));
+}

@@ -278,3 +278,37 @@ TEST(Queue, BadInputAndDeadlockReport) {
         << e.what();
   }
 }
+
+// A getter woken by the unlock pass destroys the queue while another getter still waits: the
+// pass stops without touching the dead queue (ASan checks it), the item put for the second
+// getter goes with the queue, and the second getter stays blocked until it is killed.
+TEST(Queue, GetterThatDestroysTheQueueEndsTheUnlockPass) {
+  SimHub hub;
+  Log log;
+  tendril::run(hub, [&] {
+    auto q = std::make_unique<tendril::Queue<std::string>>(0, "short-lived");
+    auto first = tendril::spawn([&] {
+      log.push_back("first got " + q->get());
+      q.reset();
+      log.push_back("first destroyed the queue");
+    });
+    auto second = tendril::spawn([&] {
+      try {
+        log.push_back("second got " + q->get());
+      } catch (const tendril::GreenletExit&) {
+        log.push_back("second killed");
+        throw;
+      }
+    });
+    tendril::sleep(0s);
+    q->put("a");
+    q->put("b");
+    tendril::sleep(0s);
+    log.push_back("main after the pass");
+    EXPECT_TRUE(first->dead());
+    EXPECT_FALSE(second->dead());
+    second->kill();
+  });
+  EXPECT_EQ(log, (Log{"first got a", "first destroyed the queue", "main after the pass",
+                      "second killed"}));
+}

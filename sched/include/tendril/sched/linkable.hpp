@@ -151,6 +151,7 @@ class Linkable : public Waitable {
   void check_and_notify();
   // wait_notified() blocks the calling greenlet until a notification wakes it (true) or timeout
   // passes (false). `api` names the call in errors and `reason` the wait in reports.
+  // Inline (below): it holds the switch, and a frame around it costs a mispredicted return.
   bool wait_notified(const char* api, const char* reason, std::optional<Duration> timeout);
   // join_pending_notification() is for a waiter that finds the object ready while a notification
   // is queued or running: it waits behind the earlier waiters (gevent), with no timeout.
@@ -161,8 +162,9 @@ class Linkable : public Waitable {
  private:
   friend Alternative identify(const Callback& cb) noexcept;
   static void notify_cb(Callback& cb, bool run);
-  void notify();
-  bool notify_list(detail::WaitList& list, detail::Anchor& anchor);
+  // Defined inline in linkable.cpp, the only place that calls them (see notify_cb there).
+  inline void notify();
+  inline bool notify_list(detail::WaitList& list, detail::Anchor& anchor);
   void free_rawlinks(detail::WaitList& list) noexcept;
 
   const char* kind_;
@@ -175,5 +177,21 @@ class Linkable : public Waitable {
   LinkId next_rawlink_id_ = 1;
   Ref<detail::Anchor> anchor_;
 };
+
+[[gnu::always_inline]] inline bool Linkable::wait_notified(const char* api, const char* reason,
+                                                           std::optional<Duration> timeout) {
+  Hub& hub = current_hub(api);
+  std::optional<std::int64_t> deadline;
+  if (timeout) deadline = detail::deadline_from(hub, timeout, api);
+  detail::WaitNode node;
+  node.token = hub.begin_wait(api);
+  links_.push_back(node);
+  struct Unlink {
+    detail::WaitNode& node;
+    ~Unlink() { node.unlink(); }
+  } unlink{node};
+  if (!notifier_active_) check_and_notify();
+  return hub.park(node.token, reason, this, deadline);
+}
 
 }  // namespace tendril

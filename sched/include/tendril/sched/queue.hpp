@@ -122,11 +122,17 @@ class QueueBase : public Waitable {
   // schedule_unlock() queues unlock() once (gevent's _schedule_unlock).
   void schedule_unlock();
   // unlock() serves blocked putters and getters; runs on the hub's stack. A woken waiter may
-  // destroy the queue: after each wakeup, unlock() checks guard.owner before touching `this`.
-  virtual void unlock(const Anchor& guard) = 0;
+  // destroy the queue: after each wakeup, unlock() checks guard->owner before touching `this`.
+  // It releases the reference to guard that the queued callback held, on every way out.
+  virtual void unlock(Anchor* guard) = 0;
+  // Releaser is how unlock() implementations let go of guard.
+  struct Releaser {
+    Anchor* anchor;
+    ~Releaser() { anchor->release(); }
+  };
   // block_on() parks the current greenlet as `node` in `list` until served (true) or timed out.
-  bool block_on(WaitList& list, WaitNode& node, const char* api, const char* reason,
-                std::optional<Duration> timeout) {
+  [[gnu::always_inline]] bool block_on(WaitList& list, WaitNode& node, const char* api,
+                                       const char* reason, std::optional<Duration> timeout) {
     Hub& hub = current_hub(api);
     std::optional<std::int64_t> deadline;
     if (timeout) deadline = deadline_from(hub, timeout, api);
@@ -212,8 +218,9 @@ class BasicQueue : public QueueBase {
     }
     return static_cast<std::size_t>(maxsize);
   }
-  void wait_for_item(bool block, std::optional<Duration> timeout, const char* api,
-                     const char* reason) {
+  // Inline: it holds the switch, and a frame around it costs a mispredicted return.
+  [[gnu::always_inline]] void wait_for_item(bool block, std::optional<Duration> timeout,
+                                            const char* api, const char* reason) {
     if (!block) throw Empty("tendril: " + describe() + " is empty");
     WaitNode node;
     if (!putters_.empty()) schedule_unlock();
@@ -223,9 +230,10 @@ class BasicQueue : public QueueBase {
     // unlock() wakes a getter only with an item queued, and switches straight into it.
     TENDRIL_ASSERT(store_.size() > 0, describe(), " woke a getter with no item");
   }
-  void unlock(const Anchor& guard) override {
+  void unlock(Anchor* guard) override {
     // gevent's _unlock: move blocked putters' items in while there is room, wake getters while
     // there are items; each woken greenlet runs until it blocks.
+    const Releaser release{guard};
     for (;;) {
       bool repeat = false;
       if (!putters_.empty() && !full()) {
@@ -233,12 +241,12 @@ class BasicQueue : public QueueBase {
         WaitNode* putter = putters_.pop_front();
         push(std::move(*static_cast<T*>(putter->item)));
         Hub::wake_now(putter->token);
-        if (guard.owner == nullptr) return;
+        if (guard->owner == nullptr) return;
       }
       if (!getters_.empty() && store_.size() > 0) {
         repeat = true;
         Hub::wake_now(getters_.pop_front()->token);
-        if (guard.owner == nullptr) return;
+        if (guard->owner == nullptr) return;
       }
       if (!repeat) return;
     }
@@ -351,16 +359,17 @@ class Channel : public detail::QueueBase {
   }
 
  private:
-  void unlock(const detail::Anchor& guard) override {
+  void unlock(detail::Anchor* guard) override {
+    const Releaser release{guard};
     while (!putters_.empty() && !getters_.empty()) {
       detail::WaitNode* getter = getters_.pop_front();
       detail::WaitNode* putter = putters_.pop_front();
       static_cast<std::optional<T>*>(getter->item)
           ->emplace(std::move(*static_cast<T*>(putter->item)));
       Hub::wake_now(getter->token);
-      if (guard.owner == nullptr) return;
+      if (guard->owner == nullptr) return;
       Hub::wake_now(putter->token);
-      if (guard.owner == nullptr) return;
+      if (guard->owner == nullptr) return;
     }
   }
 };
