@@ -41,10 +41,16 @@ SimHub::SimHub(std::unique_ptr<Chooser> chooser, SimOptions options)
       options_(std::move(options)),
       step_limit_(options_.max_steps) {
   if (!chooser_) throw UsageError("tendril::SimHub: the chooser must not be null");
+  adopt_chooser();
+}
+
+void SimHub::adopt_chooser() {
   // A policy that always answers 0 (Fifo) is answered inline: sleep(0) then costs no virtual
-  // call.
+  // call. A recorder that lends its log is filled here, without chosen() per choice.
   fifo_ = chooser_->always_default();
+  policy_ = chooser_->policy();
   log_ = chooser_->inline_log();
+  log_zeros_ = log_ != nullptr && policy_->always_default();
 }
 
 void SimHub::reset(std::unique_ptr<Chooser> chooser) {
@@ -71,8 +77,7 @@ void SimHub::reset(std::unique_ptr<Chooser> chooser) {
   hash_ = schedule_hash_basis;
   last_choice_step_ = 0;
   chooser_ = std::move(chooser);
-  fifo_ = chooser_->always_default();
-  log_ = chooser_->inline_log();
+  adopt_chooser();
 }
 
 SimHub::~SimHub() {
@@ -138,9 +143,8 @@ class RandomPoint final : public ChoicePoint {
   }
 }
 
-ChoiceEvent SimHub::make_record(ChoiceKind kind, std::uint32_t n, std::uint32_t answer,
-                                std::uint64_t chosen_key) noexcept {
-  ChoiceEvent record;
+void SimHub::make_record(ChoiceEvent& record, ChoiceKind kind, std::uint32_t n,
+                         std::uint32_t answer, std::uint64_t chosen_key) noexcept {
   record.index = choices_ - 1;
   record.step = steps();
   record.time_ns = now_ns_;
@@ -153,23 +157,28 @@ ChoiceEvent SimHub::make_record(ChoiceKind kind, std::uint32_t n, std::uint32_t 
   hash_ = next_schedule_hash(hash_, record, last_choice_step_);
   last_choice_step_ = record.step;
   record.hash = hash_;
-  return record;
 }
 
 void SimHub::record_choice(const ChoicePoint& point, std::uint32_t answer) {
-  const ChoiceEvent record = make_record(point.kind, point.n, answer,
-                                         point.key(point.kind == ChoiceKind::random ? 0 : answer));
+  const std::uint64_t key = point.key(point.kind == ChoiceKind::random ? 0 : answer);
+  if (log_ != nullptr) {
+    make_record(log_->next(), point.kind, point.n, answer, key);
+    if (!log_->named(key)) log_->name(key, point.chosen(answer));
+    return;
+  }
+  ChoiceEvent record;
+  make_record(record, point.kind, point.n, answer, key);
   chooser_->chosen(record, point);
 }
 
 // Inlined into the loop: most of a non-Fifo run's time goes through here.
 [[gnu::always_inline]] inline std::uint32_t SimHub::decide(const ChoicePoint& point) {
   ++choices_;
-  const std::uint32_t answer = chooser_->choose(point);
+  const std::uint32_t answer = policy_->choose(point);
   TENDRIL_ASSERT(answer < point.n, "chooser ", chooser_->describe(), " answered ", answer, " of ",
                  point.n);
   if (Observer* o = observer(); o != nullptr) o->on_choice(point.kind, point.n, answer);
-  if (chooser_->wants_records()) record_choice(point, answer);
+  if (log_ != nullptr || chooser_->wants_records()) record_choice(point, answer);
   return answer;
 }
 
@@ -183,7 +192,7 @@ inline void SimHub::record_default_ready(std::size_t n) {
   }
   const Callback& cb = ready_.peek(0);
   const std::uint64_t key = Hub::key_of(cb);
-  log_->append(make_record(ChoiceKind::ready, count, 0, key));
+  make_record(log_->next(), ChoiceKind::ready, count, 0, key);
   if (!log_->named(key)) [[unlikely]] {
     log_->name(key, identify(cb));
   }
@@ -389,7 +398,7 @@ void SimHub::run_loop() {
       const std::size_t n = ready_.size();
       std::size_t i = 0;
       if (n > 1 && !fifo_) {
-        if (log_ != nullptr) {
+        if (log_zeros_) {
           record_default_ready(n);
         } else {
           i = decide(

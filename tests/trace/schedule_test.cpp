@@ -219,53 +219,81 @@ TEST(Replay, CommittedScheduleIsReproducedByThisBuild) {
 
 namespace {
 
-// Answers 0 like Fifo but does not say so, so the hub takes the general recording path (choice
-// points, choose() and chosen()) instead of Fifo's inline one.
+// Answers 0 like Fifo but does not say so, so the hub takes the choice-point path (choose() per
+// choice, then records into the recorder's log) instead of Fifo's inline one.
 class ZeroButNotFifo final : public tendril::Chooser {
  public:
   std::uint32_t choose(const tendril::ChoicePoint&) override { return 0; }
   std::string describe() const override { return "fifo"; }
 };
 
+// Answers 0 and collects the records through chosen(), the path of choosers that lend no log.
+class ChosenCollector final : public tendril::Chooser {
+ public:
+  std::uint32_t choose(const tendril::ChoicePoint&) override { return 0; }
+  bool wants_records() const override { return true; }
+  void chosen(const tendril::ChoiceEvent& record, const tendril::ChoicePoint& point) override {
+    tendril::ChoiceRecord r;
+    static_cast<tendril::ChoiceEvent&>(r) = record;
+    r.chosen_name = point.chosen(record.answer).describe();
+    records.push_back(r);
+  }
+  std::vector<tendril::ChoiceRecord> records;
+};
+
+void fifo_program() {
+  // Ready choices among greenlets (named and not) and a queue's unlock callback, timer choices
+  // (two sleeps ending together), random draws.
+  tendril::Queue<int> q(0, "inbox");
+  auto consumer = tendril::spawn("consumer", [&] {
+    for (int i = 0; i < 4; ++i) q.get();
+  });
+  std::vector<Ref<tendril::Greenlet>> gs;
+  for (int i = 0; i < 3; ++i) {
+    gs.push_back(tendril::spawn(i == 1 ? std::string() : "p" + std::to_string(i), [&q, i] {
+      tendril::sleep(1ms);
+      q.put(i + static_cast<int>(tendril::random_below(5)));
+      tendril::sleep(0s);
+    }));
+  }
+  q.put(9);
+  tendril::joinall(gs);
+  consumer->join();
+}
+
 std::string fifo_schedule(std::unique_ptr<tendril::Chooser> inner, std::uint64_t* hash) {
   auto recorder = std::make_unique<tendril::RecordingChooser>(std::move(inner));
   auto* rec = recorder.get();
   SimHub hub(std::move(recorder));
-  tendril::run(hub, [] {
-    // Ready choices among greenlets (named and not) and a queue's unlock callback, timer
-    // choices (two sleeps ending together), random draws.
-    tendril::Queue<int> q(0, "inbox");
-    auto consumer = tendril::spawn("consumer", [&] {
-      for (int i = 0; i < 4; ++i) q.get();
-    });
-    std::vector<Ref<tendril::Greenlet>> gs;
-    for (int i = 0; i < 3; ++i) {
-      gs.push_back(tendril::spawn(i == 1 ? std::string() : "p" + std::to_string(i), [&q, i] {
-        tendril::sleep(1ms);
-        q.put(i + static_cast<int>(tendril::random_below(5)));
-        tendril::sleep(0s);
-      }));
-    }
-    q.put(9);
-    tendril::joinall(gs);
-    consumer->join();
-  });
+  tendril::run(hub, fifo_program);
   *hash = hub.schedule_hash();
   return tendril::format_schedule(rec->schedule("Trace.Fifo", 0));
 }
 
 }  // namespace
 
-// A recorder over Fifo lends the hub its log, and the hub records ready choices inline (no
-// choice point per choice); the schedule must be byte for byte the general path's.
-TEST(Schedule, FifoInlineRecordingEqualsTheGeneralPath) {
-  std::uint64_t inline_hash = 0, general_hash = 0;
+// A recorder lends the hub its log. Over Fifo the hub records ready choices inline (no choice
+// point per choice), over another policy through choice points; a chooser that lends no log gets
+// every record through chosen(). All three must give the same records, byte for byte.
+TEST(Schedule, InlineLogAndChosenPathsRecordTheSameChoices) {
+  std::uint64_t inline_hash = 0, point_hash = 0;
   const std::string inline_path = fifo_schedule(std::make_unique<tendril::Fifo>(), &inline_hash);
-  const std::string general = fifo_schedule(std::make_unique<ZeroButNotFifo>(), &general_hash);
-  EXPECT_EQ(inline_path, general);
-  EXPECT_EQ(inline_hash, general_hash);
+  const std::string point_path = fifo_schedule(std::make_unique<ZeroButNotFifo>(), &point_hash);
+  EXPECT_EQ(inline_path, point_path);
+  EXPECT_EQ(inline_hash, point_hash);
   // It has every kind of choice and every kind of name.
   for (const char* part : {" ready ", " timer ", " random ", "'consumer'", "'p0'", "Queue#"}) {
     EXPECT_NE(inline_path.find(part), std::string::npos) << part << " in\n" << inline_path;
   }
+
+  auto collector = std::make_unique<ChosenCollector>();
+  auto* c = collector.get();
+  SimHub hub(std::move(collector));
+  tendril::run(hub, fifo_program);
+  EXPECT_EQ(hub.schedule_hash(), inline_hash);
+  Schedule collected;
+  collected.test = "Trace.Fifo";
+  collected.policy = "fifo";
+  collected.choices = c->records;
+  EXPECT_EQ(tendril::format_schedule(collected), inline_path);
 }

@@ -297,8 +297,9 @@ class SimHub final : public Hub {
   [[noreturn, gnu::cold, gnu::noinline]] void step_limit_reached();
   void compact_heap();
   std::uint32_t decide(const ChoicePoint& point);
-  ChoiceEvent make_record(ChoiceKind kind, std::uint32_t n, std::uint32_t answer,
-                          std::uint64_t chosen_key) noexcept;
+  void make_record(ChoiceEvent& record, ChoiceKind kind, std::uint32_t n, std::uint32_t answer,
+                   std::uint64_t chosen_key) noexcept;
+  void adopt_chooser();
   void record_default_ready(std::size_t n);
   void record_choice(const ChoicePoint& point, std::uint32_t answer);
 
@@ -306,8 +307,10 @@ class SimHub final : public Hub {
   SimOptions options_;
   std::unique_ptr<SimNet> net_;
   std::uint64_t step_limit_;
-  bool fifo_ = false;
-  ChoiceLog* log_ = nullptr;  // the chooser's inline_log(): ready choices are recorded inline
+  bool fifo_ = false;          // answers are all 0 and nothing records: no choice is built
+  Chooser* policy_ = nullptr;  // chooser_->policy(): asked for every answer
+  ChoiceLog* log_ = nullptr;   // chooser_->inline_log(): the hub records into it
+  bool log_zeros_ = false;     // log_ over an always-0 policy: ready choices recorded inline
   std::int64_t now_ns_ = 0;
   std::uint64_t choices_ = 0;
   std::uint64_t hash_ = schedule_hash_basis;

@@ -59,9 +59,10 @@ class RecordingChooser final : public Chooser {
   std::uint32_t choose(const ChoicePoint& point) override { return inner_->choose(point); }
   bool wants_records() const override { return true; }
   void chosen(const ChoiceEvent& record, const ChoicePoint& point) override;
-  // Over a policy that always answers 0 (Fifo), the hub records ready choices into the log
-  // itself: the same records, without a choice point per choice.
-  ChoiceLog* inline_log() noexcept override { return inner_->always_default() ? &log_ : nullptr; }
+  // The hub fills the log itself and asks the inner policy directly (no virtual call through
+  // here per choice); over Fifo it records ready choices without building choice points at all.
+  ChoiceLog* inline_log() noexcept override { return &log_; }
+  Chooser* policy() noexcept override { return inner_->policy(); }
   std::string describe() const override { return inner_->describe(); }
   // records() are the choices so far; schedule() packages them, named, with the run's identity.
   const std::vector<ChoiceEvent>& records() const noexcept { return log_.events(); }

@@ -111,16 +111,16 @@ inline std::uint64_t next_schedule_hash(std::uint64_t previous, const ChoiceEven
   return h;
 }
 
-// ChoiceLog holds a recorder's ChoiceEvents and the names of what they chose. A recorder whose
-// policy always answers 0 (RecordingChooser over Fifo) lends its log to the hub
-// (Chooser::inline_log()); the hub then appends the records of its ready-queue choices itself,
-// with no choice point and no virtual call per choice. The records are the ones chosen() would
-// have received.
+// ChoiceLog holds a recorder's ChoiceEvents and the names of what they chose. A recorder lends
+// it to the hub (Chooser::inline_log()), which then appends each choice's record itself instead
+// of calling chosen(): no virtual call and no copy per choice. The records are the ones chosen()
+// would have received.
 class ChoiceLog {
  public:
   ChoiceLog() { events_.reserve(256); }
-  // append() adds the next record.
+  // append() adds the next record; next() adds a blank one for the caller to fill in place.
   void append(const ChoiceEvent& event) { events_.push_back(event); }
+  ChoiceEvent& next() { return events_.emplace_back(); }
   // named() says whether key (Alternative::key()) has its name already; name() learns it from
   // the alternative it keys, once (naming costs a string, so callers ask named() first).
   bool named(std::uint64_t key) const noexcept {
@@ -160,10 +160,13 @@ class Chooser {
     (void)record;
     (void)point;
   }
-  // inline_log() is non-null only for a recorder whose every answer is 0 (RecordingChooser over
-  // Fifo): the hub then records ready-queue choices straight into the log (see ChoiceLog) instead
-  // of calling choose() and chosen(); other choices still go through them.
+  // inline_log() is a recorder's log, which the hub then fills itself (see ChoiceLog) instead of
+  // calling chosen(); nullptr (the default) keeps chosen().
   virtual ChoiceLog* inline_log() noexcept { return nullptr; }
+  // policy() is the chooser whose choose() makes the decisions: this one, or for a wrapper that
+  // only records (RecordingChooser), the policy it wraps; the hub asks it directly, and a policy
+  // that is always_default() is then answered inline.
+  virtual Chooser* policy() noexcept { return this; }
   // describe() names the policy and its parameters (for example "random(seed=7)"), for reports.
   virtual std::string describe() const { return "custom chooser"; }
 };
