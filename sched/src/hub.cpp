@@ -4,7 +4,6 @@
 
 #include <boost/context/fiber.hpp>
 #include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <string_view>
 #include <utility>
@@ -250,9 +249,9 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
 }
 
 void Hub::resume_while_running(Greenlet* g) const {
-  TENDRIL_ASSERT(current_ == nullptr, "resume(", g->describe(), ") while ", current_->describe(),
-                 " is running");
-  std::abort();  // not reached: the assertion fails
+  detail::assert_fail(
+      __FILE__, __LINE__, "current_ == nullptr",
+      detail::concat("resume(", g->describe(), ") while ", current_->describe(), " is running"));
 }
 
 void Hub::finish_dead(Greenlet* g) {

@@ -66,33 +66,9 @@ std::uint32_t Pct::best(const ChoicePoint& point) {
         best_priority = p;
       }
     }
-    if (fast) return best;  // the first maximum, as the full path below picks
+    if (fast) return best;  // the first maximum, as the loop below picks
   }
-  std::uint64_t max_key = 0;
-  for (std::uint32_t i = 0; i < n; ++i) max_key = std::max(max_key, keys[i]);
-  if (max_key < (std::uint64_t{1} << 20)) {
-    // Every key is a greenlet id: plain loads from one vector.
-    if (max_key >= greenlet_priority_.size()) greenlet_priority_.resize(max_key + 64, 0);
-    bool fresh = false;
-    for (std::uint32_t i = 0; i < n; ++i) fresh |= greenlet_priority_[keys[i]] == 0;
-    if (fresh) {
-      // First appearances draw their priorities in alternative order (deterministic).
-      for (std::uint32_t i = 0; i < n; ++i) {
-        if (greenlet_priority_[keys[i]] == 0) new_priority(keys[i]);
-      }
-    }
-    const std::uint64_t* const priority = greenlet_priority_.data();
-    std::uint32_t best = 0;
-    std::uint64_t best_priority = priority[keys[0]];
-    for (std::uint32_t i = 1; i < n; ++i) {
-      const std::uint64_t p = priority[keys[i]];
-      if (p > best_priority) {
-        best = i;
-        best_priority = p;
-      }
-    }
-    return best;
-  }
+  // Otherwise first appearances draw their priorities, in alternative order (deterministic).
   std::uint32_t best = 0;
   std::uint64_t best_priority = 0;
   for (std::uint32_t i = 0; i < n; ++i) {

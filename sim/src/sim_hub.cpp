@@ -51,6 +51,7 @@ void SimHub::adopt_chooser() {
   policy_ = chooser_->policy();
   log_ = chooser_->inline_log();
   log_zeros_ = log_ != nullptr && policy_->always_default();
+  records_ = log_ != nullptr || chooser_->wants_records();
 }
 
 void SimHub::reset(std::unique_ptr<Chooser> chooser) {
@@ -178,7 +179,7 @@ void SimHub::record_choice(const ChoicePoint& point, std::uint32_t answer) {
   TENDRIL_ASSERT(answer < point.n, "chooser ", chooser_->describe(), " answered ", answer, " of ",
                  point.n);
   if (Observer* o = observer(); o != nullptr) o->on_choice(point.kind, point.n, answer);
-  if (log_ != nullptr || chooser_->wants_records()) record_choice(point, answer);
+  if (records_) record_choice(point, answer);
   return answer;
 }
 

@@ -311,6 +311,7 @@ class SimHub final : public Hub {
   Chooser* policy_ = nullptr;  // chooser_->policy(): asked for every answer
   ChoiceLog* log_ = nullptr;   // chooser_->inline_log(): the hub records into it
   bool log_zeros_ = false;     // log_ over an always-0 policy: ready choices recorded inline
+  bool records_ = false;       // log_, or chooser_->wants_records(): every choice is recorded
   std::int64_t now_ns_ = 0;
   std::uint64_t choices_ = 0;
   std::uint64_t hash_ = schedule_hash_basis;

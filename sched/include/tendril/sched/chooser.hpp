@@ -151,7 +151,8 @@ class Chooser {
   // skips building choice points at all (Fifo's fast path).
   virtual bool always_default() const { return false; }
   // wants_records() makes the hub build a ChoiceEvent after every choice and pass it to
-  // chosen() (recording and replay need it; plain policies skip the cost).
+  // chosen() (recording and replay need it; plain policies skip the cost). Like
+  // always_default(), inline_log() and policy(), the hub asks it once, when it adopts the chooser.
   virtual bool wants_records() const { return false; }
   // chosen() receives the event of the choice just made, when wants_records(), with its choice
   // point (valid only during the call): point.chosen(record.answer) names what ran; naming costs
