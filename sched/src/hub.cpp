@@ -248,6 +248,12 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
   }
 }
 
+void Hub::fail_run(std::exception_ptr error) noexcept {
+  if (!running_ || run_failure_ || !error) return;
+  run_failure_ = std::move(error);
+  stop_ = true;
+}
+
 void Hub::resume_while_running(Greenlet* g) const {
   detail::assert_fail(
       __FILE__, __LINE__, "current_ == nullptr",
@@ -456,6 +462,7 @@ void Hub::run_main(Greenlet& main) {
     Hub* hub;
     ~Reset() {
       hub->deadlock_report_.clear();
+      hub->run_failure_ = nullptr;
       hub->running_ = false;
       hub->main_ = nullptr;
       hub->stop_ = false;
@@ -466,6 +473,7 @@ void Hub::run_main(Greenlet& main) {
   try {
     for (;;) {
       run_loop();
+      if (run_failure_) std::rethrow_exception(run_failure_);
       if (main.dead()) break;
       if (!idle_waiters_.empty()) {
         // Idle, and someone asked to be woken then (tendril::wait()): that is not a deadlock.
@@ -514,10 +522,23 @@ void Hub::teardown() {
   // Greenlets still alive when main is done are killed, as gevent kills them at interpreter exit,
   // so that their destructors run, their links fire and no stack leaks. A greenlet may catch
   // GreenletExit and block again; it gets a few more kills, then its stack is unwound by force.
+  //
+  // When the hub stopped the run itself (fail_run(), the step limit, a replay's Divergence), main
+  // is still alive and blocked, and the others often hold references into its frame (a lock, a
+  // queue, a counter): they die first, while that frame is intact, and main's wait is cancelled
+  // so that their deaths cannot resume it; main dies last (as at a deadlock).
+  Ref<Greenlet> main;
+  if (main_ != nullptr && !main_->dead()) {
+    main = Ref<Greenlet>(main_);
+    if (main->state() == Greenlet::State::running) ++main->wait_seq_;
+  }
   main_ = nullptr;
   for (int round = 0; round < 8 && (live_count_ > 0 || !ready_.empty()); ++round) {
+    const bool spare_main = main && !main->dead() && live_count_ > 1;
     std::vector<Ref<Greenlet>> alive;
-    for (Greenlet* g = live_head_; g != nullptr; g = g->live_next_) alive.emplace_back(g);
+    for (Greenlet* g = live_head_; g != nullptr; g = g->live_next_) {
+      if (!(spare_main && g == main.get())) alive.emplace_back(g);
+    }
     std::vector<Ref<Greenlet>> running;
     for (auto& g : alive) {
       if (g->started() && g->state() != Greenlet::State::running) {

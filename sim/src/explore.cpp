@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -37,28 +40,93 @@ std::string file_safe(const std::string& s) {
   return out;
 }
 
+// shell_quote() makes a path or word safe to paste into a POSIX shell.
+std::string shell_quote(const std::string& s) {
+  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./=:-+,@%", c) != nullptr;
+  });
+  if (plain) return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+// in_cwd() prefixes a command with a cd to the current directory, so that it runs the same when
+// pasted anywhere (the test may read files relative to where it ran).
+std::string in_cwd(const std::string& command) {
+  std::error_code ec;
+  const auto cwd = std::filesystem::current_path(ec);
+  return ec ? command : "cd " + shell_quote(cwd.string()) + " && " + command;
+}
+
 // One run of body under chooser, on `hub` (made on first use, then reset: its stack pool stays
 // warm); returns the failure text, or empty on success.
 std::string run_once(const SimOptions& sim, std::unique_ptr<Chooser> chooser,
-                     const std::function<void()>& body, std::unique_ptr<SimHub>& hub) {
+                     const std::function<void()>& body, std::unique_ptr<SimHub>& hub,
+                     const RunChecks& checks) {
   if (!hub) {
     hub = std::make_unique<SimHub>(std::move(chooser), sim);
   } else {
     hub->reset(std::move(chooser));
   }
-  try {
-    run(*hub, [&] { body(); });
-    return {};
-  } catch (...) {
-    return describe_exception(std::current_exception());
+  return run_checked(*hub, body, checks);
+}
+
+// AnswerChooser answers a candidate of shrink(): answers[i] (at most n - 1) for the i-th choice,
+// then 0.
+class AnswerChooser final : public Chooser {
+ public:
+  AnswerChooser(std::vector<std::uint32_t> answers, std::string policy)
+      : answers_(std::move(answers)), policy_(std::move(policy)) {}
+  std::uint32_t choose(const ChoicePoint& point) override {
+    const std::uint32_t a = next_ < answers_.size() ? answers_[next_] : 0;
+    ++next_;
+    return std::min(a, point.n - 1);
   }
+  std::string describe() const override { return policy_; }
+
+ private:
+  std::vector<std::uint32_t> answers_;
+  std::size_t next_ = 0;
+  std::string policy_;
+};
+
+std::vector<std::uint32_t> answers_of(const Schedule& s) {
+  std::vector<std::uint32_t> out;
+  out.reserve(s.choices.size());
+  for (const auto& c : s.choices) out.push_back(c.answer);
+  while (!out.empty() && out.back() == 0) out.pop_back();
+  return out;
+}
+
+std::uint64_t answer_sum(const Schedule& s) {
+  std::uint64_t sum = 0;
+  for (const auto& c : s.choices) sum += c.answer;
+  return sum;
+}
+
+// smaller() orders schedules for shrinking: fewer answers away from FIFO, then a smaller sum of
+// answers (fewer skipped alternatives), then fewer choices.
+bool smaller(const Schedule& a, const Schedule& b) {
+  const auto ka = away_from_fifo(a), kb = away_from_fifo(b);
+  if (ka != kb) return ka < kb;
+  const auto sa = answer_sum(a), sb = answer_sum(b);
+  if (sa != sb) return sa < sb;
+  return a.choices.size() < b.choices.size();
 }
 
 // trace_failure() replays the failing schedule once more under a Tracer and saves the trace (and,
 // with a renderer installed, its flow graph) beside the schedule file. A failure here is noted in
 // the result, never raised: the schedule file is what matters.
 void trace_failure(SimHub& hub, const std::string& test, const Schedule& schedule,
-                   const std::function<void()>& body, ExploreResult& result) {
+                   const std::function<void()>& body, const RunChecks& checks,
+                   ExploreResult& result) {
   const std::string base =
       result.schedule_file.substr(0, result.schedule_file.size() - std::string(".schedule").size());
   try {
@@ -66,11 +134,7 @@ void trace_failure(SimHub& hub, const std::string& test, const Schedule& schedul
     trace::Trace traced;
     {
       trace::Tracer tracer(hub, test);
-      try {
-        run(hub, [&] { body(); });
-      } catch (...) {
-        // The failure itself, again: expected.
-      }
+      (void)run_checked(hub, body, checks);  // the failure itself, again: expected
       traced = tracer.trace();
     }
     result.trace_file = base + ".trace";
@@ -87,6 +151,145 @@ void trace_failure(SimHub& hub, const std::string& test, const Schedule& schedul
 
 }  // namespace
 
+std::string run_checked(SimHub& hub, const std::function<void()>& body, const RunChecks& checks) {
+  const auto describe = [&](const std::exception_ptr& e) {
+    if (checks.describe) {
+      try {
+        return checks.describe(e);
+      } catch (...) {
+      }
+    }
+    return describe_exception(e);
+  };
+  std::string greenlet_failure;
+  if (checks.greenlet_errors_fail) {
+    hub.set_error_handler([&](Greenlet& g, std::exception_ptr error) {
+      if (greenlet_failure.empty()) {
+        greenlet_failure = "greenlet " + g.describe() + " failed with " + describe(error);
+      }
+      hub.fail_run(std::move(error));
+    });
+  } else if (checks.silent) {
+    hub.set_error_handler([](Greenlet&, std::exception_ptr) {});
+  }
+  std::string failure;
+  try {
+    run(hub, [&] { body(); });
+  } catch (...) {
+    failure = describe(std::current_exception());
+  }
+  hub.set_error_handler(nullptr);  // the handler refers to this frame
+  if (!greenlet_failure.empty()) failure = std::move(greenlet_failure);
+  if (checks.replay != nullptr) {
+    // A divergence is the real cause of whatever happened after it, even if the program caught
+    // it; and a faithful replay, failing or not, uses every recorded choice (the recording ran to
+    // the end of the run's teardown too).
+    try {
+      checks.replay->finish();
+    } catch (...) {
+      std::string divergence = describe_exception(std::current_exception());
+      if (!failure.empty() && !checks.replay->diverged()) {
+        divergence += "\n  (the replayed run failed with: " + failure + ")";
+      }
+      failure = std::move(divergence);
+    }
+  }
+  return failure;
+}
+
+std::string failure_signature(const std::string& failure) {
+  // Hub::position() renders "virtual time <t> s, step <n>, choice <n>, policy <describe>"; the
+  // policy's description holds no ':' or ';' (the text that follows a position starts with one).
+  static const std::regex position(
+      "virtual time [0-9]+\\.[0-9]+ s, step [0-9]+, choice [0-9]+, policy [^:;\n]*");
+  return std::regex_replace(failure, position, "<position>");
+}
+
+std::uint64_t away_from_fifo(const Schedule& schedule) noexcept {
+  std::uint64_t n = 0;
+  for (const auto& c : schedule.choices) n += c.answer != 0 ? 1 : 0;
+  return n;
+}
+
+ShrinkResult shrink(SimHub& hub, const Schedule& failing, const std::string& failure,
+                    const std::function<void()>& body, const RunChecks& checks,
+                    std::uint64_t max_runs) {
+  ShrinkResult best{failing, failure, 0};
+  const std::string target = failure_signature(failure);
+  const std::string policy = failing.policy.rfind("minimised from ", 0) == 0
+                                 ? failing.policy
+                                 : "minimised from " + failing.policy;
+  // try_answers() runs one candidate and keeps it if it fails the same way and is smaller.
+  auto try_answers = [&](const std::vector<std::uint32_t>& answers) {
+    if (best.runs >= max_runs) return false;
+    ++best.runs;
+    auto recorder =
+        std::make_unique<RecordingChooser>(std::make_unique<AnswerChooser>(answers, policy));
+    RecordingChooser* rec = recorder.get();
+    hub.reset(std::move(recorder));
+    std::string got = run_checked(hub, body, checks);
+    if (got.empty() || failure_signature(got) != target) return false;
+    Schedule candidate = rec->schedule(failing.test, failing.seed);
+    if (!smaller(candidate, best.schedule)) return false;
+    best.schedule = std::move(candidate);
+    best.failure = std::move(got);
+    return true;
+  };
+  auto nonzero_positions = [&] {
+    std::vector<std::size_t> at;
+    for (std::size_t i = 0; i < best.schedule.choices.size(); ++i) {
+      if (best.schedule.choices[i].answer != 0) at.push_back(i);
+    }
+    return at;
+  };
+  for (bool improved = true; improved && best.runs < max_runs;) {
+    improved = false;
+    // 1. Fewer answers away from FIFO: set chunks of them to 0, halving the chunk size (ddmin).
+    //    Later choices move when an earlier one changes, so each accepted candidate is the
+    //    re-recorded run, and positions are recomputed from it.
+    std::vector<std::size_t> at = nonzero_positions();
+    for (std::size_t chunk = std::max<std::size_t>(1, at.size() / 2); chunk >= 1 && !at.empty();) {
+      bool cut = false;
+      for (std::size_t from = 0; from < at.size() && best.runs < max_runs; from += chunk) {
+        std::vector<std::uint32_t> answers = answers_of(best.schedule);
+        const std::size_t to = std::min(at.size(), from + chunk);
+        for (std::size_t j = from; j < to; ++j) {
+          if (at[j] < answers.size()) answers[at[j]] = 0;
+        }
+        if (try_answers(answers)) {
+          improved = cut = true;
+          at = nonzero_positions();
+          break;
+        }
+      }
+      if (best.runs >= max_runs) break;
+      if (!cut) {
+        if (chunk == 1) break;
+        chunk /= 2;
+      } else {
+        chunk = std::min(chunk, std::max<std::size_t>(1, at.size()));
+      }
+    }
+    // 2. Smaller answers: each remaining one lowered to the smallest value that still fails.
+    at = nonzero_positions();
+    for (std::size_t i : at) {
+      if (best.runs >= max_runs) break;
+      const std::uint32_t was =
+          i < best.schedule.choices.size() ? best.schedule.choices[i].answer : 0;
+      for (std::uint32_t v = 1; v < was && best.runs < max_runs; ++v) {
+        std::vector<std::uint32_t> answers = answers_of(best.schedule);
+        if (i >= answers.size() || answers[i] != was) break;  // moved by an earlier acceptance
+        answers[i] = v;
+        if (try_answers(answers)) {
+          improved = true;
+          break;
+        }
+      }
+    }
+  }
+  return best;
+}
+
 ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   policy = env_text("TENDRIL_POLICY", policy);
   if (policy != "fifo" && policy != "random" && policy != "pct" && policy != "dfs") {
@@ -100,6 +303,7 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   dfs_bound = static_cast<std::uint32_t>(env_number("TENDRIL_DFS_BOUND", dfs_bound));
   artifacts = env_text("TENDRIL_ARTIFACTS", artifacts);
   replay = env_text("TENDRIL_REPLAY", replay);
+  shrink_runs = env_number("TENDRIL_SHRINK", shrink_runs);
   if (!read_shard) return *this;
   const char* total_var =
       std::getenv("TENDRIL_TOTAL_SHARDS") ? "TENDRIL_TOTAL_SHARDS" : "GTEST_TOTAL_SHARDS";
@@ -115,9 +319,42 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   return *this;
 }
 
+namespace {
+
+// replay_one() replays one saved schedule: nothing is saved, so the file stays as it was.
+ExploreResult replay_one(const ExploreOptions& o, const std::string& file, const Schedule& schedule,
+                         const std::function<void()>& body) {
+  ExploreResult result;
+  auto replayer = std::make_unique<ReplayChooser>(schedule);
+  RunChecks checks;
+  checks.greenlet_errors_fail = o.greenlet_errors_fail;
+  checks.replay = replayer.get();
+  std::unique_ptr<SimHub> hub;
+  const std::string failure = run_once(o.sim, std::move(replayer), body, hub, checks);
+  result.schedules_run = 1;
+  result.distinct = 1;
+  result.schedule_file = absolute(file);
+  result.minimal_away = result.found_away = away_from_fifo(schedule);
+  if (!failure.empty()) {
+    result.failures = 1;
+    result.failure = failure;
+  }
+  result.summary = "tendril: replayed " + result.schedule_file + " (" +
+                   std::to_string(schedule.choices.size()) + " choices, " +
+                   std::to_string(result.found_away) + " away from FIFO, " + schedule.policy +
+                   "): " + (failure.empty() ? "passed" : "failed: " + failure) + "\n";
+  return result;
+}
+
+}  // namespace
+
 ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body,
                       const std::string& command) {
   if (o.test.empty()) throw UsageError("tendril::explore: ExploreOptions::test must name the test");
+  if (o.total_shards == 0 || o.shard_index >= o.total_shards) {
+    throw UsageError("tendril::explore: shard_index " + std::to_string(o.shard_index) +
+                     " is not below total_shards " + std::to_string(o.total_shards));
+  }
   ExploreResult result;
   std::ostringstream summary;
 
@@ -127,29 +364,23 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
       throw ScheduleError("tendril: " + o.replay + " is a schedule of test '" + schedule.test +
                           "', not of '" + o.test + "'");
     }
-    auto replayer = std::make_unique<ReplayChooser>(schedule);
-    ReplayChooser* r = replayer.get();
-    std::unique_ptr<SimHub> hub;
-    std::string failure = run_once(o.sim, std::move(replayer), body, hub);
-    if (failure.empty()) {
-      try {
-        r->finish();
-      } catch (const Divergence& d) {
-        failure = d.what();
-      }
-    }
-    result.schedules_run = 1;
-    result.distinct = 1;
-    if (!failure.empty()) {
-      result.failures = 1;
-      result.failure = failure;
-      result.schedule_file = o.replay;
-    }
-    summary << "tendril: replayed " << o.replay << " (" << schedule.choices.size() << " choices, "
-            << schedule.policy << "): " << (failure.empty() ? "passed" : "failed") << "\n";
-    result.summary = summary.str();
-    return result;
+    return replay_one(o, o.replay, schedule, body);
   }
+  if (o.read_replay_env) {
+    if (const char* env = std::getenv("TENDRIL_REPLAY"); env != nullptr && *env != '\0') {
+      Schedule schedule = load_schedule(env);
+      if (schedule.test == o.test) return replay_one(o, env, schedule, body);
+      std::fprintf(stderr,
+                   "tendril: TENDRIL_REPLAY=%s is a schedule of test '%s'; exploring '%s' as "
+                   "usual\n",
+                   env, schedule.test.c_str(), o.test.c_str());
+    }
+  }
+
+  RunChecks checks;
+  checks.greenlet_errors_fail = o.greenlet_errors_fail;
+  RunChecks quiet_checks = checks;
+  quiet_checks.silent = true;
 
   std::uint64_t pct_steps = o.pct_steps;
   std::uint64_t pct_threads = 0;
@@ -158,27 +389,36 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     auto counting = std::make_unique<RecordingChooser>(std::make_unique<Fifo>());
     RecordingChooser* c = counting.get();
     std::unique_ptr<SimHub> hub;
-    run_once(o.sim, std::move(counting), body, hub);
+    if (o.quiet) o.quiet(true);
+    run_once(o.sim, std::move(counting), body, hub, quiet_checks);
+    if (o.quiet) o.quiet(false);
     pct_steps = std::max<std::uint64_t>(1, c->records().size());
   }
 
   std::set<std::uint64_t> hashes;
   std::unique_ptr<SimHub> hub;
   DfsExplorer dfs(o.dfs_bound);
+  bool exhausted = false;
+  std::uint64_t failing_seed = 0;
   const std::uint64_t limit = o.policy == "fifo" ? 1 : o.schedules;
   for (std::uint64_t i = 0; i < limit; ++i) {
     std::unique_ptr<Chooser> policy;
     std::uint64_t seed = o.seed + i;
     if (o.policy == "dfs") {
       policy = dfs.next_run();
-      if (!policy) break;  // the bounded space is exhausted
+      if (!policy) {
+        exhausted = true;  // every schedule within the bound has run
+        break;
+      }
       seed = i;
     }
     // Another shard's schedule. A depth-first exploration is one sequence that each run extends,
-    // so it cannot be split: shard 0 runs all of it, the others none.
-    const bool mine = o.policy == "dfs" ? o.shard_index == 0 : i % o.total_shards == o.shard_index;
+    // so it cannot be split: shard 0 runs all of it, the others none. Seeds are split by value,
+    // so that the seed form of a failure's replay command runs in the shard that found it.
+    const bool mine = o.policy == "dfs" || o.policy == "fifo" ? o.shard_index == 0
+                                                              : seed % o.total_shards == o.shard_index;
     if (!mine) {
-      if (o.policy == "dfs") break;
+      if (o.policy == "dfs" || o.policy == "fifo") break;
       continue;
     }
     if (o.policy == "fifo") {
@@ -190,19 +430,49 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     }
     auto recorder = std::make_unique<RecordingChooser>(std::move(policy));
     RecordingChooser* rec = recorder.get();
-    const std::string failure = run_once(o.sim, std::move(recorder), body, hub);
+    const std::string failure = run_once(o.sim, std::move(recorder), body, hub, checks);
     ++result.schedules_run;
     hashes.insert(hub->schedule_hash());
     pct_threads = std::max<std::uint64_t>(pct_threads, hub->greenlets_created());
     if (failure.empty()) continue;
+
+    // A failure: save it as found, minimise it, save the minimal one, record its trace. The
+    // reruns are quiet (no greenlet error printed, GoogleTest failures swallowed by the helper).
     result.failures = 1;
-    result.failure = failure;
-    const Schedule schedule = rec->schedule(o.test, seed);
-    result.schedule_file = o.artifacts + "/" + file_safe(o.test) + "-" + o.policy + "-" +
-                           std::to_string(seed) + ".schedule";
-    save_schedule(schedule, result.schedule_file);
-    result.replay_command = "TENDRIL_REPLAY=" + result.schedule_file + " " + command;
-    trace_failure(*hub, o.test, schedule, body, result);
+    failing_seed = seed;
+    const Schedule found = rec->schedule(o.test, seed);
+    const std::string base = absolute(o.artifacts) + "/" + file_safe(o.test) + "-" + o.policy +
+                             "-" + std::to_string(seed);
+    result.found_file = base + ".schedule";
+    save_schedule(found, result.found_file);
+    result.found_away = away_from_fifo(found);
+    if (o.quiet) o.quiet(true);
+    ShrinkResult minimal{found, failure, 0};
+    if (o.shrink_runs > 0 && result.found_away > 0) {
+      minimal = shrink(*hub, found, failure, body, quiet_checks, o.shrink_runs);
+    }
+    result.shrink_runs = minimal.runs;
+    result.minimal_away = away_from_fifo(minimal.schedule);
+    result.failure = minimal.failure;
+    if (minimal.runs > 0 && smaller(minimal.schedule, found)) {
+      result.schedule_file = base + ".min.schedule";
+      save_schedule(minimal.schedule, result.schedule_file);
+    } else {
+      result.schedule_file = result.found_file;
+    }
+    trace_failure(*hub, o.test, minimal.schedule, body, quiet_checks, result);
+    if (o.quiet) o.quiet(false);
+    result.replay_command = in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " +
+                                   command);
+    if (o.policy == "random" || o.policy == "pct") {
+      std::string env = "TENDRIL_POLICY=" + o.policy + " TENDRIL_SEED=" + std::to_string(seed) +
+                        " TENDRIL_SCHEDULES=1";
+      if (o.policy == "pct") {
+        env += " TENDRIL_PCT_DEPTH=" + std::to_string(o.pct_depth) +
+               " TENDRIL_PCT_STEPS=" + std::to_string(pct_steps);
+      }
+      result.seed_command = in_cwd(env + " " + command);
+    }
     break;
   }
   result.distinct = hashes.size();
@@ -224,10 +494,33 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   summary << ": " << result.schedules_run << " schedules, " << result.distinct
           << " distinct interleavings, " << result.failures
           << (result.failures == 1 ? " failure\n" : " failures\n");
+  if (o.policy == "dfs" && result.ok()) {
+    if (exhausted) {
+      summary << "tendril: the bounded space is exhausted: every schedule within delay bound "
+              << o.dfs_bound << " ran (" << result.schedules_run << ")\n";
+    } else {
+      summary << "tendril: stopped at the schedule limit (" << o.schedules
+              << ") before exhausting delay bound " << o.dfs_bound << "\n";
+    }
+  }
   if (!result.ok()) {
-    summary << "tendril: first failure: " << result.failure << "\n"
-            << "tendril: schedule saved to " << result.schedule_file << "\n"
-            << "tendril: replay it with: " << result.replay_command << "\n";
+    summary << "tendril: failure: " << result.failure << "\n";
+    if (result.schedule_file != result.found_file) {
+      summary << "tendril: minimised to " << result.minimal_away << " choice"
+              << (result.minimal_away == 1 ? "" : "s") << " away from FIFO (found with "
+              << result.found_away << ") in " << result.shrink_runs << " runs\n"
+              << "tendril: minimal schedule saved to " << result.schedule_file << "\n"
+              << "tendril: as found: " << result.found_file << "\n";
+    } else {
+      summary << "tendril: " << result.found_away << " choice" << (result.found_away == 1 ? "" : "s")
+              << " away from FIFO" << (result.shrink_runs > 0 ? " (already minimal)" : "") << "\n"
+              << "tendril: schedule saved to " << result.schedule_file << "\n";
+    }
+    summary << "tendril: replay it with: " << result.replay_command << "\n";
+    if (!result.seed_command.empty()) {
+      summary << "tendril: or rerun seed " << failing_seed << " with: " << result.seed_command
+              << "\n";
+    }
     if (!result.flow_file.empty()) {
       summary << "tendril: its flow graph: " << result.flow_file << " (trace: " << result.trace_file
               << ")\n";

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -223,4 +226,191 @@ TENDRIL_EXPLORE_TEST(Explore, ShardedBank, 3, [] {
   return o;
 }) {
   locked_transfers();
+}
+
+namespace {
+
+// A withdrawal race that a spawned greenlet (not main) reports: the exception dies with it.
+void greenlet_overdraft() {
+  int balance = 100;
+  auto withdraw = [&balance](int amount, int work) {
+    for (int i = 0; i < work; ++i) tendril::sleep(0s);
+    if (balance >= amount) {
+      tendril::sleep(0s);
+      balance -= amount;
+    }
+  };
+  auto a = tendril::spawn("withdraw a", withdraw, 80, 0);
+  auto b = tendril::spawn("withdraw b", withdraw, 80, 3);
+  auto auditor = tendril::spawn("auditor", [&] {
+    a->join();
+    b->join();
+    if (balance < 0) throw std::logic_error("overdraft: balance is " + std::to_string(balance));
+  });
+  auditor->join();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+// An uncaught exception in a spawned greenlet fails the schedule, naming the greenlet; gevent's
+// report-and-continue is an option, under which only main's outcome counts.
+TEST(ExploreFailures, AGreenletErrorFailsTheRun) {
+  auto o = options("random", 2000);
+  o.test = "Explore.GreenletError";
+  const auto r = tendril::explore(o, greenlet_overdraft);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, "greenlet #4 'auditor' failed with std::logic_error: overdraft: balance is -60");
+  o.greenlet_errors_fail = false;
+  o.schedules = r.schedules_run;  // the same seeds, up to the failing one
+  const auto lenient = tendril::explore(o, greenlet_overdraft);
+  EXPECT_TRUE(lenient.ok()) << lenient.summary;
+  EXPECT_EQ(lenient.schedules_run, r.schedules_run);
+}
+
+// The run stops at the greenlet's failure: main, spinning forever, would otherwise end in the
+// step limit. The others are killed before main, so they unwind while main's locals still live.
+TEST(ExploreFailures, AGreenletErrorStopsTheRunAndMainDiesLast) {
+  std::vector<std::string> log;
+  auto o = options("fifo");
+  o.test = "Explore.StopAtOnce";
+  o.sim.max_steps = 100000;
+  const auto r = tendril::explore(o, [&] {
+    struct Alive {
+      std::vector<std::string>* log;
+      bool alive = true;
+      ~Alive() {
+        alive = false;
+        log->push_back("main's locals die");
+      }
+    } main_local{&log};
+    tendril::Lock lock("held");
+    auto holder = tendril::spawn("holder", [&] {
+      std::lock_guard<tendril::Lock> guard(lock);
+      struct Note {
+        std::vector<std::string>* log;
+        Alive* main_local;
+        ~Note() {
+          log->push_back(main_local->alive ? "holder unwinds, main alive" : "holder unwinds late");
+        }
+      } note{&log, &main_local};
+      tendril::Event().wait();
+    });
+    tendril::spawn("thrower", [] {
+      tendril::sleep(0s);
+      throw std::runtime_error("boom");
+    });
+    for (;;) tendril::sleep(0s);
+  });
+  EXPECT_EQ(r.failure, "greenlet #3 'thrower' failed with std::runtime_error: boom");
+  EXPECT_EQ(r.schedules_run, 1u);
+  // The run, then the trace rerun: each time the holder unwinds first.
+  EXPECT_EQ(log, (std::vector<std::string>{"holder unwinds, main alive", "main's locals die",
+                                           "holder unwinds, main alive", "main's locals die"}));
+}
+
+// A Divergence thrown inside a greenlet that catches everything still fails the replay, with the
+// divergence's own report, never "passed".
+TEST(ExploreFailures, ADivergenceCaughtInAGreenletFailsTheReplay) {
+  int alternatives = 3;
+  auto body = [&alternatives] {
+    auto drawer = tendril::spawn("drawer", [&alternatives] {
+      try {
+        (void)tendril::random_below(static_cast<std::uint32_t>(alternatives));
+      } catch (...) {
+        // swallows everything, the Divergence included
+      }
+    });
+    drawer->join();
+    throw std::runtime_error("always fails");
+  };
+  auto o = options("random", 1);
+  o.test = "Explore.CaughtDivergence";
+  o.shrink_runs = 0;
+  const auto r = tendril::explore(o, body);
+  ASSERT_FALSE(r.ok());
+  alternatives = 4;
+  auto replay = o;
+  replay.replay = r.schedule_file;
+  const auto again = tendril::explore(replay, body);
+  EXPECT_EQ(again.failure.substr(0, again.failure.find('\n')),
+            "tendril::Divergence: tendril: replay of Explore.CaughtDivergence diverged at choice "
+            "#0: the program offers a random choice among 4 alternatives; the schedule expected a "
+            "random choice among 3");
+}
+
+// A replay that ends before the schedule's last choice fails; a replay leaves its file as it was.
+TEST(ExploreFailures, AShortReplayFailsAndTheFileIsUntouched) {
+  int draws = 3;
+  auto body = [&draws] {
+    for (int i = 0; i < draws; ++i) (void)tendril::random_below(2);
+    throw std::runtime_error("always fails");
+  };
+  auto o = options("random", 1);
+  o.test = "Explore.ShortReplay";
+  o.shrink_runs = 0;
+  const auto r = tendril::explore(o, body);
+  ASSERT_FALSE(r.ok());
+  const std::string before = read_file(r.schedule_file);
+  auto replay = o;
+  replay.replay = r.schedule_file;
+  const auto same = tendril::explore(replay, body);
+  EXPECT_EQ(same.failure, "std::runtime_error: always fails");
+  draws = 2;
+  const auto shorter = tendril::explore(replay, body);
+  EXPECT_EQ(shorter.failure.substr(0, shorter.failure.find('\n')),
+            "tendril::Divergence: tendril: replay of Explore.ShortReplay diverged: the run ended "
+            "after 2 of the schedule's 3 choices; the next recorded one was #2 step 1 t=0.000000000s "
+            "random 1 of 2 drawn by #1 'main'")
+      << shorter.failure;
+  EXPECT_NE(shorter.failure.find("\n  (the replayed run failed with: std::runtime_error: always "
+                                 "fails)"),
+            std::string::npos)
+      << shorter.failure;
+  EXPECT_EQ(read_file(r.schedule_file), before);
+}
+
+// Plain explore() honours TENDRIL_REPLAY when it names a schedule of its test; a schedule of
+// another test leaves it exploring as usual.
+TEST(ExploreFailures, PlainExploreHonoursTendrilReplay) {
+  auto o = options("random");
+  o.test = "Explore.EnvReplay";
+  const auto r = tendril::explore(o, seeds::bank_race);
+  ASSERT_FALSE(r.ok());
+  ::setenv("TENDRIL_REPLAY", r.schedule_file.c_str(), 1);
+  const auto again = tendril::explore(o, seeds::bank_race);
+  auto other = options("random", 7);
+  other.test = "Explore.SomethingElse";
+  const auto elsewhere = tendril::explore(other, [] { tendril::sleep(0s); });
+  ::unsetenv("TENDRIL_REPLAY");
+  EXPECT_EQ(again.schedules_run, 1u);
+  EXPECT_EQ(again.failure, r.failure);
+  EXPECT_EQ(again.summary.rfind("tendril: replayed " + r.schedule_file, 0), 0u) << again.summary;
+  EXPECT_TRUE(elsewhere.ok());
+  EXPECT_EQ(elsewhere.schedules_run, 7u);
+}
+
+// The printed commands: absolute paths, a cd to where the test ran, the seed form beside the
+// file form; the seed form reruns exactly the failing seed.
+TEST(ExploreFailures, ReplayCommandsArePasteable) {
+  auto o = options("random");
+  o.test = "Explore.Commands";
+  const auto r = tendril::explore(o, seeds::bank_race, "./the-test");
+  ASSERT_FALSE(r.ok());
+  ASSERT_TRUE(std::filesystem::path(r.schedule_file).is_absolute()) << r.schedule_file;
+  const std::string cd = "cd " + std::filesystem::current_path().string() + " && ";
+  EXPECT_EQ(r.replay_command, cd + "TENDRIL_REPLAY=" + r.schedule_file + " ./the-test");
+  const std::uint64_t seed = o.seed + r.schedules_run - 1;
+  EXPECT_EQ(r.seed_command, cd + "TENDRIL_POLICY=random TENDRIL_SEED=" + std::to_string(seed) +
+                                " TENDRIL_SCHEDULES=1 ./the-test");
+  auto rerun = o;
+  rerun.seed = seed;
+  rerun.schedules = 1;
+  const auto again = tendril::explore(rerun, seeds::bank_race);
+  EXPECT_EQ(again.failure, r.failure);
+  EXPECT_EQ(again.schedule_file, r.schedule_file);
 }

@@ -7,12 +7,15 @@ namespace tendril {
 
 RecordingChooser::RecordingChooser(std::unique_ptr<Chooser> inner) : inner_(std::move(inner)) {
   if (!inner_) throw UsageError("tendril::RecordingChooser: the inner chooser must not be null");
+  inner_wants_records_ = inner_->wants_records();
 }
 
 void RecordingChooser::chosen(const ChoiceEvent& record, const ChoicePoint& point) {
   log_.append(record);
   // Greenlet and object ids are unique within a run, so each key is named once.
   if (!log_.named(record.chosen_key)) log_.name(record.chosen_key, point.chosen(record.answer));
+  // A policy that follows its own answers (a replay checks each one) hears of every choice.
+  if (inner_wants_records_) inner_->chosen(record, point);
 }
 
 Schedule RecordingChooser::schedule(std::string test, std::uint64_t seed) const {
@@ -33,7 +36,6 @@ Schedule RecordingChooser::schedule(std::string test, std::uint64_t seed) const 
 ReplayChooser::ReplayChooser(Schedule schedule) : schedule_(std::move(schedule)) {}
 
 void ReplayChooser::diverge(const std::string& what, const ChoiceRecord* expected) {
-  diverged_ = true;
   std::string report = "tendril: replay of " + schedule_.test + " diverged at choice #" +
                        std::to_string(next_) + ": " + what;
   if (expected != nullptr) report += "\n  the schedule recorded: " + describe_choice(*expected);
@@ -47,6 +49,10 @@ void ReplayChooser::diverge(const std::string& what, const ChoiceRecord* expecte
   report +=
       "\n  The program changed since the schedule was recorded, or it depends on something "
       "outside the simulation (wall clock, addresses, thread ids, unordered containers).";
+  // Kept, so that finish() reports it even when the program caught the exception (a catch (...)
+  // in a greenlet) or died of something else first.
+  diverged_ = true;
+  divergence_ = report;
   throw Divergence(report);
 }
 
@@ -92,7 +98,8 @@ void ReplayChooser::chosen(const ChoiceEvent& record, const ChoicePoint& point) 
 }
 
 void ReplayChooser::finish() const {
-  if (diverged_ || next_ == schedule_.choices.size()) return;
+  if (diverged_) throw Divergence(divergence_);
+  if (next_ == schedule_.choices.size()) return;
   std::string report =
       "tendril: replay of " + schedule_.test + " diverged: the run ended after " +
       std::to_string(next_) + " of the schedule's " + std::to_string(schedule_.choices.size()) +

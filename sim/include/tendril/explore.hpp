@@ -21,16 +21,32 @@ struct ExploreOptions {
   std::uint64_t pct_steps = 0;    // pct: k; 0 measures it with one Fifo run first
   std::uint32_t dfs_bound = 2;    // dfs: the delay bound
   std::string artifacts = "tendril-artifacts";  // where failing schedules are saved
-  std::uint64_t shard_index = 0;  // this process runs schedules i with i % total == index
+  // This process runs the schedules whose seed (seed + i) % total_shards == shard_index, so a
+  // failing seed replays with its own shard's command; dfs cannot be split (shard 0 runs it all).
+  std::uint64_t shard_index = 0;
   std::uint64_t total_shards = 1;
   std::string replay;  // a schedule file to replay instead of exploring
-  SimOptions sim;      // hub options for every run (step limit, stacks)
+  // read_replay_env makes explore() replay TENDRIL_REPLAY when `replay` is empty, if that file
+  // is a schedule of this test (of another test, it notes so on stderr and explores as usual).
+  bool read_replay_env = true;
+  // greenlet_errors_fail: an uncaught exception in any greenlet fails the run at once (its
+  // report names the greenlet). false keeps gevent's report-and-continue: the error is printed
+  // and only main's outcome counts.
+  bool greenlet_errors_fail = true;
+  // shrink_runs bounds the runs spent minimising a failing schedule (0: no minimising).
+  std::uint64_t shrink_runs = 2000;
+  // quiet(true) is called before explore() reruns a failing body to minimise it or to record its
+  // trace, quiet(false) after: the GoogleTest helper swallows assertion failures meanwhile, so
+  // that each failure is reported once. Reruns never print uncaught greenlet errors.
+  std::function<void(bool)> quiet;
+  SimOptions sim;  // hub options for every run (step limit, stacks)
 
   // from_env() applies TENDRIL_POLICY, TENDRIL_SEED, TENDRIL_SCHEDULES, TENDRIL_PCT_DEPTH,
-  // TENDRIL_PCT_STEPS, TENDRIL_DFS_BOUND, TENDRIL_ARTIFACTS, TENDRIL_REPLAY, and the shard from
-  // TENDRIL_TOTAL_SHARDS/TENDRIL_SHARD_INDEX or else GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX. A
-  // malformed value throws UsageError naming the variable and the value. With read_shard false
-  // the shard variables are left alone (TENDRIL_EXPLORE_TEST sets the shard itself).
+  // TENDRIL_PCT_STEPS, TENDRIL_DFS_BOUND, TENDRIL_ARTIFACTS, TENDRIL_REPLAY, TENDRIL_SHRINK (the
+  // shrink_runs budget), and the shard from TENDRIL_TOTAL_SHARDS/TENDRIL_SHARD_INDEX or else
+  // GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX. A malformed value throws UsageError naming the variable
+  // and the value. With read_shard false the shard variables are left alone (TENDRIL_EXPLORE_TEST
+  // sets the shard itself).
   ExploreOptions& from_env(bool read_shard = true);
 };
 
@@ -40,20 +56,68 @@ struct ExploreResult {
   std::uint64_t distinct = 0;  // distinct interleavings, by schedule hash
   std::uint64_t failures = 0;  // 0 or 1: exploration stops at the first failure
   std::string failure;         // what the failing run threw
-  std::string schedule_file;   // where the failing schedule was saved
-  std::string replay_command;  // how to replay it
-  std::string trace_file;      // the failing schedule's flow trace, beside the schedule file
+  std::string schedule_file;   // the minimal failing schedule (absolute path)
+  std::string found_file;      // the failing schedule as found, before minimising (absolute)
+  std::uint64_t found_away = 0;    // its choices away from FIFO (answer != 0)
+  std::uint64_t minimal_away = 0;  // the minimal schedule's choices away from FIFO
+  std::uint64_t shrink_runs = 0;   // runs spent minimising
+  std::string replay_command;  // replays the minimal schedule file, pasted in any shell
+  std::string seed_command;    // replays the failing seed (random, pct), pasted in any shell
+  std::string trace_file;      // the minimal schedule's flow trace, beside the schedule file
   std::string flow_file;       // its flow graph (SVG), if a renderer is installed (see viz.hpp)
   std::string summary;         // a few lines for the log
   bool ok() const noexcept { return failures == 0; }
 };
 
 // explore() runs body inside tendril::run on a fresh SimHub per schedule. A run fails when body
-// throws (including Deadlock, a step-limit HubError, or Divergence on replay). The first failing
-// schedule is saved under options.artifacts and exploration stops. With options.replay set, it
-// replays that file once instead (throwing ScheduleError if it cannot be read, or if it was
-// recorded for another test). `command` is the program invocation to print in replay_command.
+// throws (including Deadlock, a step-limit HubError, or Divergence on replay), or when any
+// greenlet dies with an uncaught exception (see ExploreOptions::greenlet_errors_fail). The first
+// failing schedule is saved under options.artifacts, minimised (fewer and smaller answers away
+// from FIFO that give the same failure; see shrink_runs) and saved again as <name>.min.schedule,
+// and exploration stops. With options.replay (or TENDRIL_REPLAY) set, it replays that file once
+// instead and saves nothing (throwing ScheduleError if it cannot be read, or if it was recorded
+// for another test). `command` is the program invocation to print in the replay commands.
 ExploreResult explore(const ExploreOptions& options, const std::function<void()>& body,
                       const std::string& command = "<test binary>");
+
+// RunChecks says what fails a run besides an exception out of its body (see run_checked()).
+struct RunChecks {
+  bool greenlet_errors_fail = true;  // an uncaught exception in any greenlet fails the run
+  bool silent = false;               // uncaught greenlet errors are not printed
+  ReplayChooser* replay = nullptr;   // a replay in use: its Divergence is the failure
+  // describe renders the failure (default: describe_exception, "type: message").
+  std::function<std::string(const std::exception_ptr&)> describe;
+};
+
+// run_checked() runs body inside tendril::run on hub and returns what failed, or "" when the run
+// passed: a greenlet that died with an uncaught exception ("greenlet #3 'worker' failed with
+// std::logic_error: ..."; the run is stopped at once), else what run() threw, and with a replay,
+// its first Divergence before anything else (even one the program caught). Never throws.
+std::string run_checked(SimHub& hub, const std::function<void()>& body,
+                        const RunChecks& checks = {});
+
+// failure_signature() is a failure text without the hub's position (virtual time, step, choice,
+// policy), which differ between schedules that fail the same way: two runs fail the same way
+// when their signatures are equal.
+std::string failure_signature(const std::string& failure);
+
+// away_from_fifo() counts a schedule's answers that are not 0 (not gevent's order).
+std::uint64_t away_from_fifo(const Schedule& schedule) noexcept;
+
+// ShrinkResult is a minimised failing schedule.
+struct ShrinkResult {
+  Schedule schedule;         // the smallest failing schedule found (the input if none smaller)
+  std::string failure;       // its failure text
+  std::uint64_t runs = 0;    // runs spent
+};
+
+// shrink() minimises a failing schedule of body: it reruns body under candidate answer lists
+// (answers set to 0, then lowered; choices past the list answer 0) and keeps a candidate when it
+// fails with the same failure_signature() and has fewer answers away from FIFO, or as many with
+// a smaller sum. At most max_runs runs, on `hub` (reset for each). Every accepted candidate is
+// re-recorded, so the result is a schedule the program really makes and replays exactly.
+ShrinkResult shrink(SimHub& hub, const Schedule& failing, const std::string& failure,
+                    const std::function<void()>& body, const RunChecks& checks,
+                    std::uint64_t max_runs);
 
 }  // namespace tendril

@@ -27,28 +27,102 @@
 //   }
 #pragma once
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <source_location>
 #include <string>
+#include <vector>
 
 #include "tendril/explore.hpp"
 
 namespace tendril {
 
-// ExpectationFailed marks a schedule in which a GoogleTest assertion failed.
+// ExpectationFailed marks a schedule in which a GoogleTest assertion failed; its message is the
+// first failed assertion's "file:line: message", so two schedules fail the same way only when
+// the same assertion fails with the same values (what minimising compares).
 class ExpectationFailed : public std::runtime_error {
  public:
-  ExpectationFailed() : std::runtime_error("a GoogleTest expectation failed (see above)") {}
+  explicit ExpectationFailed(const std::string& assertion)
+      : std::runtime_error("GoogleTest assertion failed: " + assertion) {}
 };
 
+namespace detail {
+
+// GtestFailures counts GoogleTest failures as they are reported (a listener, so the usual
+// output is untouched) and, while quiet, swallows them (an intercepting reporter), so that
+// explore()'s reruns of a failing body report nothing.
+class GtestFailures final : public ::testing::EmptyTestEventListener {
+ public:
+  static GtestFailures& get() {
+    static GtestFailures* self = [] {
+      auto* listener = new GtestFailures;  // owned by GoogleTest's listener list
+      ::testing::UnitTest::GetInstance()->listeners().Append(listener);
+      return listener;
+    }();
+    return *self;
+  }
+  void OnTestPartResult(const ::testing::TestPartResult& r) override {
+    if (r.failed()) seen_.push_back(render(r));
+  }
+  // count() and at(i): failures so far in this mode (reported, or swallowed while quiet).
+  std::size_t count() const {
+    return swallowed_ ? static_cast<std::size_t>(swallowed_->size()) : seen_.size();
+  }
+  std::string at(std::size_t i) const {
+    return swallowed_ ? render(swallowed_->GetTestPartResult(static_cast<int>(i))) : seen_[i];
+  }
+  void quiet(bool on) {
+    if (on) {
+      swallowed_ = std::make_unique<::testing::TestPartResultArray>();
+      reporter_ = std::make_unique<::testing::ScopedFakeTestPartResultReporter>(
+          ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD,
+          swallowed_.get());
+    } else {
+      reporter_.reset();
+      swallowed_.reset();
+    }
+  }
+
+ private:
+  static std::string render(const ::testing::TestPartResult& r) {
+    std::string out = r.file_name() ? r.file_name() : "unknown file";
+    if (r.line_number() >= 0) out += ":" + std::to_string(r.line_number());
+    return out + ": " + r.summary();
+  }
+  std::vector<std::string> seen_;
+  std::unique_ptr<::testing::TestPartResultArray> swallowed_;
+  std::unique_ptr<::testing::ScopedFakeTestPartResultReporter> reporter_;
+};
+
+// shell_word() quotes a word for a POSIX shell when it needs it.
+inline std::string shell_word(const std::string& s) {
+  bool plain = !s.empty();
+  for (char c : s) {
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+                      c == '/' || c == '-' || c == '=' || c == ':' || c == '+' || c == ',');
+  }
+  if (plain) return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace detail
+
 // expect_explore() explores body under options (the test name defaults to Suite.Name), prints
-// the summary, and on failure adds a GoogleTest failure naming the saved schedule and the command
-// that replays it.
-inline ExploreResult expect_explore(ExploreOptions options, const std::function<void()>& body,
-                                    bool read_shard_env = true) {
+// the summary, and on failure adds one GoogleTest failure, at the caller's line, naming the
+// failure, the saved schedules and the commands that replay them. A GoogleTest assertion failing
+// in any greenlet fails that schedule; it is reported once (the reruns that minimise and trace
+// the failure are quiet).
+namespace detail {
+inline ExploreResult explore_and_report(ExploreOptions options, const std::function<void()>& body,
+                                        bool read_shard_env, const char* file, int line) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string name = std::string(info->test_suite_name()) + "." + info->name();
   if (options.test.empty()) options.test = name;
@@ -56,21 +130,36 @@ inline ExploreResult expect_explore(ExploreOptions options, const std::function<
   char exe[4096] = {0};
   const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   const std::string command =
-      (len > 0 ? std::string(exe, static_cast<std::size_t>(len)) : std::string("<test binary>")) +
-      " --gtest_filter=" + name;
+      (len > 0 ? detail::shell_word(std::string(exe, static_cast<std::size_t>(len)))
+               : std::string("<test binary>")) +
+      " --gtest_filter=" + detail::shell_word(name);
+  detail::GtestFailures& failures = detail::GtestFailures::get();
+  options.quiet = [&failures](bool on) { failures.quiet(on); };
   ExploreResult result = explore(
       options,
       [&] {
+        const std::size_t before = failures.count();
         body();
-        if (::testing::Test::HasFailure()) throw ExpectationFailed();
+        if (failures.count() > before) throw ExpectationFailed(failures.at(before));
       },
       command);
-  std::cout << result.summary;
+  std::cout << result.summary << std::flush;
   if (!result.ok()) {
-    ADD_FAILURE() << result.failure << "\nschedule: " << result.schedule_file
-                  << "\nreplay: " << result.replay_command;
+    std::string message = result.failure + "\nschedule: " + result.schedule_file +
+                          "\nreplay: " + result.replay_command;
+    if (!result.seed_command.empty()) message += "\nseed: " + result.seed_command;
+    if (!options.replay.empty()) message = result.failure + "\nreplayed: " + result.schedule_file;
+    ADD_FAILURE_AT(file, line) << message;
   }
   return result;
+}
+}  // namespace detail
+
+inline ExploreResult expect_explore(ExploreOptions options, const std::function<void()>& body,
+                                    bool read_shard_env = true,
+                                    std::source_location where = std::source_location::current()) {
+  return detail::explore_and_report(std::move(options), body, read_shard_env, where.file_name(),
+                                    static_cast<int>(where.line()));
 }
 
 namespace detail {
@@ -86,14 +175,20 @@ inline bool register_exploration(const char* suite, const char* name, const char
   class ShardTest : public ::testing::Test {
    public:
     ShardTest(std::string test, std::uint64_t shard, std::uint64_t total, ExploreOptions (*make)(),
-              void (*run)())
-        : test_(std::move(test)), shard_(shard), total_(total), make_(make), run_(run) {}
+              void (*run)(), const char* file, int line)
+        : test_(std::move(test)),
+          shard_(shard),
+          total_(total),
+          make_(make),
+          run_(run),
+          file_(file),
+          line_(line) {}
     void TestBody() override {
       ExploreOptions options = make_();
       options.test = test_;  // one identity for every shard: schedules replay from any of them
       options.shard_index = shard_;
       options.total_shards = total_;
-      expect_explore(options, run_, /*read_shard_env=*/false);
+      explore_and_report(options, run_, /*read_shard_env=*/false, file_, line_);
     }
 
    private:
@@ -101,13 +196,15 @@ inline bool register_exploration(const char* suite, const char* name, const char
     std::uint64_t shard_, total_;
     ExploreOptions (*make_)();
     void (*run_)();
+    const char* file_;
+    int line_;
   };
   const std::string test = std::string(suite) + "." + name;
   for (std::uint64_t shard = 0; shard < shards; ++shard) {
     const std::string shard_name = std::string(name) + "/" + std::to_string(shard);
     ::testing::RegisterTest(suite, shard_name.c_str(), nullptr, nullptr, file, line,
                             [=]() -> ::testing::Test* {
-                              return new ShardTest(test, shard, shards, make_options, body);
+                              return new ShardTest(test, shard, shards, make_options, body, file, line);
                             });
   }
   return true;

@@ -61,7 +61,8 @@ class RecordingChooser final : public Chooser {
   void chosen(const ChoiceEvent& record, const ChoicePoint& point) override;
   // The hub fills the log itself and asks the inner policy directly (no virtual call through
   // here per choice); over Fifo it records ready choices without building choice points at all.
-  ChoiceLog* inline_log() noexcept override { return &log_; }
+  // An inner chooser that wants records itself (a ReplayChooser) gets them through chosen().
+  ChoiceLog* inline_log() noexcept override { return inner_wants_records_ ? nullptr : &log_; }
   Chooser* policy() noexcept override { return inner_->policy(); }
   std::string describe() const override { return inner_->describe(); }
   // records() are the choices so far; schedule() packages them, named, with the run's identity.
@@ -70,13 +71,15 @@ class RecordingChooser final : public Chooser {
 
  private:
   std::unique_ptr<Chooser> inner_;
+  bool inner_wants_records_ = false;
   ChoiceLog log_;
 };
 
 // ReplayChooser answers from a schedule and checks, at each choice, that the program offers what
 // was recorded: the same kind and number of alternatives, the same chosen greenlet or object, and
 // the same running hash. The first difference throws Divergence; after it every answer is 0, so
-// the run can be torn down. finish() checks that every recorded choice was used.
+// the run can be torn down. finish() checks that every recorded choice was used, and throws the
+// first Divergence again if there was one (the program may have caught it where it was thrown).
 class ReplayChooser final : public Chooser {
  public:
   explicit ReplayChooser(Schedule schedule);
@@ -84,11 +87,14 @@ class ReplayChooser final : public Chooser {
   bool wants_records() const override { return true; }
   void chosen(const ChoiceEvent& record, const ChoicePoint& point) override;
   std::string describe() const override { return "replay of " + schedule_.policy; }
-  // finish() throws Divergence if the run ended before using every recorded choice.
+  // finish() throws Divergence if the replay diverged (the first one, again) or if the run ended
+  // before using every recorded choice; call it after the run.
   void finish() const;
   // replayed() are the choices made so far in this replay (equal to the schedule's on success).
   const std::vector<ChoiceRecord>& replayed() const noexcept { return replayed_; }
   bool diverged() const noexcept { return diverged_; }
+  // divergence() is the first Divergence's message, empty if none.
+  const std::string& divergence() const noexcept { return divergence_; }
 
  private:
   [[noreturn]] void diverge(const std::string& what, const ChoiceRecord* expected);
@@ -96,6 +102,7 @@ class ReplayChooser final : public Chooser {
   std::size_t next_ = 0;
   std::vector<ChoiceRecord> replayed_;
   bool diverged_ = false;
+  std::string divergence_;
 };
 
 // describe_choice() renders one record as a line for reports: "#12 step 340 t=0.002000000s ready

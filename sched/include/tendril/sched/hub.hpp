@@ -211,6 +211,14 @@ class Hub {
   void set_error_handler(ErrorHandler handler);
   // report_error() hands an uncaught exception to the error handler; never throws.
   void report_error(Greenlet& greenlet, std::exception_ptr error) noexcept;
+  // fail_run() ends the active run() as soon as the callback now running returns: the greenlets
+  // still alive are killed (every other greenlet first, main last, so that their unwinding never
+  // touches main's dead locals) and run() throws `error`. The first call of a run wins; outside
+  // a run it does nothing. Call it from the hub's thread, from a greenlet, a callback or an error
+  // handler (explore() fails a schedule this way when a greenlet dies with an exception).
+  void fail_run(std::exception_ptr error) noexcept;
+  // run_failed() says whether fail_run() was called in the active run.
+  bool run_failed() const noexcept { return static_cast<bool>(run_failure_); }
 
   // begin_wait() starts a new wait of the current greenlet and returns its token. For primitive
   // authors: arm the wakeups with wake_callback(token), then park(token, ...). Call it only from a
@@ -328,6 +336,7 @@ class Hub {
   ErrorHandler on_error_;
   std::vector<std::pair<Ref<Greenlet>, WaitToken>> idle_waiters_;
   std::string deadlock_report_;  // taken at a deadlock, raised in main once the others are dead
+  std::exception_ptr run_failure_;  // set by fail_run(): run() throws it after teardown
 };
 
 // HubBinding binds a hub to the current thread for its lifetime (marl's bound scheduler); run()
