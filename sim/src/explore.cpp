@@ -4,14 +4,19 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace tendril {
 namespace {
@@ -65,6 +70,79 @@ std::string in_cwd(const std::string& command) {
   return ec ? command : "cd " + shell_quote(cwd.string()) + " && " + command;
 }
 
+// A first SIGINT sets the flag (the handler then reverts to the default: a second one ends the
+// process); explore() reads it between schedules.
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+// InterruptGuard catches SIGINT for the length of one explore(), if nobody else handles it.
+class InterruptGuard {
+ public:
+  explicit InterruptGuard(bool enable) {
+    struct sigaction now {};
+    if (!enable || ::sigaction(SIGINT, nullptr, &now) != 0 || now.sa_handler != SIG_DFL) return;
+    struct sigaction mine {};
+    mine.sa_handler = &on_interrupt;
+    mine.sa_flags = SA_RESETHAND;
+    sigemptyset(&mine.sa_mask);
+    g_interrupted = 0;
+    installed_ = ::sigaction(SIGINT, &mine, &old_) == 0;
+  }
+  ~InterruptGuard() {
+    if (installed_) ::sigaction(SIGINT, &old_, nullptr);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+  bool interrupted() const noexcept { return installed_ && g_interrupted != 0; }
+
+ private:
+  struct sigaction old_ {};
+  bool installed_ = false;
+};
+
+// Progress prints the exploration's progress on stderr (see ExploreOptions::progress). Wall time
+// is read here for the report only; nothing in a run depends on it.
+class Progress {
+ public:
+  Progress(const ExploreOptions& o)
+      : test_(o.test), policy_(o.policy), start_(std::chrono::steady_clock::now()) {
+    terminal_ = o.progress == "auto" && ::isatty(STDERR_FILENO) == 1;
+    enabled_ = o.progress != "off";
+    every_ = terminal_ ? 0.25 : o.progress_every_s;
+    next_ = terminal_ ? 1.0 : o.progress_every_s;
+  }
+  ~Progress() {
+    if (shown_ && terminal_) std::fputs("\r\033[K", stderr);  // the summary replaces the line
+  }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  void update(std::uint64_t schedules, std::uint64_t distinct, std::uint64_t failures) {
+    if (!enabled_) return;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (elapsed < next_) return;
+    next_ = elapsed + every_;
+    shown_ = true;
+    std::fprintf(stderr, "%stendril: exploring %s with %s: %llu schedules (%.0f/s), %llu distinct, "
+                 "%.1f s, %llu failure%s%s",
+                 terminal_ ? "\r" : "", test_.c_str(), policy_.c_str(),
+                 static_cast<unsigned long long>(schedules),
+                 elapsed > 0 ? static_cast<double>(schedules) / elapsed : 0.0,
+                 static_cast<unsigned long long>(distinct), elapsed,
+                 static_cast<unsigned long long>(failures), failures == 1 ? "" : "s",
+                 terminal_ ? "\033[K" : "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string test_, policy_;
+  std::chrono::steady_clock::time_point start_;
+  bool terminal_ = false;
+  bool enabled_ = true;
+  bool shown_ = false;
+  double every_ = 10;
+  double next_ = 10;
+};
+
 // One run of body under chooser, on `hub` (made on first use, then reset: its stack pool stays
 // warm); returns the failure text, or empty on success.
 std::string run_once(const SimOptions& sim, std::unique_ptr<Chooser> chooser,
@@ -94,6 +172,82 @@ class AnswerChooser final : public Chooser {
  private:
   std::vector<std::uint32_t> answers_;
   std::size_t next_ = 0;
+  std::string policy_;
+};
+
+// KeyChooser answers a candidate of shrink() that keeps some of a schedule's choices away from
+// FIFO: at the i-th choice, if kept[i], the alternative that runs what the schedule chose there
+// (the same greenlet or primitive, wherever it now stands in the queue; a random draw keeps its
+// number), else 0. Following what was chosen rather than its position keeps the choices that
+// matter meaningful when an earlier one changes the queue (noise greenlets reordered).
+class KeyChooser final : public Chooser {
+ public:
+  KeyChooser(const Schedule& schedule, std::vector<bool> kept, std::string policy)
+      : schedule_(schedule), kept_(std::move(kept)), policy_(std::move(policy)) {}
+  std::uint32_t choose(const ChoicePoint& point) override {
+    const std::size_t i = next_++;
+    if (i >= kept_.size() || !kept_[i]) return 0;
+    const ChoiceRecord& was = schedule_.choices[i];
+    if (point.kind == ChoiceKind::random) return std::min(was.answer, point.n - 1);
+    for (std::uint32_t j = 0; j < point.n; ++j) {
+      if (point.key(j) == was.chosen_key) return j;
+    }
+    return 0;
+  }
+  std::string describe() const override { return policy_; }
+
+ private:
+  const Schedule& schedule_;
+  std::vector<bool> kept_;
+  std::size_t next_ = 0;
+  std::string policy_;
+};
+
+// RunAheadChooser answers a candidate of shrink() by what ran rather than when: each kept choice
+// away from FIFO becomes "the k-th run of X goes first" (X a greenlet or primitive, k counted
+// over the run), applied at the first choice where X's k-th run is among the alternatives;
+// everything else is FIFO. Robust when dropping other choices moves the moment X is offered.
+class RunAheadChooser final : public Chooser {
+ public:
+  RunAheadChooser(const Schedule& schedule, const std::vector<bool>& kept, std::string policy)
+      : policy_(std::move(policy)) {
+    std::map<std::uint64_t, std::uint64_t> runs;
+    for (std::size_t i = 0; i < schedule.choices.size(); ++i) {
+      const ChoiceRecord& c = schedule.choices[i];
+      if (c.kind == ChoiceKind::random) {
+        if (i < kept.size() && kept[i]) draws_[draw_count(c, runs)] = c.answer;
+        continue;
+      }
+      const std::uint64_t k = runs[c.chosen_key]++;
+      if (i < kept.size() && kept[i] && c.answer != 0) ahead_.insert({c.chosen_key, k});
+    }
+  }
+  std::uint32_t choose(const ChoicePoint& point) override {
+    if (point.kind == ChoiceKind::random) {
+      const auto it = draws_.find(draws_seen_++);
+      return it == draws_.end() ? 0 : std::min(it->second, point.n - 1);
+    }
+    std::uint32_t answer = 0;
+    for (std::uint32_t j = 0; j < point.n; ++j) {
+      const std::uint64_t key = point.key(j);
+      if (ahead_.count({key, runs_[key]}) != 0) {
+        answer = j;
+        break;
+      }
+    }
+    ++runs_[point.key(answer)];
+    return answer;
+  }
+  std::string describe() const override { return policy_; }
+
+ private:
+  static std::uint64_t draw_count(const ChoiceRecord&, std::map<std::uint64_t, std::uint64_t>& runs) {
+    return runs[~0ULL]++;  // random draws are numbered in order
+  }
+  std::set<std::pair<std::uint64_t, std::uint64_t>> ahead_;  // (key, k): ordered, never hashed
+  std::map<std::uint64_t, std::uint32_t> draws_;              // the i-th random draw's answer
+  std::uint64_t draws_seen_ = 0;
+  std::map<std::uint64_t, std::uint64_t> runs_;
   std::string policy_;
 };
 
@@ -219,12 +373,11 @@ ShrinkResult shrink(SimHub& hub, const Schedule& failing, const std::string& fai
   const std::string policy = failing.policy.rfind("minimised from ", 0) == 0
                                  ? failing.policy
                                  : "minimised from " + failing.policy;
-  // try_answers() runs one candidate and keeps it if it fails the same way and is smaller.
-  auto try_answers = [&](const std::vector<std::uint32_t>& answers) {
+  // try_chooser() runs one candidate and keeps it if it fails the same way and is smaller.
+  auto try_chooser = [&](std::unique_ptr<Chooser> chooser) {
     if (best.runs >= max_runs) return false;
     ++best.runs;
-    auto recorder =
-        std::make_unique<RecordingChooser>(std::make_unique<AnswerChooser>(answers, policy));
+    auto recorder = std::make_unique<RecordingChooser>(std::move(chooser));
     RecordingChooser* rec = recorder.get();
     hub.reset(std::move(recorder));
     std::string got = run_checked(hub, body, checks);
@@ -234,6 +387,9 @@ ShrinkResult shrink(SimHub& hub, const Schedule& failing, const std::string& fai
     best.schedule = std::move(candidate);
     best.failure = std::move(got);
     return true;
+  };
+  auto try_answers = [&](const std::vector<std::uint32_t>& answers) {
+    return try_chooser(std::make_unique<AnswerChooser>(answers, policy));
   };
   auto nonzero_positions = [&] {
     std::vector<std::size_t> at;
@@ -251,12 +407,20 @@ ShrinkResult shrink(SimHub& hub, const Schedule& failing, const std::string& fai
     for (std::size_t chunk = std::max<std::size_t>(1, at.size() / 2); chunk >= 1 && !at.empty();) {
       bool cut = false;
       for (std::size_t from = 0; from < at.size() && best.runs < max_runs; from += chunk) {
-        std::vector<std::uint32_t> answers = answers_of(best.schedule);
+        std::vector<bool> kept(best.schedule.choices.size(), false);
+        for (std::size_t j : at) kept[j] = true;
         const std::size_t to = std::min(at.size(), from + chunk);
+        for (std::size_t j = from; j < to; ++j) kept[at[j]] = false;
+        // Two ways to drop them: the others follow what they chose (KeyChooser), or keep their
+        // positions in the queue (AnswerChooser); either may be the one that still fails.
+        std::vector<std::uint32_t> answers = answers_of(best.schedule);
         for (std::size_t j = from; j < to; ++j) {
           if (at[j] < answers.size()) answers[at[j]] = 0;
         }
-        if (try_answers(answers)) {
+        const Schedule current = best.schedule;  // the chooser reads it while best may change
+        if (try_chooser(std::make_unique<RunAheadChooser>(current, kept, policy)) ||
+            try_chooser(std::make_unique<KeyChooser>(current, std::move(kept), policy)) ||
+            try_answers(answers)) {
           improved = cut = true;
           at = nonzero_positions();
           break;
@@ -304,6 +468,22 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   artifacts = env_text("TENDRIL_ARTIFACTS", artifacts);
   replay = env_text("TENDRIL_REPLAY", replay);
   shrink_runs = env_number("TENDRIL_SHRINK", shrink_runs);
+  progress = env_text("TENDRIL_PROGRESS", progress);
+  if (progress != "auto" && progress != "lines" && progress != "off") {
+    throw UsageError("tendril: TENDRIL_PROGRESS must be auto, lines or off, got '" + progress +
+                     "'");
+  }
+  if (const char* v = std::getenv("TENDRIL_PROGRESS_EVERY"); v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    errno = 0;
+    const double every = std::strtod(v, &end);
+    if (errno != 0 || *end != '\0' || !(every >= 0) || every > 1e6) {
+      throw UsageError(std::string("tendril: TENDRIL_PROGRESS_EVERY must be a number of seconds "
+                                   "from 0 to 1000000, got '") +
+                       v + "'");
+    }
+    progress_every_s = every;
+  }
   if (!read_shard) return *this;
   const char* total_var =
       std::getenv("TENDRIL_TOTAL_SHARDS") ? "TENDRIL_TOTAL_SHARDS" : "GTEST_TOTAL_SHARDS";
@@ -399,11 +579,19 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   std::unique_ptr<SimHub> hub;
   DfsExplorer dfs(o.dfs_bound);
   bool exhausted = false;
+  InterruptGuard interrupt(o.catch_interrupt);
+  Progress progress(o);
+  std::uint64_t next_seed = o.seed;
   std::uint64_t failing_seed = 0;
   const std::uint64_t limit = o.policy == "fifo" ? 1 : o.schedules;
   for (std::uint64_t i = 0; i < limit; ++i) {
+    if (interrupt.interrupted()) {
+      result.interrupted = true;
+      break;
+    }
     std::unique_ptr<Chooser> policy;
     std::uint64_t seed = o.seed + i;
+    next_seed = seed;
     if (o.policy == "dfs") {
       policy = dfs.next_run();
       if (!policy) {
@@ -432,9 +620,15 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     RecordingChooser* rec = recorder.get();
     const std::string failure = run_once(o.sim, std::move(recorder), body, hub, checks);
     ++result.schedules_run;
+    next_seed = seed + 1;
     hashes.insert(hub->schedule_hash());
     pct_threads = std::max<std::uint64_t>(pct_threads, hub->greenlets_created());
-    if (failure.empty()) continue;
+    progress.update(result.schedules_run, hashes.size(), failure.empty() ? 0 : 1);
+    if (failure.empty()) {
+      if (interrupt.interrupted()) result.interrupted = true;
+      if (result.interrupted) break;
+      continue;
+    }
 
     // A failure: save it as found, minimise it, save the minimal one, record its trace. The
     // reruns are quiet (no greenlet error printed, GoogleTest failures swallowed by the helper).
@@ -465,7 +659,9 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     result.replay_command = in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " +
                                    command);
     if (o.policy == "random" || o.policy == "pct") {
-      std::string env = "TENDRIL_POLICY=" + o.policy + " TENDRIL_SEED=" + std::to_string(seed) +
+      // The artifacts folder too, so that the rerun saves where this run did.
+      std::string env = "TENDRIL_ARTIFACTS=" + shell_quote(absolute(o.artifacts)) +
+                        " TENDRIL_POLICY=" + o.policy + " TENDRIL_SEED=" + std::to_string(seed) +
                         " TENDRIL_SCHEDULES=1";
       if (o.policy == "pct") {
         env += " TENDRIL_PCT_DEPTH=" + std::to_string(o.pct_depth) +
@@ -476,6 +672,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     break;
   }
   result.distinct = hashes.size();
+  result.exhausted = exhausted;
   summary << "tendril: explored " << o.test << " with " << o.policy;
   if (o.policy == "pct") {
     // Burckhardt et al.'s bound for one schedule, with n the greenlets seen and k the choices.
@@ -494,7 +691,14 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   summary << ": " << result.schedules_run << " schedules, " << result.distinct
           << " distinct interleavings, " << result.failures
           << (result.failures == 1 ? " failure\n" : " failures\n");
-  if (o.policy == "dfs" && result.ok()) {
+  if (result.interrupted) {
+    summary << "tendril: interrupted (Ctrl-C) after " << result.schedules_run << " schedule"
+            << (result.schedules_run == 1 ? "" : "s");
+    if (o.policy == "random" || o.policy == "pct") {
+      summary << "; the next seed is " << next_seed << ": resume with TENDRIL_SEED=" << next_seed;
+    }
+    summary << "\n";
+  } else if (o.policy == "dfs" && result.ok()) {
     if (exhausted) {
       summary << "tendril: the bounded space is exhausted: every schedule within delay bound "
               << o.dfs_bound << " ran (" << result.schedules_run << ")\n";
@@ -503,7 +707,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
               << ") before exhausting delay bound " << o.dfs_bound << "\n";
     }
   }
-  if (!result.ok()) {
+  if (result.failures > 0) {
     summary << "tendril: failure: " << result.failure << "\n";
     if (result.schedule_file != result.found_file) {
       summary << "tendril: minimised to " << result.minimal_away << " choice"

@@ -2,7 +2,9 @@
 // saved and replay, deadlocks and livelocks are failures with a schedule, sharding splits seeds.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <chrono>
+#include <regex>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -405,7 +407,8 @@ TEST(ExploreFailures, ReplayCommandsArePasteable) {
   const std::string cd = "cd " + std::filesystem::current_path().string() + " && ";
   EXPECT_EQ(r.replay_command, cd + "TENDRIL_REPLAY=" + r.schedule_file + " ./the-test");
   const std::uint64_t seed = o.seed + r.schedules_run - 1;
-  EXPECT_EQ(r.seed_command, cd + "TENDRIL_POLICY=random TENDRIL_SEED=" + std::to_string(seed) +
+  EXPECT_EQ(r.seed_command, cd + "TENDRIL_ARTIFACTS=" + artifacts() +
+                                " TENDRIL_POLICY=random TENDRIL_SEED=" + std::to_string(seed) +
                                 " TENDRIL_SCHEDULES=1 ./the-test");
   auto rerun = o;
   rerun.seed = seed;
@@ -413,4 +416,203 @@ TEST(ExploreFailures, ReplayCommandsArePasteable) {
   const auto again = tendril::explore(rerun, seeds::bank_race);
   EXPECT_EQ(again.failure, r.failure);
   EXPECT_EQ(again.schedule_file, r.schedule_file);
+}
+
+// A Ctrl-C ends the exploration after the schedule in progress: the summary says how far it got
+// and where to resume, the result is not ok, and SIGINT's disposition is restored.
+TEST(ExploreLongRuns, ACtrlCEndsTheExplorationWithASummary) {
+  int runs = 0;
+  auto o = options("random", 1000);
+  o.test = "Explore.Interrupted";
+  o.seed = 40;
+  const auto r = tendril::explore(o, [&runs] {
+    if (++runs == 5) std::raise(SIGINT);  // as if the user pressed Ctrl-C during schedule 5
+    tendril::sleep(0s);
+  });
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failures, 0u);
+  EXPECT_EQ(r.schedules_run, 5u);
+  EXPECT_NE(r.summary.find("tendril: interrupted (Ctrl-C) after 5 schedules; the next seed is 45: "
+                           "resume with TENDRIL_SEED=45\n"),
+            std::string::npos)
+      << r.summary;
+  struct sigaction now {};
+  ASSERT_EQ(::sigaction(SIGINT, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
+}
+
+// Progress lines go to stderr at the interval asked for (here: after every schedule).
+TEST(ExploreLongRuns, ProgressLines) {
+  auto o = options("random", 3);
+  o.test = "Explore.Progress";
+  o.progress = "lines";
+  o.progress_every_s = 0;
+  ::testing::internal::CaptureStderr();
+  const auto r = tendril::explore(o, [] { tendril::sleep(0s); });
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(r.ok());
+  const std::regex line(
+      "tendril: exploring Explore.Progress with random: ([0-9]+) schedules \\([0-9]+/s\\), 1 "
+      "distinct, [0-9]+\\.[0-9] s, 0 failures\n");
+  std::vector<std::string> counts;
+  for (std::sregex_iterator it(err.begin(), err.end(), line), end; it != end; ++it) {
+    counts.push_back((*it)[1].str());
+  }
+  EXPECT_EQ(counts, (std::vector<std::string>{"1", "2", "3"})) << err;
+  o.progress = "off";
+  ::testing::internal::CaptureStderr();
+  (void)tendril::explore(o, [] { tendril::sleep(0s); });
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
+
+// DFS says whether it exhausted its bounded space or stopped at the schedule limit.
+TEST(ExploreLongRuns, DfsSaysWhetherItExhaustedTheBound) {
+  auto body = [] {
+    auto a = tendril::spawn([] { tendril::sleep(0s); });
+    auto b = tendril::spawn([] { tendril::sleep(0s); });
+    tendril::joinall({a, b});
+  };
+  auto o = options("dfs", 100000);
+  o.test = "Explore.DfsExhausted";
+  o.dfs_bound = 1;
+  const auto all = tendril::explore(o, body);
+  EXPECT_TRUE(all.exhausted);
+  EXPECT_NE(all.summary.find("tendril: the bounded space is exhausted: every schedule within delay "
+                             "bound 1 ran (" +
+                             std::to_string(all.schedules_run) + ")\n"),
+            std::string::npos)
+      << all.summary;
+  o.schedules = 2;
+  const auto cut = tendril::explore(o, body);
+  EXPECT_FALSE(cut.exhausted);
+  EXPECT_NE(cut.summary.find("tendril: stopped at the schedule limit (2) before exhausting delay "
+                             "bound 1\n"),
+            std::string::npos)
+      << cut.summary;
+}
+
+// Bad progress settings in the environment are UsageErrors naming the variable.
+TEST(ExploreLongRuns, BadProgressEnvironment) {
+  ::setenv("TENDRIL_PROGRESS_EVERY", "soon", 1);
+  try {
+    tendril::ExploreOptions().from_env();
+    ADD_FAILURE() << "no UsageError";
+  } catch (const tendril::UsageError& e) {
+    EXPECT_STREQ(e.what(),
+                 "tendril: TENDRIL_PROGRESS_EVERY must be a number of seconds from 0 to 1000000, "
+                 "got 'soon'");
+  }
+  ::unsetenv("TENDRIL_PROGRESS_EVERY");
+  ::setenv("TENDRIL_PROGRESS", "loud", 1);
+  try {
+    tendril::ExploreOptions().from_env();
+    ADD_FAILURE() << "no UsageError";
+  } catch (const tendril::UsageError& e) {
+    EXPECT_STREQ(e.what(), "tendril: TENDRIL_PROGRESS must be auto, lines or off, got 'loud'");
+  }
+  ::unsetenv("TENDRIL_PROGRESS");
+}
+
+// The shard guard reads --gtest_filter as GoogleTest does.
+TEST(ExploreLongRuns, ShardGuardFilterSyntax) {
+  using tendril::detail::ShardGuard;
+  EXPECT_TRUE(ShardGuard::matches_filter("Explore.Bank*", "Explore.BankRace"));
+  EXPECT_FALSE(ShardGuard::matches_filter("Explore.Bank*", "Explore.Dfs"));
+  EXPECT_TRUE(ShardGuard::matches_filter("A.x:Explore.?fs", "Explore.Dfs"));
+  EXPECT_FALSE(ShardGuard::matches_filter("*-Explore.D*", "Explore.Dfs"));
+  EXPECT_TRUE(ShardGuard::matches_filter("-Explore.D*", "Explore.Bank"));
+  EXPECT_TRUE(ShardGuard::matches_filter("Explore.ShardedBank/*", "Explore.ShardedBank/2"));
+}
+
+namespace {
+
+// A lost update that needs `b` to run ahead of a's wakeup exactly twice (two answers away from
+// FIFO), among six greenlets that only yield: random schedules that find it carry a hundred
+// irrelevant answers away from FIFO.
+void noisy_lost_update() {
+  int counter = 0;
+  auto a = tendril::spawn("a", [&counter] {
+    const int v = counter;
+    tendril::sleep(0s);
+    counter = v + 1;
+  });
+  auto b = tendril::spawn("b", [&counter] {
+    for (int i = 0; i < 2; ++i) tendril::sleep(0s);
+    ++counter;
+  });
+  std::vector<tendril::Ref<tendril::Greenlet>> all{a, b};
+  for (int i = 0; i < 6; ++i) {
+    all.push_back(tendril::spawn([] {
+      for (int k = 0; k < 20; ++k) tendril::sleep(0s);
+    }));
+  }
+  tendril::joinall(all);
+  if (counter != 2) throw std::logic_error("lost update: counter is " + std::to_string(counter));
+}
+
+}  // namespace
+
+// A failure is minimised to its two essential answers; both schedules are saved and replay the
+// same failure; the summary says how far it came down.
+TEST(ExploreShrink, AFailureIsCutDownToItsEssence) {
+  auto o = options("random", 1000);
+  o.test = "Explore.Shrink";
+  const auto r = tendril::explore(o, noisy_lost_update);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, "std::logic_error: lost update: counter is 1");
+  EXPECT_GT(r.found_away, 50u);
+  EXPECT_EQ(r.minimal_away, 2u);
+  EXPECT_EQ(tendril::away_from_fifo(tendril::load_schedule(r.schedule_file)), 2u);
+  EXPECT_EQ(tendril::away_from_fifo(tendril::load_schedule(r.found_file)), r.found_away);
+  EXPECT_NE(r.schedule_file, r.found_file);
+  EXPECT_NE(r.summary.find("tendril: minimised to 2 choices away from FIFO (found with " +
+                           std::to_string(r.found_away) + ") in " +
+                           std::to_string(r.shrink_runs) + " runs\n"),
+            std::string::npos)
+      << r.summary;
+  for (const std::string& file : {r.schedule_file, r.found_file}) {
+    auto replay = o;
+    replay.replay = file;
+    EXPECT_EQ(tendril::explore(replay, noisy_lost_update).failure, r.failure) << file;
+  }
+  // The minimal schedule's policy says where it came from.
+  EXPECT_EQ(tendril::load_schedule(r.schedule_file).policy.rfind("minimised from random(seed=", 0),
+            0u);
+}
+
+// Shrinking keeps the same failure: a candidate that fails differently is not taken.
+TEST(ExploreShrink, OnlyTheSameFailureCounts) {
+  auto body = [] {
+    const auto x = tendril::random_below(3);
+    const auto y = tendril::random_below(3);
+    if (x == 2 && y == 2) throw std::logic_error("both");
+    if (x == 2 || y == 2) throw std::logic_error("one");
+  };
+  class Answers final : public tendril::Chooser {
+   public:
+    std::uint32_t choose(const tendril::ChoicePoint&) override { return 2; }
+  };
+  auto recorder = std::make_unique<tendril::RecordingChooser>(std::make_unique<Answers>());
+  auto* rec = recorder.get();
+  tendril::SimHub hub(std::move(recorder));
+  const std::string failure = tendril::run_checked(hub, body);
+  ASSERT_EQ(failure, "std::logic_error: both");
+  const tendril::Schedule schedule = rec->schedule("Explore.Same", 0);
+  ASSERT_EQ(tendril::away_from_fifo(schedule), 2u);
+  const auto minimal = tendril::shrink(hub, schedule, failure, body, {}, 100);
+  EXPECT_EQ(minimal.failure, "std::logic_error: both");
+  EXPECT_EQ(tendril::away_from_fifo(minimal.schedule), 2u);
+  EXPECT_GT(minimal.runs, 3u);  // it tried: dropping either, both, and lowering each
+  EXPECT_LE(minimal.runs, 100u);
+}
+
+// Two failures are the same when they differ only in where the hub was (time, step, policy).
+TEST(ExploreShrink, FailureSignatureIgnoresThePosition) {
+  EXPECT_EQ(tendril::failure_signature(
+                "tendril::Deadlock: tendril: deadlock at virtual time 0.000000000 s, step 12, "
+                "choice 3, policy random(seed=4): nothing is ready\n  #2 blocked"),
+            "tendril::Deadlock: tendril: deadlock at <position>: nothing is ready\n  #2 blocked");
+  EXPECT_EQ(tendril::failure_signature("std::logic_error: overdraft: balance is -60"),
+            "std::logic_error: overdraft: balance is -60");
 }

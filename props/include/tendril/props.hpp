@@ -102,16 +102,14 @@ void check_property(Testable&& testable) {
   metadata.id = std::string(info->test_suite_name()) + "/" + info->name();
   metadata.description = info->name();
   const std::string reproduce = replay_reproduction();
-  rc::detail::TestResult result;
-  if (!reproduce.empty()) {
+  const rc::detail::TestResult result = [&] {
+    if (reproduce.empty()) return rc::detail::checkTestable(std::forward<Testable>(testable), metadata);
     const rc::detail::Configuration config =
         rc::detail::configFromString(reproduce, rc::detail::configuration());
-    result = rc::detail::checkProperty(rc::detail::toProperty(std::forward<Testable>(testable)),
-                                       metadata, config.testParams,
-                                       rc::detail::globalTestListener(), config.reproduce);
-  } else {
-    result = rc::detail::checkTestable(std::forward<Testable>(testable), metadata);
-  }
+    return rc::detail::checkProperty(rc::detail::toProperty(std::forward<Testable>(testable)),
+                                     metadata, config.testParams,
+                                     rc::detail::globalTestListener(), config.reproduce);
+  }();
   if (result.template is<rc::detail::SuccessResult>()) return;
   if (result.template is<rc::detail::FailureResult>() && reproduce.empty()) {
     rc::detail::Configuration config;

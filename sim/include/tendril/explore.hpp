@@ -39,11 +39,21 @@ struct ExploreOptions {
   // trace, quiet(false) after: the GoogleTest helper swallows assertion failures meanwhile, so
   // that each failure is reported once. Reruns never print uncaught greenlet errors.
   std::function<void(bool)> quiet;
+  // progress: "auto" (on stderr: a line refreshed in place on a terminal, else a line every
+  // progress_every_s, as in a CI log; nothing for an exploration shorter than that), "lines" (a
+  // line every progress_every_s, terminal or not) or "off".
+  std::string progress = "auto";
+  double progress_every_s = 10;
+  // catch_interrupt: a first Ctrl-C (SIGINT) ends the exploration after the schedule in progress
+  // and the summary says so (and where to resume); a second one ends the process as usual. Only
+  // when SIGINT has its default disposition (a program's own handler is left alone).
+  bool catch_interrupt = true;
   SimOptions sim;  // hub options for every run (step limit, stacks)
 
   // from_env() applies TENDRIL_POLICY, TENDRIL_SEED, TENDRIL_SCHEDULES, TENDRIL_PCT_DEPTH,
   // TENDRIL_PCT_STEPS, TENDRIL_DFS_BOUND, TENDRIL_ARTIFACTS, TENDRIL_REPLAY, TENDRIL_SHRINK (the
-  // shrink_runs budget), and the shard from TENDRIL_TOTAL_SHARDS/TENDRIL_SHARD_INDEX or else
+  // shrink_runs budget), TENDRIL_PROGRESS (auto, lines, off), TENDRIL_PROGRESS_EVERY (seconds,
+  // a decimal number), and the shard from TENDRIL_TOTAL_SHARDS/TENDRIL_SHARD_INDEX or else
   // GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX. A malformed value throws UsageError naming the variable
   // and the value. With read_shard false the shard variables are left alone (TENDRIL_EXPLORE_TEST
   // sets the shard itself).
@@ -65,8 +75,11 @@ struct ExploreResult {
   std::string seed_command;    // replays the failing seed (random, pct), pasted in any shell
   std::string trace_file;      // the minimal schedule's flow trace, beside the schedule file
   std::string flow_file;       // its flow graph (SVG), if a renderer is installed (see viz.hpp)
-  std::string summary;         // a few lines for the log
-  bool ok() const noexcept { return failures == 0; }
+  bool exhausted = false;     // dfs: every schedule within the bound ran
+  bool interrupted = false;   // a Ctrl-C ended the exploration early (see catch_interrupt)
+  std::string summary;        // a few lines for the log
+  // ok() is true when no schedule failed and the exploration was not interrupted.
+  bool ok() const noexcept { return failures == 0 && !interrupted; }
 };
 
 // explore() runs body inside tendril::run on a fresh SimHub per schedule. A run fails when body

@@ -31,6 +31,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -100,6 +101,70 @@ class GtestFailures final : public ::testing::EmptyTestEventListener {
   std::unique_ptr<::testing::ScopedFakeTestPartResultReporter> reporter_;
 };
 
+// ShardGuard fails a test process that GoogleTest's sharding variables would make run nothing
+// and pass: ctest runs one process per test with --gtest_filter, and GTEST_TOTAL_SHARDS /
+// GTEST_SHARD_INDEX inherited from a CI environment then send most of those single tests to
+// "another shard". It acts only when sharding is on, a filter is given, the filter matches some
+// test, and this shard runs none of them.
+class ShardGuard final : public ::testing::EmptyTestEventListener {
+ public:
+  static bool install() {
+    ::testing::UnitTest::GetInstance()->listeners().Append(new ShardGuard);  // GoogleTest owns it
+    return true;
+  }
+  void OnTestIterationStart(const ::testing::UnitTest& unit, int) override {
+    const char* total = std::getenv("GTEST_TOTAL_SHARDS");
+    const char* index = std::getenv("GTEST_SHARD_INDEX");
+    if (total == nullptr || index == nullptr || std::atoi(total) <= 1) return;
+    const std::string filter = GTEST_FLAG_GET(filter);
+    if (filter.empty() || filter == "*" || unit.test_to_run_count() > 0) return;
+    int matching = 0;
+    for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+      const ::testing::TestSuite* suite = unit.GetTestSuite(i);
+      for (int j = 0; j < suite->total_test_count(); ++j) {
+        const std::string name = std::string(suite->name()) + "." + suite->GetTestInfo(j)->name();
+        matching += matches_filter(filter, name) ? 1 : 0;
+      }
+    }
+    if (matching == 0) return;
+    std::fprintf(stderr,
+                 "tendril: GTEST_TOTAL_SHARDS=%s and GTEST_SHARD_INDEX=%s send the %d test%s that "
+                 "--gtest_filter=%s selects to other shards, so this process would run nothing "
+                 "and pass. ctest runs one process per test: unset those variables for it (env -u "
+                 "GTEST_TOTAL_SHARDS -u GTEST_SHARD_INDEX ctest ...), or register the tests with "
+                 "tendril_discover_tests() (cmake/TendrilTesting.cmake), which does.\n",
+                 total, index, matching, matching == 1 ? "" : "s", filter.c_str());
+    std::fflush(nullptr);
+    std::exit(1);
+  }
+
+  // matches_filter() applies GoogleTest's filter syntax: positive patterns, then '-' and
+  // negative ones, each list ':'-separated, with '*' and '?' wildcards.
+  static bool matches_filter(const std::string& filter, const std::string& name) {
+    const std::size_t dash = filter.find('-');
+    const std::string positive = dash == std::string::npos ? filter : filter.substr(0, dash);
+    const std::string negative = dash == std::string::npos ? "" : filter.substr(dash + 1);
+    return any_matches(positive.empty() ? "*" : positive, name) &&
+           (negative.empty() || !any_matches(negative, name));
+  }
+
+ private:
+  static bool any_matches(const std::string& patterns, const std::string& name) {
+    for (std::size_t from = 0;;) {
+      const std::size_t colon = patterns.find(':', from);
+      if (glob(patterns.substr(from, colon - from).c_str(), name.c_str())) return true;
+      if (colon == std::string::npos) return false;
+      from = colon + 1;
+    }
+  }
+  static bool glob(const char* p, const char* s) {
+    if (*p == '\0') return *s == '\0';
+    if (*p == '*') return glob(p + 1, s) || (*s != '\0' && glob(p, s + 1));
+    return *s != '\0' && (*p == '?' || *p == *s) && glob(p + 1, s + 1);
+  }
+};
+inline const bool shard_guard_installed = ShardGuard::install();
+
 // shell_word() quotes a word for a POSIX shell when it needs it.
 inline std::string shell_word(const std::string& s) {
   bool plain = !s.empty();
@@ -115,11 +180,6 @@ inline std::string shell_word(const std::string& s) {
 
 }  // namespace detail
 
-// expect_explore() explores body under options (the test name defaults to Suite.Name), prints
-// the summary, and on failure adds one GoogleTest failure, at the caller's line, naming the
-// failure, the saved schedules and the commands that replay them. A GoogleTest assertion failing
-// in any greenlet fails that schedule; it is reported once (the reruns that minimise and trace
-// the failure are quiet).
 namespace detail {
 inline ExploreResult explore_and_report(ExploreOptions options, const std::function<void()>& body,
                                         bool read_shard_env, const char* file, int line) {
@@ -144,7 +204,14 @@ inline ExploreResult explore_and_report(ExploreOptions options, const std::funct
       },
       command);
   std::cout << result.summary << std::flush;
-  if (!result.ok()) {
+  if (result.interrupted && result.failures == 0) {
+    ADD_FAILURE_AT(file, line) << "exploration interrupted (Ctrl-C) after "
+                               << result.schedules_run << " schedules";
+    // Then end the process as a Ctrl-C does (explore() has put SIGINT's default back).
+    std::fflush(nullptr);
+    std::raise(SIGINT);
+  }
+  if (result.failures > 0) {
     std::string message = result.failure + "\nschedule: " + result.schedule_file +
                           "\nreplay: " + result.replay_command;
     if (!result.seed_command.empty()) message += "\nseed: " + result.seed_command;
@@ -155,6 +222,12 @@ inline ExploreResult explore_and_report(ExploreOptions options, const std::funct
 }
 }  // namespace detail
 
+// expect_explore() explores body under options (the test name defaults to Suite.Name), prints
+// the summary, and on failure adds one GoogleTest failure, at the caller's line, naming the
+// failure, the saved schedules and the commands that replay them. A GoogleTest assertion failing
+// in any greenlet fails that schedule; it is reported once (the reruns that minimise and trace
+// the failure are quiet). A Ctrl-C during it ends the exploration after the schedule in
+// progress, prints the summary so far, and ends the process as a Ctrl-C does.
 inline ExploreResult expect_explore(ExploreOptions options, const std::function<void()>& body,
                                     bool read_shard_env = true,
                                     std::source_location where = std::source_location::current()) {
