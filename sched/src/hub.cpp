@@ -2,6 +2,7 @@
 // delivery, run() and its teardown, deadlock reports.
 #include "tendril/sched/hub.hpp"
 
+#include <algorithm>
 #include <boost/context/fiber.hpp>
 #include <cstdio>
 #include <limits>
@@ -437,6 +438,22 @@ void Hub::wait_until_idle() {
   park(token, "wait()", nullptr);
 }
 
+namespace {
+
+// waits_for() is the greenlet g waits for: the holder of what it waits on, or the greenlet it
+// joins; null when that is nobody in particular (an Event, a Queue).
+const Greenlet* waits_for(const Waitable* object) {
+  if (object == nullptr) return nullptr;
+  if (const Greenlet* h = object->holder()) return h;
+  return object->as_greenlet();
+}
+
+std::string describe_holder(const Greenlet* h) {
+  return h->describe() + (h->dead() ? " (dead)" : "");
+}
+
+}  // namespace
+
 std::string Hub::deadlock_report() const {
   std::string out = "tendril: deadlock at " + position() + ": nothing is ready, no timer is " +
                     "pending, and " + std::to_string(live_count_) + " greenlet" +
@@ -445,10 +462,36 @@ std::string Hub::deadlock_report() const {
     out += "\n  " + g->describe();
     if (g->wait_reason_ != nullptr) {
       out += std::string(" blocked in ") + g->wait_reason_;
-      if (g->wait_object_ != nullptr) out += " on " + g->wait_object_->describe();
+      if (g->wait_object_ != nullptr) {
+        out += " on " + g->wait_object_->describe();
+        if (const Greenlet* h = g->wait_object_->holder()) out += ", held by " + describe_holder(h);
+      }
     } else {
       out += " (not blocked: scheduled to run)";
     }
+  }
+  // The first wait-for cycle, following each blocked greenlet's edge in spawn order: a greenlet
+  // waits for the holder of its lock, or for the greenlet it joins.
+  for (const Greenlet* start = live_head_; start != nullptr; start = start->live_next_) {
+    std::vector<const Greenlet*> path;
+    const Greenlet* g = start;
+    while (g != nullptr && std::find(path.begin(), path.end(), g) == path.end()) {
+      path.push_back(g);
+      g = g->dead() ? nullptr : waits_for(g->wait_object_);
+    }
+    if (g == nullptr) continue;
+    out += "\n  wait-for cycle:";
+    const auto from = std::find(path.begin(), path.end(), g);
+    for (auto it = from; it != path.end(); ++it) {
+      const Waitable* object = (*it)->wait_object_;
+      out += std::string(it == from ? " " : "; ") + (*it)->describe();
+      if (const Greenlet* joined = object->as_greenlet()) {
+        out += " joins " + joined->describe();
+      } else {
+        out += " waits for " + object->describe() + ", held by " + object->holder()->describe();
+      }
+    }
+    break;
   }
   return out;
 }

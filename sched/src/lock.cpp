@@ -1,6 +1,8 @@
 // lock.cpp: semaphores and locks on Linkable (gevent's _semaphore.py and lock.py).
 #include "tendril/sched/lock.hpp"
 
+#include <string_view>
+
 #include "tendril/sched/assert.hpp"
 #include "tendril/sched/errors.hpp"
 
@@ -9,8 +11,18 @@ namespace tendril {
 Semaphore::Semaphore(std::int64_t value, std::string name)
     : Semaphore("Semaphore", value, 0, std::move(name)) {}
 
+namespace {
+// The wait's name in reports and traces, as a literal (observers keep the pointer).
+const char* acquire_reason_of(const char* kind) {
+  const std::string_view k(kind);
+  if (k == "Lock") return "Lock.acquire";
+  if (k == "BoundedSemaphore") return "BoundedSemaphore.acquire";
+  return "Semaphore.acquire";
+}
+}  // namespace
+
 Semaphore::Semaphore(const char* kind, std::int64_t value, std::int64_t bound, std::string name)
-    : Linkable(kind, false), counter_(value), bound_(bound) {
+    : Linkable(kind, false), counter_(value), bound_(bound), acquire_reason_(acquire_reason_of(kind)) {
   if (value < 0) {
     throw UsageError(std::string("tendril::") + kind + ": initial value must be >= 0 (got " +
                      std::to_string(value) + ")");
@@ -18,16 +30,24 @@ Semaphore::Semaphore(const char* kind, std::int64_t value, std::int64_t bound, s
   set_name(std::move(name));
 }
 
+void Semaphore::took() noexcept {
+  if (bound_ != 1) return;
+  Hub* hub = current_hub_or_null();
+  holder_ = Ref<Greenlet>(hub != nullptr ? hub->current() : nullptr);
+}
+
 bool Semaphore::acquire(bool blocking, std::optional<Duration> timeout) {
   if (counter_ > 0) {
     --counter_;
+    took();
     return true;
   }
   if (!blocking) return false;
-  if (!wait_notified("tendril::Semaphore::acquire", "Semaphore.acquire", timeout)) return false;
+  if (!wait_notified("tendril::Semaphore::acquire", acquire_reason_, timeout)) return false;
   // A notification switches straight into the woken waiter while a permit is free.
   TENDRIL_ASSERT(counter_ > 0, describe(), " woke a waiter with no permit");
   --counter_;
+  took();
   return true;
 }
 
@@ -37,6 +57,7 @@ void Semaphore::release() {
                      std::to_string(bound_) + ")");
   }
   ++counter_;
+  if (bound_ == 1) holder_ = nullptr;
   check_and_notify();
 }
 

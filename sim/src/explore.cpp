@@ -291,6 +291,7 @@ void trace_failure(SimHub& hub, const std::string& test, const Schedule& schedul
       (void)run_checked(hub, body, checks);  // the failure itself, again: expected
       traced = tracer.trace();
     }
+    result.last_steps = trace::last_steps(traced);
     result.trace_file = base + ".trace";
     trace::save_trace(traced, result.trace_file);
     if (trace::FlowRenderer render = trace::flow_renderer()) {
@@ -719,6 +720,11 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
       summary << "tendril: " << result.found_away << " choice" << (result.found_away == 1 ? "" : "s")
               << " away from FIFO" << (result.shrink_runs > 0 ? " (already minimal)" : "") << "\n"
               << "tendril: schedule saved to " << result.schedule_file << "\n";
+    }
+    if (!result.last_steps.empty()) {
+      summary << "tendril: the last steps of each greenlet (seq: why it ran -> where it stopped; "
+                 "* = a choice away from FIFO):\n"
+              << result.last_steps;
     }
     summary << "tendril: replay it with: " << result.replay_command << "\n";
     if (!result.seed_command.empty()) {

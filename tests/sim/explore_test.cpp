@@ -616,3 +616,23 @@ TEST(ExploreShrink, FailureSignatureIgnoresThePosition) {
   EXPECT_EQ(tendril::failure_signature("std::logic_error: overdraft: balance is -60"),
             "std::logic_error: overdraft: balance is -60");
 }
+
+// The summary tells the failing run's end in text: per greenlet, its last stretches, with the
+// choices away from FIFO marked and the failure where it happened.
+TEST(ExploreShrink, TheSummaryTellsTheLastStepsOfEachGreenlet) {
+  auto o = options("random");
+  o.test = "Explore.LastSteps";
+  const auto r = tendril::explore(o, seeds::bank_race);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.last_steps,
+            "  #1 main        1: start -> join #2 'withdraw a' | 65: resume -> FAILED: "
+            "std::logic_error: overdraft: balance is -60\n"
+            "  #2 withdraw a  7: start -> sleep(0) | 56: resume -> exit\n"
+            "  #3 withdraw b  ... | 41: *resume -> sleep(0) | 46: *resume -> sleep(0) | 51: "
+            "*resume -> sleep(0) | 61: resume -> exit\n");
+  EXPECT_NE(r.summary.find("tendril: the last steps of each greenlet (seq: why it ran -> where it "
+                           "stopped; * = a choice away from FIFO):\n" +
+                           r.last_steps + "tendril: replay it with: "),
+            std::string::npos)
+      << r.summary;
+}

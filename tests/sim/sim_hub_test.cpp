@@ -112,8 +112,46 @@ TEST(SimHub, DeadlockNamesEveryBlockedGreenlet) {
             "tendril: deadlock at virtual time 1.000000000 s, step 3, choice 0, policy fifo: "
             "nothing is ready, no timer is pending, and 2 greenlets are blocked:\n"
             "  #1 'main' blocked in join on #2 'joiner'\n"
-            "  #2 'joiner' blocked in join on #1 'main'");
+            "  #2 'joiner' blocked in join on #1 'main'\n"
+            "  wait-for cycle: #1 'main' joins #2 'joiner'; #2 'joiner' joins #1 'main'");
   EXPECT_EQ(hub.live_greenlets(), 0u);
+}
+
+// A lock-order deadlock: the report names each Lock wait as such, who holds each lock, and the
+// wait-for cycle through them.
+TEST(SimHub, DeadlockNamesHoldersAndTheCycle) {
+  SimHub hub;
+  std::string report;
+  try {
+    tendril::run(hub, [] {
+      tendril::Lock l1("l1"), l2("l2");
+      tendril::Event never("never");
+      auto a = tendril::spawn("a", [&] {
+        std::lock_guard<tendril::Lock> g1(l1);
+        tendril::sleep(0s);
+        std::lock_guard<tendril::Lock> g2(l2);
+      });
+      auto b = tendril::spawn("b", [&] {
+        std::lock_guard<tendril::Lock> g2(l2);
+        tendril::sleep(0s);
+        std::lock_guard<tendril::Lock> g1(l1);
+      });
+      auto bystander = tendril::spawn("bystander", [&] { never.wait(); });
+      tendril::joinall({a, b, bystander});
+    });
+    ADD_FAILURE() << "no Deadlock";
+  } catch (const tendril::Deadlock& e) {
+    report = e.what();
+  }
+  EXPECT_EQ(report,
+            "tendril: deadlock at virtual time 0.000000000 s, step 6, choice 0, policy fifo: "
+            "nothing is ready, no timer is pending, and 4 greenlets are blocked:\n"
+            "  #1 'main' blocked in join on #2 'a'\n"
+            "  #2 'a' blocked in Lock.acquire on Lock#2 'l2', held by #3 'b'\n"
+            "  #3 'b' blocked in Lock.acquire on Lock#1 'l1', held by #2 'a'\n"
+            "  #4 'bystander' blocked in Event.wait on Event#3 'never'\n"
+            "  wait-for cycle: #2 'a' waits for Lock#2 'l2', held by #3 'b'; #3 'b' waits for "
+            "Lock#1 'l1', held by #2 'a'");
 }
 
 // A pending timer keeps the loop alive: no deadlock while someone will wake up.

@@ -26,7 +26,7 @@ namespace {
 // names replaced by the lane they belong to (read from the node's label's first line).
 std::vector<std::string> arrows(const std::string& dot) {
   std::map<std::string, std::string> lane_of;
-  const std::regex node(R"re((n_\d+|lane_\d+) \[[^\]]*?label="([^"\\]*))re");
+  const std::regex node(R"re((n_\d+|lane_\d+|f_\d+) \[[^\]]*?label="([^"\\]*))re");
   const std::regex edge(R"re(^\s+(\w+) -> (\w+) \[label="([^"]*)")re");
   std::vector<std::string> out;
   std::istringstream in(dot);
@@ -270,3 +270,69 @@ TEST(Perfetto, OneTrackPerGreenletSlicesAndAFlowPerSwitch) {
 }
 
 }  // namespace
+
+namespace {
+
+// SecondChoiceAhead answers 1 at the second choice of a run and 0 (FIFO) everywhere else.
+class SecondChoiceAhead final : public tendril::Chooser {
+ public:
+  std::uint32_t choose(const tendril::ChoicePoint&) override { return ++seen_ == 2 ? 1 : 0; }
+
+ private:
+  int seen_ = 0;
+};
+
+}  // namespace
+
+// A failing run's flow graph shows the failure in the failing greenlet's lane (and in the
+// title), the choice away from FIFO that led there, and who held the lock a greenlet waited on.
+TEST(Flow, AFailureItsNonFifoChoiceAndLockHoldersAreDrawn) {
+  using namespace std::chrono_literals;
+  tendril::SimHub hub(std::make_unique<SecondChoiceAhead>());
+  hub.set_error_handler([](tendril::Greenlet&, std::exception_ptr) {});
+  tr::Trace trace;
+  {
+    tr::Tracer tracer(hub, "Flow.Failure");
+    tendril::run(hub, [] {
+      tendril::Lock lock("l");
+      auto a = tendril::spawn("a", [&] {
+        std::lock_guard<tendril::Lock> guard(lock);
+        tendril::sleep(0s);
+        throw std::runtime_error("boom");
+      });
+      auto b = tendril::spawn("b", [&] { std::lock_guard<tendril::Lock> guard(lock); });
+      auto c = tendril::spawn("c", [] { tendril::sleep(0s); });
+      tendril::joinall({a, b, c});
+    });
+    trace = tracer.trace();
+  }
+  const std::string dot = viz::flow_dot(trace);
+  const std::vector<std::string> want = {
+      "hub -> main start",
+      "main -> hub join / #2 'a'",
+      "hub -> a start",
+      "a -> hub sleep(0)",
+      "hub -> c * chose 2 of 3 (not FIFO) / start",  // c went ahead of b and a
+      "c -> hub sleep(0)",
+      "hub -> b start",
+      "b -> hub Lock.acquire / Lock#1 'l' / held by #2 a",
+      "hub -> a resume",
+      "FAILED -> hub exit",  // a's lane: the failure's own box, then its exit
+      "hub -> c resume",
+      "c -> hub exit",
+      "hub -> b resume",
+      "b -> hub exit",
+      "hub -> main resume",
+      "main -> hub exit",
+  };
+  EXPECT_EQ(arrows(dot), want) << dot;
+  // The failure box sits in a's lane (column 2: x = 340) and says what a died of; the title too.
+  EXPECT_NE(dot.find("label=\"FAILED\\nstd::runtime_error: boom\", pos=\"340,"),
+            std::string::npos)
+      << dot;
+  EXPECT_NE(dot.find("label=\"Flow.Failure (SimHub)\\nfailed: #2 a: std::runtime_error: boom\""),
+            std::string::npos)
+      << dot;
+  // The marked edges are drawn heavier: the choice away from FIFO, and the failing exit.
+  EXPECT_EQ(count(dot, "penwidth=2]"), 3u) << dot;
+}

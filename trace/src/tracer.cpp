@@ -79,7 +79,9 @@ void Tracer::on_resume(const Greenlet& g, Resume why, const char* reason, const 
 void Tracer::on_return(const Greenlet& g, const char* reason, const Waitable* object, bool dead) {
   std::uint32_t text = 0, aux = dead ? 1 : 0;
   const std::uint64_t key = key_of(object, text, aux);
-  add(Op::park, EventKind::switch_, g.id(), 0, reason, key, text, aux);
+  // Who holds what g now waits on (a Lock's holder): the block event names it.
+  const std::uint64_t holder = object != nullptr ? id_of(object->holder()) : 0;
+  add(Op::park, EventKind::switch_, g.id(), holder, reason, key, text, aux);
 }
 
 void Tracer::on_timer(const Greenlet* g, const char* reason) {
@@ -138,6 +140,7 @@ void Tracer::expand(const Record& r, Trace& out, Names& names) const {
       if (aux == 0) {
         TraceEvent& block = event(EventKind::block);
         block.reason = reason();
+        block.other = r.other;
         name_object(block);
       }
       TraceEvent& sw = event(EventKind::switch_);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "tendril/viz.hpp"
@@ -21,27 +22,56 @@ struct Switch {
   std::int64_t time_ns = 0;
   std::uint64_t from = 0, to = 0;  // 0: the hub
   std::string reason;
-  std::string object;  // what `from` blocked on, if it named it
+  std::string object;       // what `from` blocked on, if it named it
+  std::uint64_t holder = 0;  // who held that object (a Lock's holder), 0: nobody named
+  std::string choice;       // a choice away from FIFO that led to this switch ("ready 2 of 3")
+  std::string failure;      // for `from`'s exit: the exception it died of
   bool same_as(const Switch& o) const {
-    return from == o.from && to == o.to && reason == o.reason && object == o.object;
+    return from == o.from && to == o.to && reason == o.reason && object == o.object &&
+           holder == o.holder && choice.empty() && o.choice.empty() && failure.empty() &&
+           o.failure.empty();
   }
 };
 
+// failed_exit() says whether an exit event's reason is an exception (not a value or a kill).
+bool failed_exit(const std::string& reason) { return reason != "value" && reason != "GreenletExit"; }
+
 std::vector<Switch> switches_of(const Trace& t) {
   std::vector<Switch> out;
-  std::map<std::uint64_t, std::string> blocked_on;  // greenlet -> object of its last block
+  struct Blocked {
+    std::string name;
+    std::uint64_t holder;
+  };
+  std::map<std::uint64_t, Blocked> blocked_on;     // greenlet -> its last block
+  std::map<std::uint64_t, std::string> failed;     // greenlet -> the exception it died of
+  std::string choice;  // a choice away from FIFO not yet shown on a switch
   for (const auto& e : t.events) {
     if (e.kind == EventKind::block) {
-      blocked_on[e.greenlet] = e.name;
+      blocked_on[e.greenlet] = {e.name, e.other};
+    } else if (e.kind == EventKind::choice) {
+      if (e.answer != 0) {
+        choice = e.reason == "random" ? "drew " + std::to_string(e.answer) + " of " +
+                                            std::to_string(e.n)
+                                      : "chose " + std::to_string(e.answer + 1) + " of " +
+                                            std::to_string(e.n) + " (not FIFO)";
+      }
+    } else if (e.kind == EventKind::exit) {
+      if (failed_exit(e.reason)) failed[e.greenlet] = e.reason;
     } else if (e.kind == EventKind::switch_) {
-      Switch s{e.seq, e.time_ns, e.greenlet, e.other, e.reason, {}};
+      Switch s{e.seq, e.time_ns, e.greenlet, e.other, e.reason, {}, 0, {}, {}};
       if (e.greenlet != 0) {
         auto it = blocked_on.find(e.greenlet);
         if (it != blocked_on.end()) {
-          s.object = std::move(it->second);
+          s.object = std::move(it->second.name);
+          s.holder = it->second.holder;
           blocked_on.erase(it);
         }
+        if (e.reason == "exit") {
+          auto f = failed.find(e.greenlet);
+          if (f != failed.end()) s.failure = f->second;
+        }
       }
+      s.choice = std::exchange(choice, {});
       out.push_back(std::move(s));
     }
   }
@@ -147,7 +177,8 @@ class Names {
 };
 
 const char* edge_color(const Switch& s) {
-  if (s.reason == "kill") return "#c5221f";
+  if (!s.failure.empty() || s.reason == "kill") return "#c5221f";
+  if (!s.choice.empty()) return "#8430ce";  // a choice away from FIFO: purple
   if (s.reason == "timeout") return "#e37400";
   if (s.reason == "exit") return "#5f6368";
   return s.to == 0 ? "#1a73e8" : "#188038";  // greenlet -> hub blue, hub -> greenlet green
@@ -216,6 +247,14 @@ std::string flow_dot(const Trace& t, const FlowOptions& options) {
   if (title.empty()) {
     title = (t.test.empty() ? std::string("tendril flow") : t.test) + " (" +
             (t.hub.empty() ? std::string("hub") : t.hub) + ")";
+    // The first failure, so the picture says what went wrong before one reads it.
+    for (const Switch& sw : all) {
+      if (!sw.failure.empty()) {
+        title += "\nfailed: #" + std::to_string(sw.from) + " " + Names(t)(sw.from) + ": " +
+                 sw.failure;
+        break;
+      }
+    }
   }
   const Names name_of(t);
   // Positions are computed here, not by a layout engine: lane i is column i, switch k is row k,
@@ -256,13 +295,30 @@ std::string flow_dot(const Trace& t, const FlowOptions& options) {
       continue;
     }
     const Switch& s = *it.sw;
+    std::string from = current[s.from];
+    if (!s.failure.empty()) {
+      // The failure gets a row of its own, in the failing greenlet's lane, where it died.
+      const std::string failed = "f_" + std::to_string(row - 1);
+      std::string text = s.failure.size() > 120 ? s.failure.substr(0, 117) + "..." : s.failure;
+      out << "  " << failed << " [shape=octagon, style=filled, fillcolor=\"#fce8e6\","
+          << " color=\"#c5221f\", fontcolor=\"#a50e0e\", penwidth=2, fixedsize=false,"
+          << " label=" << quote("FAILED\n" + text) << ", pos=" << pos(column[s.from], row)
+          << "];\n";
+      out << "  " << from << " -> " << failed << " [color=\"#c5221f\", penwidth=2];\n";
+      from = failed;
+      ++row;
+    }
     out << "  " << node << " [label=" << quote(name_of(s.to) + "\n" + format_time(s.time_ns))
         << (s.to == 0 ? ", fillcolor=\"#f1f3f4\", color=\"#80868b\"" : "")
         << ", pos=" << pos(column[s.to], row) << "];\n";
     std::string label = s.reason;
     if (!s.object.empty()) label += "\n" + s.object;
-    out << "  " << current[s.from] << " -> " << node << " [label=" << quote(label) << ", color=\""
-        << edge_color(s) << "\", fontcolor=\"" << edge_color(s) << "\"];\n";
+    if (s.holder != 0) label += "\nheld by #" + std::to_string(s.holder) + " " + name_of(s.holder);
+    if (!s.choice.empty()) label = "* " + s.choice + "\n" + label;
+    const bool marked = !s.choice.empty() || !s.failure.empty() || s.reason == "kill";
+    out << "  " << from << " -> " << node << " [label=" << quote(label) << ", color=\""
+        << edge_color(s) << "\", fontcolor=\"" << edge_color(s) << "\""
+        << (marked ? ", penwidth=2" : "") << "];\n";
     current[s.to] = node;
     last_row[s.to] = row;
   }

@@ -75,6 +75,7 @@ struct ExploreResult {
   std::string seed_command;    // replays the failing seed (random, pct), pasted in any shell
   std::string trace_file;      // the minimal schedule's flow trace, beside the schedule file
   std::string flow_file;       // its flow graph (SVG), if a renderer is installed (see viz.hpp)
+  std::string last_steps;      // the minimal run's last steps per greenlet (trace::last_steps)
   bool exhausted = false;     // dfs: every schedule within the bound ran
   bool interrupted = false;   // a Ctrl-C ended the exploration early (see catch_interrupt)
   std::string summary;        // a few lines for the log

@@ -114,6 +114,9 @@ class Waitable {
   virtual std::uint64_t object_id() const noexcept { return 0; }
   // as_greenlet() is the object as a greenlet (a join waits on one), or nullptr.
   virtual const Greenlet* as_greenlet() const noexcept { return nullptr; }
+  // holder() is the greenlet holding the object (a Lock's), or nullptr: deadlock reports and
+  // traces name it, and its wait-for edges close cycles.
+  virtual const Greenlet* holder() const noexcept { return nullptr; }
 
  protected:
   ~Waitable() = default;
@@ -260,7 +263,8 @@ class Hub {
   // wait_until_idle() blocks the calling greenlet until the loop has nothing left to do (no
   // callback, no timer); then it resumes instead of a Deadlock being raised (tendril::wait()).
   void wait_until_idle();
-  // deadlock_report() lists every blocked greenlet and what it waits on.
+  // deadlock_report() lists every blocked greenlet, what it waits on and who holds that (a
+  // Lock's holder), then the first wait-for cycle among them, if any.
   std::string deadlock_report() const;
   // run_main() runs main to completion on this hub (see tendril::run); rethrows its exception.
   void run_main(Greenlet& main);

@@ -36,12 +36,20 @@ class Semaphore : public Linkable {
   void unlock() { release(); }
   bool try_lock() { return acquire(false); }
 
+  // holder() is, for a semaphore of one permit (a Lock, a BoundedSemaphore(1)) that is taken,
+  // the greenlet that took it (null if taken outside a greenlet); otherwise null. Deadlock
+  // reports and traces name it.
+  const Greenlet* holder() const noexcept override { return holder_.get(); }
+
  protected:
   Semaphore(const char* kind, std::int64_t value, std::int64_t bound, std::string name);
 
  private:
+  void took() noexcept;
   std::int64_t counter_;
   std::int64_t bound_;  // 0: unbounded
+  const char* acquire_reason_;  // "Lock.acquire", ...: a literal, as observers keep it
+  Ref<Greenlet> holder_;        // see holder(); tracked only when bound_ == 1
 };
 
 // BoundedSemaphore is a Semaphore whose release() beyond the initial value is an error.

@@ -17,7 +17,8 @@ enum class EventKind : std::uint8_t {
   spawn,    // greenlet = the new greenlet, other = its parent (0: the hub), name = its name
   switch_,  // greenlet = from, other = to (0: the hub's lane), reason = why (see below)
   block,    // greenlet blocks: reason = the wait ("sleep", "Event.wait", "Queue.get", "join", ...),
-            // object = what it waits on (0: nothing), name = the object's description
+            // object = what it waits on (0: nothing), name = the object's description,
+            // other = the greenlet holding that object (a Lock's holder; 0: none)
   wake,     // greenlet is made ready: other = the greenlet that caused it (0: the hub: a timer,
             // I/O, a callback), reason = the wait it ends, object as in block
   timer,    // a timer fired: greenlet = whose wait it ends (0: none), reason ("sleep", "timeout")
@@ -61,6 +62,12 @@ struct Trace {
 
   friend bool operator==(const Trace&, const Trace&) = default;
 };
+
+// last_steps() tells a run's end in text, for test logs: one line per greenlet that ran (in
+// spawn order) with its last per_greenlet running stretches, each "seq: why it was resumed ->
+// where it stopped" (the wait and its object, who held it, or "FAILED: <exception>"), a '*'
+// marking a resume that a choice away from FIFO made (and random draws other than 0).
+std::string last_steps(const Trace& t, std::size_t per_greenlet = 4);
 
 // to_string()/parse_event_kind() convert kinds to and from their file names ("spawn", "switch",
 // "block", "wake", "timer", "io", "choice", "exit", "kill"); parse returns false if unknown.
