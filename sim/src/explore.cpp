@@ -143,6 +143,15 @@ class Progress {
   double next_ = 10;
 };
 
+// viz_tool() is how the printed commands name tendril-viz: this build's, if it is there.
+std::string viz_tool() {
+#ifdef TENDRIL_VIZ_TOOL
+  std::error_code ec;
+  if (std::filesystem::exists(TENDRIL_VIZ_TOOL, ec)) return shell_quote(TENDRIL_VIZ_TOOL);
+#endif
+  return "tendril-viz";
+}
+
 // One run of body under chooser, on `hub` (made on first use, then reset: its stack pool stays
 // warm); returns the failure text, or empty on success.
 std::string run_once(const SimOptions& sim, std::unique_ptr<Chooser> chooser,
@@ -278,9 +287,9 @@ bool smaller(const Schedule& a, const Schedule& b) {
 // trace_failure() replays the failing schedule once more under a Tracer and saves the trace (and,
 // with a renderer installed, its flow graph) beside the schedule file. A failure here is noted in
 // the result, never raised: the schedule file is what matters.
-void trace_failure(SimHub& hub, const std::string& test, const Schedule& schedule,
-                   const std::function<void()>& body, const RunChecks& checks,
-                   ExploreResult& result) {
+trace::Trace trace_failure(SimHub& hub, const std::string& test, const Schedule& schedule,
+                           const std::function<void()>& body, const RunChecks& checks,
+                           ExploreResult& result) {
   const std::string base =
       result.schedule_file.substr(0, result.schedule_file.size() - std::string(".schedule").size());
   try {
@@ -298,9 +307,48 @@ void trace_failure(SimHub& hub, const std::string& test, const Schedule& schedul
       render(traced, base + ".svg");
       result.flow_file = base + ".svg";
     }
+    return traced;
   } catch (const std::exception& e) {
     result.summary +=
         std::string("tendril: could not trace the failing schedule: ") + e.what() + "\n";
+  }
+  return {};
+}
+
+// trace_passing_neighbour() looks for the nearest passing run: the minimal schedule with one of
+// its choices away from FIFO answered FIFO instead (the last ones first, a few at most). Its
+// trace is saved beside the failing one, and where the two part ways goes in the result.
+void trace_passing_neighbour(SimHub& hub, const std::string& test, const Schedule& minimal,
+                             const trace::Trace& failing, const std::function<void()>& body,
+                             const RunChecks& checks, ExploreResult& result) {
+  if (failing.events.empty() || result.trace_file.empty()) return;
+  std::vector<std::size_t> at;
+  for (std::size_t i = minimal.choices.size(); i-- > 0;) {
+    if (minimal.choices[i].answer != 0) at.push_back(i);
+  }
+  try {
+    for (std::size_t k = 0; k < at.size() && k < 16; ++k) {
+      std::vector<std::uint32_t> answers = answers_of(minimal);
+      answers[at[k]] = 0;
+      hub.reset(std::make_unique<AnswerChooser>(answers, "neighbour of " + minimal.policy));
+      trace::Trace traced;
+      {
+        trace::Tracer tracer(hub, test);
+        if (!run_checked(hub, body, checks).empty()) continue;
+        traced = tracer.trace();
+      }
+      const std::string base = result.trace_file.substr(0, result.trace_file.size() - 6);
+      result.passing_trace_file = base + ".pass.trace";
+      trace::save_trace(traced, result.passing_trace_file);
+      const trace::Parting parting = trace::part_ways(traced, failing);
+      result.parting = "it passes when choice #" + std::to_string(at[k]) +
+                       " is FIFO instead; the runs agree for " + std::to_string(parting.common) +
+                       " switches, then\n  passing: " + parting.a + "\n  failing: " + parting.b;
+      return;
+    }
+  } catch (const std::exception& e) {
+    result.summary +=
+        std::string("tendril: could not trace a passing neighbour: ") + e.what() + "\n";
   }
 }
 
@@ -655,7 +703,10 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     } else {
       result.schedule_file = result.found_file;
     }
-    trace_failure(*hub, o.test, minimal.schedule, body, quiet_checks, result);
+    const trace::Trace failing_trace =
+        trace_failure(*hub, o.test, minimal.schedule, body, quiet_checks, result);
+    trace_passing_neighbour(*hub, o.test, minimal.schedule, failing_trace, body, quiet_checks,
+                            result);
     if (o.quiet) o.quiet(false);
     result.replay_command = in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " +
                                    command);
@@ -735,8 +786,16 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
       summary << "tendril: its flow graph: " << result.flow_file << " (trace: " << result.trace_file
               << ")\n";
     } else if (!result.trace_file.empty()) {
-      summary << "tendril: draw its flow graph with: tendril-viz " << result.trace_file << " -o "
+      summary << "tendril: draw its flow graph with: " << viz_tool() << " " << result.trace_file
+              << " -o "
               << result.trace_file.substr(0, result.trace_file.size() - 6) << ".svg\n";
+    }
+    if (!result.passing_trace_file.empty()) {
+      summary << "tendril: " << result.parting << "\n"
+              << "tendril: draw both with: " << viz_tool() << " --diff " << result.passing_trace_file
+              << " "
+              << result.trace_file << " -o "
+              << result.trace_file.substr(0, result.trace_file.size() - 6) << ".diff.svg\n";
     }
   }
   result.summary = summary.str() + result.summary;  // after any note from trace_failure()

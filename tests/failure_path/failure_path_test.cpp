@@ -130,6 +130,21 @@ TEST(FailurePath, ExploreReportsOnceAndItsCommandsReplay) {
   EXPECT_EQ(read_file(schedule), minimal_bytes);
   EXPECT_EQ(read_file(found), found_bytes);
 
+  // The drawing commands: the minimal run's flow graph, and it beside its passing neighbour.
+  const std::string draw = line_after(run.output, "tendril: draw its flow graph with: ");
+  const std::string draw_both = line_after(run.output, "tendril: draw both with: ");
+  ASSERT_NE(draw, "") << run.output;
+  ASSERT_NE(draw_both, "") << run.output;
+  const Ran drawn = sh("cd / && " + draw);
+  EXPECT_EQ(drawn.status, 0) << drawn.output;
+  const std::string svg = draw.substr(draw.rfind(" -o ") + 4);
+  EXPECT_NE(read_file(svg).find("<svg"), std::string::npos) << svg;
+  const Ran both = sh("cd / && " + draw_both);
+  EXPECT_EQ(both.status, 0) << both.output;
+  EXPECT_NE(both.output.find("tendril-viz: the runs agree for "), std::string::npos) << both.output;
+  const std::string diff_svg = draw_both.substr(draw_both.rfind(" -o ") + 4);
+  EXPECT_NE(read_file(diff_svg).find("they part ways here"), std::string::npos) << diff_svg;
+
   // The seed form: "<n> with: <command>".
   const Ran by_seed = sh("cd / && " + seed.substr(seed.find(" with: ") + 7));
   EXPECT_EQ(by_seed.status, 1) << by_seed.output;

@@ -87,9 +87,11 @@ TEST(Explore, AFailureLeavesItsFlowTraceBesideTheSchedule) {
   ASSERT_FALSE(trace.events.empty());
   EXPECT_EQ(trace.events[trace.events.size() - 2].reason,
             "std::logic_error: overdraft: balance is -60");  // main's exit, then its switch
-  EXPECT_NE(random.summary.find("draw its flow graph with: tendril-viz " + random.trace_file +
-                                " -o " + base + ".svg"),
-            std::string::npos)
+  // The command names this build's tendril-viz by its absolute path (or "tendril-viz" on PATH).
+  const std::string line = "tendril-viz " + random.trace_file + " -o " + base + ".svg\n";
+  const std::size_t at = random.summary.find("tendril: draw its flow graph with: /");
+  ASSERT_NE(at, std::string::npos) << random.summary;
+  EXPECT_EQ(random.summary.find(line, at), random.summary.find('\n', at) + 1 - line.size())
       << random.summary;
 }
 

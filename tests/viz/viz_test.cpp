@@ -250,6 +250,44 @@ TEST_F(Render, AFailingExplorationDrawsItsFlowGraphBesideTheSchedule) {
   EXPECT_EQ(tr::load_trace(r.trace_file).test, "Viz.BankRace");
 }
 
+// A failing exploration also traces a passing neighbour of its minimal schedule (one choice
+// answered FIFO instead); the difference graph shows both runs from where they part ways.
+TEST_F(Render, AFailureAndItsPassingNeighbourDrawSideBySide) {
+  tendril::ExploreOptions o;
+  o.test = "Viz.Neighbour";
+  o.policy = "random";
+  o.schedules = 1000;
+  o.artifacts = dir_.string();
+  const tendril::ExploreResult r = tendril::explore(o, seeds::bank_race);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.passing_trace_file, r.trace_file.substr(0, r.trace_file.size() - 6) + ".pass.trace");
+  EXPECT_EQ(r.parting,
+            "it passes when choice #9 is FIFO instead; the runs agree for 20 switches, then\n"
+            "  passing: hub -> #2 withdraw a (resume, seq 51)\n"
+            "  failing: hub -> #3 withdraw b (resume; chose 2 of 2, not FIFO, seq 51)");
+  const tr::Trace passing = tr::load_trace(r.passing_trace_file);
+  const tr::Trace failing = tr::load_trace(r.trace_file);
+  const tr::Parting parting = tr::part_ways(passing, failing);
+  EXPECT_EQ(parting.common, 20u);
+  EXPECT_FALSE(parting.identical);
+  const std::string dot = viz::diff_dot(passing, failing);
+  EXPECT_NE(dot.find("label=\"they part ways here\""), std::string::npos) << dot;
+  EXPECT_NE(dot.find("Viz.Neighbour: a passing run (left) and a failing run (right)\\nfailed: #1 "
+                     "main: std::logic_error: overdraft: balance is -60\\nthey agree for 20 "
+                     "switches (grey), then part ways"),
+            std::string::npos)
+      << dot;
+  // 6 shared switches of context in grey on each side, then each run's own.
+  EXPECT_EQ(count(dot, "color=\"#bdc1c6\", fontcolor=\"#bdc1c6\""), 12u) << dot;
+  EXPECT_EQ(count(dot, "label=\"FAILED\\n"), 1u) << dot;
+  EXPECT_NE(dot.find("b_f_"), std::string::npos);   // the failure is on the right
+  EXPECT_EQ(dot.find("a_f_"), std::string::npos);   // and not on the left
+  const auto svg = dir_ / "diff.svg";
+  viz::render_diff(passing, failing, svg.string());
+  EXPECT_NE(read_file(svg).find("they part ways here"), std::string::npos);
+  EXPECT_EQ(tr::part_ways(failing, failing).identical, true);
+}
+
 TEST(Perfetto, OneTrackPerGreenletSlicesAndAFlowPerSwitch) {
   std::ostringstream out;
   tr::Trace trace;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tendril/trace/events.hpp"
@@ -93,6 +94,72 @@ std::string last_steps(const Trace& t, std::size_t per_greenlet) {
     out += "\n";
   }
   return out;
+}
+
+}  // namespace tendril::trace
+
+namespace tendril::trace {
+namespace {
+
+// One switch as part_ways() compares it, and how it reads.
+struct Step {
+  std::uint64_t seq;
+  std::uint64_t from, to;
+  std::string reason;
+  std::string object;
+  std::string choice;  // a choice away from FIFO that led to it
+};
+
+std::vector<Step> steps_of(const Trace& t) {
+  std::vector<Step> out;
+  std::map<std::uint64_t, std::string> blocked;
+  std::string choice;
+  for (const TraceEvent& e : t.events) {
+    if (e.kind == EventKind::block) {
+      blocked[e.greenlet] = e.name;
+    } else if (e.kind == EventKind::choice && e.answer != 0) {
+      choice = e.reason == "random" ? "drew " + std::to_string(e.answer) + " of " +
+                                          std::to_string(e.n)
+                                    : "chose " + std::to_string(e.answer + 1) + " of " +
+                                          std::to_string(e.n) + ", not FIFO";
+    } else if (e.kind == EventKind::switch_) {
+      Step s{e.seq, e.greenlet, e.other, e.reason, {}, std::exchange(choice, {})};
+      auto it = blocked.find(e.greenlet);
+      if (e.greenlet != 0 && it != blocked.end()) {
+        s.object = std::move(it->second);
+        blocked.erase(it);
+      }
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+std::string describe_step(const Trace& t, const Step& s) {
+  auto name = [&](std::uint64_t id) {
+    return id == 0 ? std::string("hub") : "#" + std::to_string(id) + " " + t.greenlet_name(id);
+  };
+  std::string out = name(s.from) + " -> " + name(s.to) + " (" + s.reason;
+  if (!s.object.empty()) out += " " + s.object;
+  if (!s.choice.empty()) out += "; " + s.choice;
+  return out + ", seq " + std::to_string(s.seq) + ")";
+}
+
+}  // namespace
+
+Parting part_ways(const Trace& a, const Trace& b) {
+  const std::vector<Step> sa = steps_of(a), sb = steps_of(b);
+  Parting p;
+  while (p.common < sa.size() && p.common < sb.size()) {
+    const Step& x = sa[p.common];
+    const Step& y = sb[p.common];
+    if (x.from != y.from || x.to != y.to || x.reason != y.reason || x.object != y.object) break;
+    ++p.common;
+  }
+  p.identical = p.common == sa.size() && p.common == sb.size();
+  p.a = p.common < sa.size() ? describe_step(a, sa[p.common]) : "the run ends";
+  p.b = p.common < sb.size() ? describe_step(b, sb[p.common]) : "the run ends";
+  return p;
 }
 
 }  // namespace tendril::trace

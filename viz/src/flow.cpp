@@ -186,6 +186,145 @@ const char* edge_color(const Switch& s) {
 
 }  // namespace
 
+namespace {
+
+constexpr int lane_width = 170;  // points
+constexpr int row_height = 46;
+
+// used_lanes() is the hub and the greenlets taking part in a shown switch, the hub first, then
+// greenlets in spawn order (then any others in order of appearance).
+std::vector<std::uint64_t> used_lanes(const Trace& t, const std::vector<Item>& items) {
+  std::vector<std::uint64_t> lanes = {0};
+  auto add_lane = [&](std::uint64_t id) {
+    if (std::find(lanes.begin(), lanes.end(), id) == lanes.end()) lanes.push_back(id);
+  };
+  for (const auto& e : t.events) {
+    if (e.kind == EventKind::spawn) add_lane(e.greenlet);
+  }
+  for (const Item& it : items) {
+    if (it.sw != nullptr) {
+      add_lane(it.sw->from);
+      add_lane(it.sw->to);
+    }
+  }
+  // Only lanes that take part in a shown switch are drawn (a window may leave some out).
+  std::vector<std::uint64_t> used;
+  for (std::uint64_t id : lanes) {
+    for (const Item& it : items) {
+      if (it.sw != nullptr && (it.sw->from == id || it.sw->to == id)) {
+        used.push_back(id);
+        break;
+      }
+    }
+  }
+  return used;
+}
+
+std::string pos(int x, long long row) {
+  return "\"" + std::to_string(x) + "," + std::to_string(-row * row_height) + "!\"";
+}
+
+// draw_panel() writes one run's lanes and switches: lanes from x0 to the right, node names
+// prefixed with `prefix`, rows from 1; rows up to `dim_rows` are drawn grey (context). Returns the
+// rows it used.
+std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item>& items,
+                       const std::vector<std::uint64_t>& used, int x0, const std::string& prefix,
+                       std::size_t dim_rows = 0) {
+  const Names name_of(t);
+  std::map<std::uint64_t, int> column;
+  for (std::size_t i = 0; i < used.size(); ++i) column[used[i]] = x0 + static_cast<int>(i) * lane_width;
+  // Lane headers across the top.
+  for (std::uint64_t id : used) {
+    out << "  " << prefix << "lane_" << id << " [shape=plaintext, style=\"\", fontsize=12, label="
+        << quote(id == 0 ? "hub" : "#" + std::to_string(id) + " " + name_of(id))
+        << ", width=1.6, pos=" << pos(column[id], 0) << "];\n";
+  }
+  std::map<std::uint64_t, std::string> current;  // lane -> its latest node
+  for (std::uint64_t id : used) current[id] = prefix + "lane_" + std::to_string(id);
+  std::size_t row = 0;
+  for (const Item& it : items) {
+    ++row;
+    const std::string node = prefix + "n_" + std::to_string(row - 1);
+    if (it.sw == nullptr) {
+      const int middle = x0 + static_cast<int>(used.size() > 0 ? used.size() - 1 : 0) * lane_width / 2;
+      out << "  " << node << " [shape=note, style=filled, fillcolor=\"#fef7e0\", color=\"#b06000\","
+          << " fixedsize=false, label=" << quote(it.note) << ", pos=" << pos(middle, row) << "];\n";
+      continue;
+    }
+    const Switch& s = *it.sw;
+    const bool dim = row <= dim_rows;
+    std::string from = current[s.from];
+    if (!s.failure.empty()) {
+      // The failure gets a row of its own, in the failing greenlet's lane, where it died.
+      const std::string failed = prefix + "f_" + std::to_string(row - 1);
+      std::string text = s.failure.size() > 240 ? s.failure.substr(0, 237) + "..." : s.failure;
+      // Wrapped at spaces every 60 characters or so, so the box stays near its lane.
+      for (std::size_t line = 0, i = 0; i < text.size(); ++i, ++line) {
+        if (text[i] == '\n') line = 0;
+        if (line >= 60 && text[i] == ' ') {
+          text[i] = '\n';
+          line = 0;
+        }
+      }
+      out << "  " << failed << " [shape=octagon, style=filled, fillcolor=\"#fce8e6\","
+          << " color=\"#c5221f\", fontcolor=\"#a50e0e\", penwidth=2, fixedsize=false,"
+          << " label=" << quote("FAILED\n" + text) << ", pos=" << pos(column[s.from], row)
+          << "];\n";
+      out << "  " << from << " -> " << failed << " [color=\"#c5221f\", penwidth=2];\n";
+      from = failed;
+      ++row;
+    }
+    out << "  " << node << " [label=" << quote(name_of(s.to) + "\n" + format_time(s.time_ns))
+        << (dim ? ", fillcolor=\"#f8f9fa\", color=\"#bdc1c6\", fontcolor=\"#80868b\""
+                : s.to == 0 ? ", fillcolor=\"#f1f3f4\", color=\"#80868b\"" : "")
+        << ", pos=" << pos(column[s.to], static_cast<long long>(row)) << "];\n";
+    std::string label = s.reason;
+    if (!s.object.empty()) label += "\n" + s.object;
+    if (s.holder != 0) label += "\nheld by #" + std::to_string(s.holder) + " " + name_of(s.holder);
+    if (!s.choice.empty()) label = "* " + s.choice + "\n" + label;
+    const bool marked = !s.choice.empty() || !s.failure.empty() || s.reason == "kill";
+    const char* color = dim ? "#bdc1c6" : edge_color(s);
+    out << "  " << from << " -> " << node << " [label=" << quote(label) << ", color=\"" << color
+        << "\", fontcolor=\"" << color << "\"" << (marked && !dim ? ", penwidth=2" : "")
+        << "];\n";
+    current[s.to] = node;
+  }
+  // Each lane as a faint line from its header to its last box, drawn under everything.
+  for (std::uint64_t id : used) {
+    if (current[id] == prefix + "lane_" + std::to_string(id)) continue;
+    out << "  " << prefix << "lane_" << id << " -> " << current[id]
+        << " [color=\"#dadce0\", style=dashed, arrowhead=none];\n";
+  }
+  return row;
+}
+
+std::string graph_header(const std::string& title) {
+  return "digraph flow {\n"
+         "  graph [splines=line, outputorder=edgesfirst, fontname=\"Helvetica\", fontsize=12,"
+         " labelloc=t, label=" +
+         quote(title) +
+         "];\n"
+         "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#e8f0fe\", color=\"#4a6fa5\","
+         " fontname=\"Helvetica\", fontsize=10, width=1.1, height=0.42, fixedsize=true];\n"
+         "  edge [fontname=\"Helvetica\", fontsize=9, arrowsize=0.7];\n";
+}
+
+std::string default_title(const Trace& t, const std::vector<Switch>& all) {
+  std::string title = (t.test.empty() ? std::string("tendril flow") : t.test) + " (" +
+                      (t.hub.empty() ? std::string("hub") : t.hub) + ")";
+  // The first failure, so the picture says what went wrong before one reads it.
+  for (const Switch& sw : all) {
+    if (!sw.failure.empty()) {
+      title += "\nfailed: #" + std::to_string(sw.from) + " " + Names(t)(sw.from) + ": " +
+               sw.failure;
+      break;
+    }
+  }
+  return title;
+}
+
+}  // namespace
+
 std::string flow_dot(const Trace& t, const FlowOptions& options) {
   const std::vector<Switch> all = switches_of(t);
   std::vector<Switch> window;
@@ -216,118 +355,64 @@ std::string flow_dot(const Trace& t, const FlowOptions& options) {
                                 "draw the rest with --from/--to or FlowOptions' window"});
     items = std::move(cut);
   }
-
-  // Lanes: the hub first, then greenlets in the order they appear.
-  std::vector<std::uint64_t> lanes = {0};
-  auto add_lane = [&](std::uint64_t id) {
-    if (std::find(lanes.begin(), lanes.end(), id) == lanes.end()) lanes.push_back(id);
-  };
-  for (const auto& e : t.events) {
-    if (e.kind == EventKind::spawn) add_lane(e.greenlet);
-  }
-  for (const Item& it : items) {
-    if (it.sw != nullptr) {
-      add_lane(it.sw->from);
-      add_lane(it.sw->to);
-    }
-  }
-  // Only lanes that take part in a shown switch are drawn (a window may leave some out).
-  std::vector<std::uint64_t> used;
-  for (std::uint64_t id : lanes) {
-    for (const Item& it : items) {
-      if (it.sw != nullptr && (it.sw->from == id || it.sw->to == id)) {
-        used.push_back(id);
-        break;
-      }
-    }
-  }
-
-  std::ostringstream out;
-  std::string title = options.title;
-  if (title.empty()) {
-    title = (t.test.empty() ? std::string("tendril flow") : t.test) + " (" +
-            (t.hub.empty() ? std::string("hub") : t.hub) + ")";
-    // The first failure, so the picture says what went wrong before one reads it.
-    for (const Switch& sw : all) {
-      if (!sw.failure.empty()) {
-        title += "\nfailed: #" + std::to_string(sw.from) + " " + Names(t)(sw.from) + ": " +
-                 sw.failure;
-        break;
-      }
-    }
-  }
-  const Names name_of(t);
   // Positions are computed here, not by a layout engine: lane i is column i, switch k is row k,
   // so drawing is linear in the number of switches (Graphviz's dot layout is far from linear on
   // graphs like this). Render with the "nop" layout (neato -n): every node is pinned.
-  constexpr int lane_width = 170;  // points
-  constexpr int row_height = 46;
-  std::map<std::uint64_t, int> column;
-  for (std::size_t i = 0; i < used.size(); ++i) column[used[i]] = static_cast<int>(i);
-  auto pos = [&](int col, std::size_t row) {
-    return "\"" + std::to_string(col * lane_width) + "," +
-           std::to_string(-static_cast<long long>(row) * row_height) + "!\"";
+  std::ostringstream out;
+  out << graph_header(options.title.empty() ? default_title(t, all) : options.title);
+  draw_panel(out, t, items, used_lanes(t, items), 0, "");
+  out << "}\n";
+  return out.str();
+}
+
+std::string diff_dot(const Trace& passing, const Trace& failing, const DiffOptions& options) {
+  const trace::Parting parting = trace::part_ways(passing, failing);
+  const std::vector<Switch> a = switches_of(passing), b = switches_of(failing);
+  const std::size_t from = parting.common > options.context ? parting.common - options.context : 0;
+  auto window = [&](const std::vector<Switch>& all) {
+    std::vector<Switch> out;
+    for (std::size_t i = from; i < all.size() && i < parting.common + options.after; ++i) {
+      out.push_back(all[i]);
+    }
+    return out;
   };
-  out << "digraph flow {\n"
-      << "  graph [splines=line, outputorder=edgesfirst, fontname=\"Helvetica\", fontsize=12,"
-      << " labelloc=t, label=" << quote(title) << "];\n"
-      << "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#e8f0fe\", color=\"#4a6fa5\","
-      << " fontname=\"Helvetica\", fontsize=10, width=1.1, height=0.42, fixedsize=true];\n"
-      << "  edge [fontname=\"Helvetica\", fontsize=9, arrowsize=0.7];\n";
-  // Lane headers across the top.
-  for (std::uint64_t id : used) {
-    out << "  lane_" << id << " [shape=plaintext, style=\"\", fontsize=12, label="
-        << quote(id == 0 ? "hub" : "#" + std::to_string(id) + " " + name_of(id))
-        << ", width=1.6, pos=" << pos(column[id], 0) << "];\n";
-  }
-  std::map<std::uint64_t, std::string> current;  // lane -> its latest node
-  std::map<std::uint64_t, std::size_t> last_row;
-  for (std::uint64_t id : used) current[id] = "lane_" + std::to_string(id);
-  std::size_t row = 0;
-  for (const Item& it : items) {
-    ++row;
-    const std::string node = "n_" + std::to_string(row - 1);
-    if (it.sw == nullptr) {
-      const int middle = static_cast<int>(used.size() > 0 ? used.size() - 1 : 0);
-      out << "  " << node << " [shape=note, style=filled, fillcolor=\"#fef7e0\", color=\"#b06000\","
-          << " fixedsize=false, label=" << quote(it.note) << ", pos=\"" << middle * lane_width / 2
-          << "," << -static_cast<long long>(row) * row_height << "!\"];\n";
-      continue;
+  const std::vector<Switch> wa = window(a), wb = window(b);
+  const std::vector<Item> ia = collapse(wa, false), ib = collapse(wb, false);
+  const std::vector<std::uint64_t> la = used_lanes(passing, ia), lb = used_lanes(failing, ib);
+  const std::size_t dim = parting.common - from;  // the shared rows before the parting
+  std::string title = options.title;
+  if (title.empty()) {
+    title = (failing.test.empty() ? std::string("tendril") : failing.test) +
+            ": a passing run (left) and a failing run (right)";
+    if (const std::string f = default_title(failing, b); f.find("\nfailed: ") != std::string::npos) {
+      title += f.substr(f.find("\nfailed: "));
     }
-    const Switch& s = *it.sw;
-    std::string from = current[s.from];
-    if (!s.failure.empty()) {
-      // The failure gets a row of its own, in the failing greenlet's lane, where it died.
-      const std::string failed = "f_" + std::to_string(row - 1);
-      std::string text = s.failure.size() > 120 ? s.failure.substr(0, 117) + "..." : s.failure;
-      out << "  " << failed << " [shape=octagon, style=filled, fillcolor=\"#fce8e6\","
-          << " color=\"#c5221f\", fontcolor=\"#a50e0e\", penwidth=2, fixedsize=false,"
-          << " label=" << quote("FAILED\n" + text) << ", pos=" << pos(column[s.from], row)
-          << "];\n";
-      out << "  " << from << " -> " << failed << " [color=\"#c5221f\", penwidth=2];\n";
-      from = failed;
-      ++row;
-    }
-    out << "  " << node << " [label=" << quote(name_of(s.to) + "\n" + format_time(s.time_ns))
-        << (s.to == 0 ? ", fillcolor=\"#f1f3f4\", color=\"#80868b\"" : "")
-        << ", pos=" << pos(column[s.to], row) << "];\n";
-    std::string label = s.reason;
-    if (!s.object.empty()) label += "\n" + s.object;
-    if (s.holder != 0) label += "\nheld by #" + std::to_string(s.holder) + " " + name_of(s.holder);
-    if (!s.choice.empty()) label = "* " + s.choice + "\n" + label;
-    const bool marked = !s.choice.empty() || !s.failure.empty() || s.reason == "kill";
-    out << "  " << from << " -> " << node << " [label=" << quote(label) << ", color=\""
-        << edge_color(s) << "\", fontcolor=\"" << edge_color(s) << "\""
-        << (marked ? ", penwidth=2" : "") << "];\n";
-    current[s.to] = node;
-    last_row[s.to] = row;
+    title += parting.identical ? "\nthe two runs make the same switches"
+                               : "\nthey agree for " + std::to_string(parting.common) +
+                                     " switches (grey), then part ways";
   }
-  // Each lane as a faint line from its header to its last box, drawn under everything.
-  for (std::uint64_t id : used) {
-    if (current[id] == "lane_" + std::to_string(id)) continue;
-    out << "  lane_" << id << " -> " << current[id]
-        << " [color=\"#dadce0\", style=dashed, arrowhead=none];\n";
+  std::ostringstream out;
+  out << graph_header(title);
+  const int right = static_cast<int>(la.size()) * lane_width + lane_width / 2;
+  out << "  a_title [shape=plaintext, style=\"\", fontsize=13, fontcolor=\"#188038\","
+      << " fixedsize=false, label=\"passing\", pos=" << pos(0, -1) << "];\n";
+  out << "  b_title [shape=plaintext, style=\"\", fontsize=13, fontcolor=\"#c5221f\","
+      << " fixedsize=false, label=\"failing\", pos=" << pos(right, -1) << "];\n";
+  const std::size_t rows_a = draw_panel(out, passing, ia, la, 0, "a_", dim);
+  const std::size_t rows_b = draw_panel(out, failing, ib, lb, right, "b_", dim);
+  if (!parting.identical) {
+    // A red rule across both panels where they part ways (between the last shared row and the
+    // first different one).
+    const int width = right + static_cast<int>(lb.size()) * lane_width;
+    const long long y = -static_cast<long long>(dim) * row_height - row_height / 2;
+    out << "  part_l [shape=point, width=0.01, style=invis, pos=\"" << -lane_width / 2 << "," << y
+        << "!\"];\n"
+        << "  part_r [shape=plaintext, style=\"\", fixedsize=false, fontcolor=\"#c5221f\","
+        << " label=\"they part ways here\", pos=\"" << width << "," << y << "!\"];\n"
+        << "  part_l -> part_r [color=\"#c5221f\", style=dashed, arrowhead=none, penwidth=1.5];\n";
   }
+  (void)rows_a;
+  (void)rows_b;
   out << "}\n";
   return out.str();
 }

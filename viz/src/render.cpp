@@ -94,14 +94,37 @@ void render_dot(const std::string& dot, const std::string& format, const std::st
   if (std::fclose(f) != 0 || !ok) throw VizError("tendril-viz: writing " + path + " failed");
 }
 
-void render_flow(const trace::Trace& trace, const std::string& path, const FlowOptions& options) {
+namespace {
+
+// output_extension() is path's extension, lower case, if tendril can write it.
+std::string output_extension(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   if (ext != ".dot" && ext != ".gv" && ext != ".svg" && ext != ".png" && ext != ".pdf") {
     throw VizError("tendril-viz: cannot tell the output format of '" + path +
                    "' from its extension; use .dot, .svg, .png or .pdf");
   }
-  const std::string dot = flow_dot(trace, options);
+  return ext;
+}
+
+void write_graph(const std::string& dot, const std::string& ext, const std::string& path);
+
+}  // namespace
+
+void render_diff(const trace::Trace& passing, const trace::Trace& failing, const std::string& path,
+                 const DiffOptions& options) {
+  const std::string ext = output_extension(path);
+  write_graph(diff_dot(passing, failing, options), ext, path);
+}
+
+void render_flow(const trace::Trace& trace, const std::string& path, const FlowOptions& options) {
+  const std::string ext = output_extension(path);
+  write_graph(flow_dot(trace, options), ext, path);
+}
+
+namespace {
+
+void write_graph(const std::string& dot, const std::string& ext, const std::string& path) {
   if (ext == ".dot" || ext == ".gv") {
     std::FILE* f = std::fopen(path.c_str(), "wb");
     if (f == nullptr) {
@@ -113,6 +136,8 @@ void render_flow(const trace::Trace& trace, const std::string& path, const FlowO
   }
   render_dot(dot, ext.substr(1), path);
 }
+
+}  // namespace
 
 void install_flow_renderer() noexcept {
   trace::set_flow_renderer(

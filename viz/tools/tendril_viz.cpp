@@ -17,7 +17,9 @@ namespace {
 constexpr const char* usage =
     "usage: tendril-viz TRACE [-o OUT.svg|.png|.pdf|.dot] [--perfetto OUT.json]\n"
     "                   [--from SEQ] [--to SEQ] [--from-time NS] [--to-time NS]\n"
-    "                   [--no-collapse] [--max-switches N] [--title TEXT]\n";
+    "                   [--no-collapse] [--max-switches N] [--title TEXT]\n"
+    "       tendril-viz --diff PASSING.trace FAILING.trace [-o OUT.svg|.png|.pdf|.dot]\n"
+    "                   [--context N] [--after N] [--title TEXT]\n";
 
 constexpr const char* help =
     "\n"
@@ -40,10 +42,17 @@ constexpr const char* help =
     "  --max-switches N  size guard: draw at most N switches and say what was cut (2000)\n"
     "  --title TEXT      the graph's title (default: the test's name and hub)\n"
     "\n"
+    "  --diff A B        compare two runs of one test (a failing exploration saves its minimal\n"
+    "                    schedule's trace and a passing neighbour's, .pass.trace): prints where\n"
+    "                    they part ways and, with -o, draws them side by side from there\n"
+    "  --context N       shared switches drawn before they part (6)\n"
+    "  --after N         switches of each run drawn from where they part (24)\n"
+    "\n"
     "examples:\n"
     "  tendril-viz foo_bar.trace -o foo_bar.svg\n"
     "  tendril-viz big.trace -o window.png --from 1000 --to 1200\n"
-    "  tendril-viz big.trace --perfetto big.json\n";
+    "  tendril-viz big.trace --perfetto big.json\n"
+    "  tendril-viz --diff x.min.pass.trace x.min.trace -o x.diff.svg\n";
 
 [[noreturn]] void bad(const std::string& what) {
   std::fprintf(stderr, "tendril-viz: %s\n%s", what.c_str(), usage);
@@ -60,11 +69,23 @@ T parse_number(std::string_view flag, std::string_view text) {
   return v;
 }
 
+// load() reads a trace file, or exits 2 with the loader's message.
+tendril::trace::Trace load(const std::string& path) {
+  try {
+    return tendril::trace::load_trace(path);
+  } catch (const tendril::trace::TraceError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::exit(2);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string input, output, perfetto;
+  std::string input, output, perfetto, diff_passing, diff_failing;
+  bool diff = false;
   tendril::viz::FlowOptions options;
+  tendril::viz::DiffOptions diff_options;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> std::string_view {
@@ -93,6 +114,16 @@ int main(int argc, char** argv) {
       if (options.max_switches == 0) bad("--max-switches must be at least 1");
     } else if (arg == "--title") {
       options.title = value();
+      diff_options.title = options.title;
+    } else if (arg == "--diff") {
+      diff = true;
+      diff_passing = value();
+      diff_failing = value();
+    } else if (arg == "--context") {
+      diff_options.context = parse_number<std::size_t>(arg, value());
+    } else if (arg == "--after") {
+      diff_options.after = parse_number<std::size_t>(arg, value());
+      if (diff_options.after == 0) bad("--after must be at least 1");
     } else if (!arg.empty() && arg[0] == '-') {
       bad("unknown option '" + std::string(arg) + "'");
     } else if (input.empty()) {
@@ -101,16 +132,38 @@ int main(int argc, char** argv) {
       bad("one trace file at a time (got '" + input + "' and '" + std::string(arg) + "')");
     }
   }
+  if (diff) {
+    if (!input.empty()) bad("--diff takes its two trace files itself (got also '" + input + "')");
+    if (!perfetto.empty()) bad("--perfetto draws one trace, not a --diff");
+    const tendril::trace::Trace passing = load(diff_passing);
+    const tendril::trace::Trace failing = load(diff_failing);
+    if (passing.test != failing.test) {
+      std::fprintf(stderr,
+                   "tendril-viz: warning: the traces are of different tests ('%s' and '%s')\n",
+                   passing.test.c_str(), failing.test.c_str());
+    }
+    const tendril::trace::Parting parting = tendril::trace::part_ways(passing, failing);
+    if (parting.identical) {
+      std::printf("tendril-viz: the two runs make the same %zu switches\n", parting.common);
+    } else {
+      std::printf("tendril-viz: the runs agree for %zu switches, then\n  %s: %s\n  %s: %s\n",
+                  parting.common, diff_passing.c_str(), parting.a.c_str(), diff_failing.c_str(),
+                  parting.b.c_str());
+    }
+    if (output.empty()) return 0;
+    try {
+      tendril::viz::render_diff(passing, failing, output, diff_options);
+      std::printf("tendril-viz: wrote the difference graph to %s\n", output.c_str());
+    } catch (const tendril::viz::VizError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return std::strstr(e.what(), "from its extension") != nullptr ? 2 : 1;
+    }
+    return 0;
+  }
   if (input.empty()) bad("no trace file given");
   if (output.empty() && perfetto.empty())
     bad("nothing to write: give -o OUT and/or --perfetto OUT");
-  tendril::trace::Trace trace;
-  try {
-    trace = tendril::trace::load_trace(input);
-  } catch (const tendril::trace::TraceError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  }
+  const tendril::trace::Trace trace = load(input);
   try {
     if (!output.empty()) {
       tendril::viz::render_flow(trace, output, options);

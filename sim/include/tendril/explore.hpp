@@ -76,6 +76,10 @@ struct ExploreResult {
   std::string trace_file;      // the minimal schedule's flow trace, beside the schedule file
   std::string flow_file;       // its flow graph (SVG), if a renderer is installed (see viz.hpp)
   std::string last_steps;      // the minimal run's last steps per greenlet (trace::last_steps)
+  // A passing neighbour of the minimal schedule (one of its choices answered FIFO instead) and
+  // its trace, and where the two runs part ways (see trace::part_ways and tendril-viz --diff).
+  std::string passing_trace_file;
+  std::string parting;
   bool exhausted = false;     // dfs: every schedule within the bound ran
   bool interrupted = false;   // a Ctrl-C ended the exploration early (see catch_interrupt)
   std::string summary;        // a few lines for the log

@@ -44,6 +44,23 @@ struct FlowOptions {
 // same bytes. To draw it with Graphviz's tools: `neato -n -Tsvg flow.dot -o flow.svg`.
 std::string flow_dot(const trace::Trace& trace, const FlowOptions& options = {});
 
+// DiffOptions picks the part of two runs a difference graph shows.
+struct DiffOptions {
+  std::size_t context = 6;  // shared switches shown before the runs part ways (grey)
+  std::size_t after = 24;   // switches shown of each run from where they part ways
+  std::string title;        // empty: the test's name, its failure, and where the runs part
+};
+
+// diff_dot() draws two runs of one test side by side (a passing run on the left, a failing one
+// on the right, each with its own lanes, rows aligned): the last shared switches in grey, a red
+// rule where they part ways (trace::part_ways), and what each did next, failures and choices
+// away from FIFO marked as in flow_dot(). Pinned positions, like flow_dot().
+std::string diff_dot(const trace::Trace& passing, const trace::Trace& failing,
+                     const DiffOptions& options = {});
+// render_diff() writes diff_dot() to path, in the format its extension names (as render_flow).
+void render_diff(const trace::Trace& passing, const trace::Trace& failing, const std::string& path,
+                 const DiffOptions& options = {});
+
 // render_dot() lays out DOT text and writes it to path in format ("svg", "png", "pdf", ...):
 // with the positions it gives when its nodes are pinned (pos="x,y!", as flow_dot() writes them;
 // Graphviz's "nop" layout, like `neato -n`), otherwise with the dot layout. Throws VizError with

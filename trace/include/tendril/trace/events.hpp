@@ -69,6 +69,17 @@ struct Trace {
 // marking a resume that a choice away from FIFO made (and random draws other than 0).
 std::string last_steps(const Trace& t, std::size_t per_greenlet = 4);
 
+// Parting is where two runs (of one test, under two schedules) part ways: their switches agree
+// for the first `common`, then a and b say what each did next ("hub -> #3 b (resume; chose 2 of
+// 3, not FIFO, seq 41)", or "the run ends"). identical: they never part.
+struct Parting {
+  std::size_t common = 0;
+  bool identical = false;
+  std::string a, b;
+};
+// part_ways() compares two traces switch by switch (who switched to whom, why, on what).
+Parting part_ways(const Trace& a, const Trace& b);
+
 // to_string()/parse_event_kind() convert kinds to and from their file names ("spawn", "switch",
 // "block", "wake", "timer", "io", "choice", "exit", "kill"); parse returns false if unknown.
 std::string_view to_string(EventKind kind) noexcept;
