@@ -218,6 +218,7 @@ std::unique_ptr<net::StreamImpl> SimNet::connect(const Address& to,
   for (auto& [pattern, count] : refusals_) {
     if (count == 0 || !matches(pattern, to)) continue;
     if (count != SIZE_MAX) --count;
+    fault("refused", client.to_string() + " -> " + to.to_string());
     net_error(ECONNREFUSED, "connect to " + to.to_string() + " refused by a fault");
   }
   auto it = listeners_.find(to.to_string());
@@ -331,6 +332,9 @@ void SimNet::partition(const Address& a, const Address& b, Duration from_now, Du
   }
   const std::int64_t start = hub_.now_ns() + from_now.count();
   partitions_.push_back({a, b, start, start + length.count()});
+  fault("partition", a.to_string() + " <-> " + b.to_string() + " from +" +
+                         std::to_string(from_now.count()) + " ns for " +
+                         std::to_string(length.count()) + " ns");
 }
 
 std::size_t SimNet::open_connections() const noexcept {
@@ -424,10 +428,17 @@ void SimNet::arrive(const std::shared_ptr<Conn>& conn, Pipe& pipe) {
   if (!pipe.segments.empty()) arm(conn, pipe, pipe.segments.front().arrival_ns);
 }
 
+void SimNet::fault(const char* what, const std::string& detail) {
+  if (Observer* o = hub_.observer(); o != nullptr) [[unlikely]] {
+    o->on_fault(hub_.current(), what, detail);
+  }
+}
+
 void SimNet::reset_conn(std::shared_ptr<Conn> conn) {
   if (conn->reset) return;
   conn->reset = true;
   ++resets_;
+  fault("reset", conn->client.to_string() + " <-> " + conn->server.to_string());
   for (Pipe* pipe : {&conn->to_server, &conn->to_client}) {
     if (pipe->timer) hub_.cancel_timer(*std::exchange(pipe->timer, std::nullopt));
     pipe->segments.clear();

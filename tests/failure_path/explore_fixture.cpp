@@ -45,3 +45,16 @@ TENDRIL_EXPLORE_TEST(Fixture, ShardedRace, 3, [] {  // FIXTURE-SHARDED-LINE
 }) {
   bank_race_expect();
 }
+
+// An expectation that fails in a spawned greenlet, not in main, fails the schedule too.
+TEST(Fixture, ExpectInGreenlet) {
+  tendril::ExploreOptions o;
+  o.policy = "fifo";
+  tendril::expect_explore(o, [] {
+    auto worker = tendril::spawn("worker", [] {
+      tendril::sleep(0s);
+      EXPECT_EQ(1 + 1, 3);  // FIXTURE-GREENLET-EXPECT-LINE
+    });
+    worker->join();
+  });
+}

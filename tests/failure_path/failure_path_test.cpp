@@ -227,3 +227,18 @@ TEST(FailurePath, InheritedShardVariablesCannotPassSilently) {
                       TENDRIL_EXPLORE_FIXTURE + " --gtest_filter=No.SuchTest");
   EXPECT_EQ(none.status, 0) << none.output;  // the filter matches nothing: nothing hidden
 }
+
+// A GoogleTest expectation failing in a spawned greenlet fails the exploration, reported once.
+TEST(FailurePath, AnExpectationInAGreenletFailsTheExploration) {
+  const std::string dir = fresh_dir("greenlet-expect");
+  const Ran run = sh("cd " + dir + " && env -u TENDRIL_REPLAY " + TENDRIL_EXPLORE_FIXTURE +
+                     " --gtest_filter=Fixture.ExpectInGreenlet");
+  ASSERT_EQ(run.status, 1) << run.output;
+  const int line = fixture_line(explore_source, "FIXTURE-GREENLET-EXPECT-LINE");
+  EXPECT_EQ(count(run.output, "explore_fixture.cpp:" + std::to_string(line) + ": Failure"), 1u)
+      << run.output;
+  EXPECT_EQ(line_after(run.output, "tendril: failure: "),
+            "tendril::ExpectationFailed: GoogleTest assertion failed: " + explore_source + ":" +
+                std::to_string(line) + ": Expected equality of these values:")
+      << run.output;
+}

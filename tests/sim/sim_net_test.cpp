@@ -10,6 +10,7 @@
 
 #include "tendril/net.hpp"
 #include "tendril/sim.hpp"
+#include "tendril/trace.hpp"
 
 using namespace std::chrono_literals;
 using Log = std::vector<std::string>;
@@ -401,4 +402,41 @@ TEST(SimNet, HubResetStartsAFreshNetwork) {
   EXPECT_EQ(once(), "10.0.0.1:40000 sim-client:40001");
   hub.reset(std::make_unique<tendril::Fifo>());
   EXPECT_EQ(once(), "10.0.0.1:40000 sim-client:40001");
+}
+
+// Faults are traced where they take effect: a refused connect and a partition in the greenlet
+// that asked, a reset by bytes where the delivery crossed its limit (on the hub's stack).
+TEST(SimNet, FaultsAreTraced) {
+  tendril::SimHub hub(fixed_latency());
+  tendril::trace::Trace trace;
+  {
+    tendril::trace::Tracer tracer(hub, "SimNet.Faults");
+    tendril::run(hub, [&] {
+      tendril::Listener l = tendril::listen(server_at);
+      hub.sim_net().refuse(server_at, 1);
+      EXPECT_EQ(errno_of([&] { tendril::connect(server_at); }), ECONNREFUSED);
+      hub.sim_net().reset_after(server_at, anyone, 4);
+      tendril::Stream c = tendril::connect(server_at);
+      tendril::Stream s = l.accept();
+      c.sendall("hello");
+      EXPECT_EQ(s.recv(100), "hell");
+      hub.sim_net().partition(server_at, anyone, 1ms, 2ms);
+    });
+    trace = tracer.trace();
+  }
+  std::vector<std::string> faults;
+  for (const auto& e : trace.events) {
+    if (e.kind == tendril::trace::EventKind::fault) {
+      faults.push_back(std::to_string(e.greenlet) + " " + e.reason + " " + e.name + " @" +
+                       std::to_string(e.time_ns / 1000));
+    }
+  }
+  EXPECT_EQ(faults, (std::vector<std::string>{
+                        "1 refused sim-client:40000 -> 10.0.0.1:80 @0",
+                        "0 reset sim-client:40001 <-> 10.0.0.1:80 @50",
+                        "1 partition 10.0.0.1:80 <-> :0 from +1000000 ns for 2000000 ns @50",
+                    }));
+  // The trace file keeps them.
+  EXPECT_EQ(tendril::trace::parse_trace(tendril::trace::format_trace(trace), "faults.trace"),
+            trace);
 }

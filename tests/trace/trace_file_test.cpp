@@ -114,7 +114,7 @@ TEST(TraceFile, EveryBadInputSaysWhatAndWhere) {
             "tendril: t.trace:3: t: time goes backwards (4 after 5)");
   EXPECT_EQ(error_of(header + "{\"seq\":0,\"t\":5,\"ev\":\"jump\",\"g\":1}\n"),
             "tendril: t.trace:2: ev: unknown event kind 'jump' (known: spawn switch block wake "
-            "timer io choice exit kill)");
+            "timer io choice exit kill fault)");
   EXPECT_EQ(error_of(header + "{\"seq\":0,\"t\":5,\"ev\":\"spawn\"}\n"),
             "tendril: t.trace:2: g: missing");
   EXPECT_EQ(error_of(header + "{\"seq\":0,\"t\":5,\"ev\":\"switch\",\"g\":1}\n"),

@@ -48,6 +48,9 @@ std::string line(const TraceEvent& e) {
     case EventKind::kill:
       out = "kill";
       break;
+    case EventKind::fault:
+      out = "fault";
+      break;
   }
   out += " " + std::to_string(e.greenlet) + " " + std::to_string(e.other);
   if (!e.reason.empty()) out += " " + e.reason;

@@ -15,6 +15,7 @@
 
 #include "seeds.hpp"
 #include "tendril/explore.hpp"
+#include "tendril/net.hpp"
 #include "tendril/trace.hpp"
 
 namespace tr = tendril::trace;
@@ -373,4 +374,26 @@ TEST(Flow, AFailureItsNonFifoChoiceAndLockHoldersAreDrawn) {
       << dot;
   // The marked edges are drawn heavier: the choice away from FIFO, and the failing exit.
   EXPECT_EQ(count(dot, "penwidth=2]"), 3u) << dot;
+}
+
+// A network fault is drawn on the switch that follows it, in red.
+TEST(Flow, NetworkFaultsAreDrawn) {
+  tendril::SimHub hub;
+  tr::Trace trace;
+  {
+    tr::Tracer tracer(hub, "Flow.Fault");
+    tendril::run(hub, [&] {
+      tendril::Listener l = tendril::listen({"10.0.0.1", 80});
+      hub.sim_net().refuse({"10.0.0.1", 80}, 1);
+      try {
+        tendril::connect({"10.0.0.1", 80});
+      } catch (const std::system_error&) {
+      }
+      tendril::sleep(std::chrono::milliseconds(1));
+    });
+    trace = tracer.trace();
+  }
+  const std::vector<std::string> got = arrows(viz::flow_dot(trace));
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[1], "main -> hub network refused: sim-client:40000 -> 10.0.0.1:80 / sleep");
 }

@@ -46,6 +46,9 @@ std::string last_steps(const Trace& t, std::size_t per_greenlet) {
       case EventKind::block:
         blocked[e.greenlet] = {e.name, e.other};
         break;
+      case EventKind::fault:
+        if (open.count(e.greenlet) != 0) open[e.greenlet] += " (network " + e.reason + ")";
+        break;
       case EventKind::exit:
         if (e.reason != "value" && e.reason != "GreenletExit") {
           std::string text = e.reason;  // one line per greenlet: a multi-line message is joined

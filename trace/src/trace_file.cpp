@@ -16,7 +16,7 @@ namespace tendril::trace {
 namespace {
 
 constexpr const char* kind_names[] = {"spawn", "switch", "block", "wake", "timer",
-                                      "io",    "choice", "exit",  "kill"};
+                                      "io",    "choice", "exit",  "kill",  "fault"};
 
 void write_string(std::ostream& out, std::string_view s) {
   out << '"';
@@ -356,7 +356,7 @@ Trace parse_trace(std::string_view text_in, std::string_view origin) {
     const std::string kind = text(line, f, "ev", true);
     if (!parse_event_kind(kind, e.kind)) {
       line.fail("ev", "unknown event kind '" + kind +
-                          "' (known: spawn switch block wake timer io choice exit kill)");
+                          "' (known: spawn switch block wake timer io choice exit kill fault)");
     }
     e.greenlet = static_cast<std::uint64_t>(number(line, f, "g", true));
     e.other = static_cast<std::uint64_t>(number(line, f, "other", false));

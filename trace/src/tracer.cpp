@@ -110,6 +110,10 @@ void Tracer::on_kill(const Greenlet& target, const Greenlet* by) {
   add(Op::event, EventKind::kill, target.id(), id_of(by), nullptr);
 }
 
+void Tracer::on_fault(const Greenlet* g, const char* what, const std::string& detail) {
+  add(Op::event, EventKind::fault, id_of(g), 0, what, 0, keep_text(detail));
+}
+
 void Tracer::expand(const Record& r, Trace& out, Names& names) const {
   const std::string* text = r.text != 0 ? &texts_[r.text - 1] : nullptr;
   auto event = [&](EventKind kind) -> TraceEvent& {
@@ -181,6 +185,10 @@ void Tracer::expand(const Record& r, Trace& out, Names& names) const {
       return;
     case EventKind::exit:
       e.reason = text != nullptr ? *text : reason();
+      return;
+    case EventKind::fault:
+      e.reason = reason();
+      if (text != nullptr) e.name = *text;
       return;
     default:
       e.other = r.other;

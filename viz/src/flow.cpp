@@ -26,10 +26,11 @@ struct Switch {
   std::uint64_t holder = 0;  // who held that object (a Lock's holder), 0: nobody named
   std::string choice;       // a choice away from FIFO that led to this switch ("ready 2 of 3")
   std::string failure;      // for `from`'s exit: the exception it died of
+  std::string fault;        // network faults that took effect just before it
   bool same_as(const Switch& o) const {
     return from == o.from && to == o.to && reason == o.reason && object == o.object &&
            holder == o.holder && choice.empty() && o.choice.empty() && failure.empty() &&
-           o.failure.empty();
+           o.failure.empty() && fault.empty() && o.fault.empty();
   }
 };
 
@@ -45,7 +46,12 @@ std::vector<Switch> switches_of(const Trace& t) {
   std::map<std::uint64_t, Blocked> blocked_on;     // greenlet -> its last block
   std::map<std::uint64_t, std::string> failed;     // greenlet -> the exception it died of
   std::string choice;  // a choice away from FIFO not yet shown on a switch
+  std::string fault;   // network faults not yet shown on a switch
   for (const auto& e : t.events) {
+    if (e.kind == EventKind::fault) {
+      fault += (fault.empty() ? "" : "\n") + ("network " + e.reason + ": " + e.name);
+      continue;
+    }
     if (e.kind == EventKind::block) {
       blocked_on[e.greenlet] = {e.name, e.other};
     } else if (e.kind == EventKind::choice) {
@@ -58,7 +64,7 @@ std::vector<Switch> switches_of(const Trace& t) {
     } else if (e.kind == EventKind::exit) {
       if (failed_exit(e.reason)) failed[e.greenlet] = e.reason;
     } else if (e.kind == EventKind::switch_) {
-      Switch s{e.seq, e.time_ns, e.greenlet, e.other, e.reason, {}, 0, {}, {}};
+      Switch s{e.seq, e.time_ns, e.greenlet, e.other, e.reason, {}, 0, {}, {}, {}};
       if (e.greenlet != 0) {
         auto it = blocked_on.find(e.greenlet);
         if (it != blocked_on.end()) {
@@ -72,6 +78,7 @@ std::vector<Switch> switches_of(const Trace& t) {
         }
       }
       s.choice = std::exchange(choice, {});
+      s.fault = std::exchange(fault, {});
       out.push_back(std::move(s));
     }
   }
@@ -177,7 +184,7 @@ class Names {
 };
 
 const char* edge_color(const Switch& s) {
-  if (!s.failure.empty() || s.reason == "kill") return "#c5221f";
+  if (!s.failure.empty() || !s.fault.empty() || s.reason == "kill") return "#c5221f";
   if (!s.choice.empty()) return "#8430ce";  // a choice away from FIFO: purple
   if (s.reason == "timeout") return "#e37400";
   if (s.reason == "exit") return "#5f6368";
@@ -282,7 +289,9 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
     if (!s.object.empty()) label += "\n" + s.object;
     if (s.holder != 0) label += "\nheld by #" + std::to_string(s.holder) + " " + name_of(s.holder);
     if (!s.choice.empty()) label = "* " + s.choice + "\n" + label;
-    const bool marked = !s.choice.empty() || !s.failure.empty() || s.reason == "kill";
+    if (!s.fault.empty()) label = s.fault + "\n" + label;
+    const bool marked =
+        !s.choice.empty() || !s.failure.empty() || !s.fault.empty() || s.reason == "kill";
     const char* color = dim ? "#bdc1c6" : edge_color(s);
     out << "  " << from << " -> " << node << " [label=" << quote(label) << ", color=\"" << color
         << "\", fontcolor=\"" << color << "\"" << (marked && !dim ? ", penwidth=2" : "")

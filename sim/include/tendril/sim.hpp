@@ -204,6 +204,8 @@ class SimNet final : public net::Backend {
   void arm(const std::shared_ptr<Conn>& conn, Pipe& pipe, std::int64_t at_ns);
   void arrive(const std::shared_ptr<Conn>& conn, Pipe& pipe);
   void reset_conn(std::shared_ptr<Conn> conn);
+  // fault() tells the hub's observer (a Tracer) that a fault took effect.
+  void fault(const char* what, const std::string& detail);
 
   SimHub& hub_;
   SimNetOptions options_;

@@ -27,6 +27,8 @@ enum class EventKind : std::uint8_t {
             // ("ready", "timer", "random")
   exit,     // greenlet finished: reason = "value", or the exception's text
   kill,     // other kills greenlet (other 0: the hub, e.g. at teardown)
+  fault,    // a simulated network fault took effect while greenlet ran (0: the hub): reason =
+            // "reset", "refused" or "partition", name = the connection or addresses
 };
 
 // Switch reasons (EventKind::switch_). A greenlet switching to the hub gives the wait it parks
@@ -81,7 +83,8 @@ struct Parting {
 Parting part_ways(const Trace& a, const Trace& b);
 
 // to_string()/parse_event_kind() convert kinds to and from their file names ("spawn", "switch",
-// "block", "wake", "timer", "io", "choice", "exit", "kill"); parse returns false if unknown.
+// "block", "wake", "timer", "io", "choice", "exit", "kill", "fault"); parse returns false if
+// unknown.
 std::string_view to_string(EventKind kind) noexcept;
 bool parse_event_kind(std::string_view text, EventKind& out) noexcept;
 

@@ -46,6 +46,7 @@ class Tracer final : public Observer {
   void on_choice(ChoiceKind kind, std::uint32_t n, std::uint32_t answer) override;
   void on_exit(const Greenlet& g, const std::exception_ptr& error, bool killed) override;
   void on_kill(const Greenlet& target, const Greenlet* by) override;
+  void on_fault(const Greenlet* g, const char* what, const std::string& detail) override;
   void on_resume(const Greenlet& g, Resume why, const char* reason,
                  const Waitable* object) override;
   void on_return(const Greenlet& g, const char* reason, const Waitable* object, bool dead) override;
