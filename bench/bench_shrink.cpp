@@ -174,19 +174,20 @@ int main() {
         excess = std::max(excess, static_cast<int>(r.minimal_away) - static_cast<int>(bug.depth));
       }
       worst_excess = std::max(worst_excess, excess);
-      std::printf("%-42s %-6s %5llu %4llu/%-4llu %4llu/%-4llu %7d %4llu/%-4llu %4.1f/%-4.1f %9llu\n",
-                  bug.name.c_str(), policy, static_cast<unsigned long long>(bug.depth),
-                  static_cast<unsigned long long>(median(found)),
-                  static_cast<unsigned long long>(
-                      found.empty() ? 0 : *std::max_element(found.begin(), found.end())),
-                  static_cast<unsigned long long>(median(shrunk)),
-                  static_cast<unsigned long long>(
-                      shrunk.empty() ? 0 : *std::max_element(shrunk.begin(), shrunk.end())),
-                  excess, static_cast<unsigned long long>(median(runs)),
-                  static_cast<unsigned long long>(
-                      runs.empty() ? 0 : *std::max_element(runs.begin(), runs.end())),
-                  median(ms), ms.empty() ? 0.0 : *std::max_element(ms.begin(), ms.end()),
-                  static_cast<unsigned long long>(median(schedules)));
+      std::printf(
+          "%-42s %-6s %5llu %4llu/%-4llu %4llu/%-4llu %7d %4llu/%-4llu %4.1f/%-4.1f %9llu\n",
+          bug.name.c_str(), policy, static_cast<unsigned long long>(bug.depth),
+          static_cast<unsigned long long>(median(found)),
+          static_cast<unsigned long long>(
+              found.empty() ? 0 : *std::max_element(found.begin(), found.end())),
+          static_cast<unsigned long long>(median(shrunk)),
+          static_cast<unsigned long long>(
+              shrunk.empty() ? 0 : *std::max_element(shrunk.begin(), shrunk.end())),
+          excess, static_cast<unsigned long long>(median(runs)),
+          static_cast<unsigned long long>(
+              runs.empty() ? 0 : *std::max_element(runs.begin(), runs.end())),
+          median(ms), ms.empty() ? 0.0 : *std::max_element(ms.begin(), ms.end()),
+          static_cast<unsigned long long>(median(schedules)));
     }
   }
   std::printf("worst excess over the minimal depth: %d (target: at most 2)\n", worst_excess);
@@ -225,9 +226,10 @@ int main() {
       tendril::run(hub, passing);
     }
     const double bare = static_cast<double>(o.schedules) / seconds_since(t0);
-    std::printf("passing exploration, %s: explore() %.0f schedules/s, bare recorded loop %.0f "
-                "schedules/s (%.2fx)\n",
-                policy, with_explore, bare, with_explore / bare);
+    std::printf(
+        "passing exploration, %s: explore() %.0f schedules/s, bare recorded loop %.0f "
+        "schedules/s (%.2fx)\n",
+        policy, with_explore, bare, with_explore / bare);
   }
   return 0;
 }

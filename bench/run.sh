@@ -9,11 +9,15 @@ cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF >/dev/null
 cmake --build build-bench -j2 --target bench_core bench_primitives bench_explore bench_trace \
-  bench_viz callgrind_probe >/dev/null
+  bench_viz bench_shrink callgrind_probe >/dev/null
 # The same core without the observer hook, to measure what the hook costs when nothing traces.
 cmake -S . -B build-bench-nohook -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF \
   -DTENDRIL_TRACE_HOOK=OFF >/dev/null
 cmake --build build-bench-nohook -j2 --target callgrind_probe >/dev/null
 /usr/bin/python3 bench/report.py "$@"
+# Minimising failures: planted bugs of known depth, and exploration's speed without a failure.
+echo
+echo "== minimising failures (bench/bench_shrink.cpp)"
+./build-bench/bench/bench_shrink
 # The network benchmarks and the real hub's (loopback only, bounded): see bench/net.sh.
 bash bench/net.sh "$@"

@@ -1,5 +1,7 @@
 // demo: runs every seed program on the simulated hub and prints what happened and how long it
 // took in wall time (virtual seconds cost microseconds).
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -55,6 +57,13 @@ int main() {
           [](std::ostream& o) { seeds::actors(o, 3); });
   section("raw symmetric switch (greenlet's gr1/gr2)", seeds::raw_switch);
   section("exploring a check-then-act race (bank transfer) under three policies",
-          [](std::ostream& o) { seeds::explore_bank(o, "tendril-artifacts"); });
+          [](std::ostream& o) {
+            // The replay commands it prints name this program by its absolute path.
+            char exe[4096] = {0};
+            const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+            seeds::explore_bank(o, "tendril-artifacts",
+                                len > 0 ? std::string(exe, static_cast<std::size_t>(len))
+                                        : std::string("build/examples/demo"));
+          });
   return 0;
 }

@@ -207,7 +207,7 @@ void bank_race() {
   if (balance < 0) throw std::logic_error("overdraft: balance is " + std::to_string(balance));
 }
 
-void explore_bank(std::ostream& out, const std::string& artifacts) {
+void explore_bank(std::ostream& out, const std::string& artifacts, const std::string& command) {
   tendril::ExploreResult saved;
   for (const char* policy : {"fifo", "random", "pct"}) {
     tendril::ExploreOptions options;
@@ -216,7 +216,11 @@ void explore_bank(std::ostream& out, const std::string& artifacts) {
     options.schedules = 1000;
     options.pct_depth = 2;
     options.artifacts = artifacts;
-    const auto result = tendril::explore(options, bank_race, "examples/demo.sh");
+    const auto result = tendril::explore(options, bank_race, command);
+    if (result.summary.rfind("tendril: replayed ", 0) == 0) {  // TENDRIL_REPLAY was set
+      out << result.summary;
+      return;
+    }
     out << policy << ": " << (result.ok() ? "no failure" : "failure") << " after "
         << result.schedules_run << " schedule" << (result.schedules_run == 1 ? "" : "s") << " ("
         << result.distinct << " distinct)";
@@ -225,6 +229,7 @@ void explore_bank(std::ostream& out, const std::string& artifacts) {
     if (!result.ok() && saved.ok()) saved = result;
   }
   if (saved.ok()) return;
+  out << "\nthe first failure's report:\n" << saved.summary << "\n";
   tendril::ExploreOptions replay;
   replay.test = "Demo.BankRace";
   replay.replay = saved.schedule_file;

@@ -56,7 +56,10 @@ HttpLoad hello_http_load(std::ostream& out, tendril::Hub& hub, int clients);
 // it; other interleavings do. Call it inside tendril::run.
 void bank_race();
 // explore_bank(): explores bank_race under fifo, random and pct, saves the first failing
-// schedule under `artifacts`, and replays it.
-void explore_bank(std::ostream& out, const std::string& artifacts);
+// schedule under `artifacts` (minimised), prints its report, and replays it. `command` is the
+// program to name in the printed replay commands. With TENDRIL_REPLAY naming a schedule of
+// Demo.BankRace, it replays that instead and prints what the replay did.
+void explore_bank(std::ostream& out, const std::string& artifacts,
+                  const std::string& command = "examples/demo.sh");
 
 }  // namespace seeds

@@ -96,9 +96,9 @@ std::string schedule_path(const std::string& test) {
 
 std::string reproduction_path(const std::string& schedule_file) {
   const std::string suffix = ".schedule";
-  const bool has = schedule_file.size() >= suffix.size() &&
-                   schedule_file.compare(schedule_file.size() - suffix.size(), suffix.size(),
-                                         suffix) == 0;
+  const bool has =
+      schedule_file.size() >= suffix.size() &&
+      schedule_file.compare(schedule_file.size() - suffix.size(), suffix.size(), suffix) == 0;
   return (has ? schedule_file.substr(0, schedule_file.size() - suffix.size()) : schedule_file) +
          ".rapidcheck";
 }

@@ -22,7 +22,10 @@ const char* acquire_reason_of(const char* kind) {
 }  // namespace
 
 Semaphore::Semaphore(const char* kind, std::int64_t value, std::int64_t bound, std::string name)
-    : Linkable(kind, false), counter_(value), bound_(bound), acquire_reason_(acquire_reason_of(kind)) {
+    : Linkable(kind, false),
+      counter_(value),
+      bound_(bound),
+      acquire_reason_(acquire_reason_of(kind)) {
   if (value < 0) {
     throw UsageError(std::string("tendril::") + kind + ": initial value must be >= 0 (got " +
                      std::to_string(value) + ")");

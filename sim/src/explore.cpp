@@ -1,6 +1,8 @@
 // explore.cpp: exploration and replay of schedules for tests.
 #include "tendril/explore.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -15,8 +17,6 @@
 #include <regex>
 #include <set>
 #include <sstream>
-
-#include <unistd.h>
 
 namespace tendril {
 namespace {
@@ -104,7 +104,7 @@ class InterruptGuard {
 // is read here for the report only; nothing in a run depends on it.
 class Progress {
  public:
-  Progress(const ExploreOptions& o)
+  explicit Progress(const ExploreOptions& o)
       : test_(o.test), policy_(o.policy), start_(std::chrono::steady_clock::now()) {
     terminal_ = o.progress == "auto" && ::isatty(STDERR_FILENO) == 1;
     enabled_ = o.progress != "off";
@@ -118,11 +118,13 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
   void update(std::uint64_t schedules, std::uint64_t distinct, std::uint64_t failures) {
     if (!enabled_) return;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (elapsed < next_) return;
     next_ = elapsed + every_;
     shown_ = true;
-    std::fprintf(stderr, "%stendril: exploring %s with %s: %llu schedules (%.0f/s), %llu distinct, "
+    std::fprintf(stderr,
+                 "%stendril: exploring %s with %s: %llu schedules (%.0f/s), %llu distinct, "
                  "%.1f s, %llu failure%s%s",
                  terminal_ ? "\r" : "", test_.c_str(), policy_.c_str(),
                  static_cast<unsigned long long>(schedules),
@@ -250,11 +252,12 @@ class RunAheadChooser final : public Chooser {
   std::string describe() const override { return policy_; }
 
  private:
-  static std::uint64_t draw_count(const ChoiceRecord&, std::map<std::uint64_t, std::uint64_t>& runs) {
+  static std::uint64_t draw_count(const ChoiceRecord&,
+                                  std::map<std::uint64_t, std::uint64_t>& runs) {
     return runs[~0ULL]++;  // random draws are numbered in order
   }
   std::set<std::pair<std::uint64_t, std::uint64_t>> ahead_;  // (key, k): ordered, never hashed
-  std::map<std::uint64_t, std::uint32_t> draws_;              // the i-th random draw's answer
+  std::map<std::uint64_t, std::uint32_t> draws_;             // the i-th random draw's answer
   std::uint64_t draws_seen_ = 0;
   std::map<std::uint64_t, std::uint64_t> runs_;
   std::string policy_;
@@ -517,6 +520,7 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   artifacts = env_text("TENDRIL_ARTIFACTS", artifacts);
   replay = env_text("TENDRIL_REPLAY", replay);
   shrink_runs = env_number("TENDRIL_SHRINK", shrink_runs);
+  env_applied = true;
   progress = env_text("TENDRIL_PROGRESS", progress);
   if (progress != "auto" && progress != "lines" && progress != "off") {
     throw UsageError("tendril: TENDRIL_PROGRESS must be auto, lines or off, got '" + progress +
@@ -652,8 +656,9 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     // Another shard's schedule. A depth-first exploration is one sequence that each run extends,
     // so it cannot be split: shard 0 runs all of it, the others none. Seeds are split by value,
     // so that the seed form of a failure's replay command runs in the shard that found it.
-    const bool mine = o.policy == "dfs" || o.policy == "fifo" ? o.shard_index == 0
-                                                              : seed % o.total_shards == o.shard_index;
+    const bool mine = o.policy == "dfs" || o.policy == "fifo"
+                          ? o.shard_index == 0
+                          : seed % o.total_shards == o.shard_index;
     if (!mine) {
       if (o.policy == "dfs" || o.policy == "fifo") break;
       continue;
@@ -708,9 +713,9 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     trace_passing_neighbour(*hub, o.test, minimal.schedule, failing_trace, body, quiet_checks,
                             result);
     if (o.quiet) o.quiet(false);
-    result.replay_command = in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " +
-                                   command);
-    if (o.policy == "random" || o.policy == "pct") {
+    result.replay_command =
+        in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " + command);
+    if (o.env_applied && (o.policy == "random" || o.policy == "pct")) {
       // The artifacts folder too, so that the rerun saves where this run did.
       std::string env = "TENDRIL_ARTIFACTS=" + shell_quote(absolute(o.artifacts)) +
                         " TENDRIL_POLICY=" + o.policy + " TENDRIL_SEED=" + std::to_string(seed) +
@@ -768,8 +773,9 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
               << "tendril: minimal schedule saved to " << result.schedule_file << "\n"
               << "tendril: as found: " << result.found_file << "\n";
     } else {
-      summary << "tendril: " << result.found_away << " choice" << (result.found_away == 1 ? "" : "s")
-              << " away from FIFO" << (result.shrink_runs > 0 ? " (already minimal)" : "") << "\n"
+      summary << "tendril: " << result.found_away << " choice"
+              << (result.found_away == 1 ? "" : "s") << " away from FIFO"
+              << (result.shrink_runs > 0 ? " (already minimal)" : "") << "\n"
               << "tendril: schedule saved to " << result.schedule_file << "\n";
     }
     if (!result.last_steps.empty()) {
@@ -787,14 +793,12 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
               << ")\n";
     } else if (!result.trace_file.empty()) {
       summary << "tendril: draw its flow graph with: " << viz_tool() << " " << result.trace_file
-              << " -o "
-              << result.trace_file.substr(0, result.trace_file.size() - 6) << ".svg\n";
+              << " -o " << result.trace_file.substr(0, result.trace_file.size() - 6) << ".svg\n";
     }
     if (!result.passing_trace_file.empty()) {
       summary << "tendril: " << result.parting << "\n"
-              << "tendril: draw both with: " << viz_tool() << " --diff " << result.passing_trace_file
-              << " "
-              << result.trace_file << " -o "
+              << "tendril: draw both with: " << viz_tool() << " --diff "
+              << result.passing_trace_file << " " << result.trace_file << " -o "
               << result.trace_file.substr(0, result.trace_file.size() - 6) << ".diff.svg\n";
     }
   }

@@ -107,8 +107,9 @@ TEST(FailurePath, ExploreReportsOnceAndItsCommandsReplay) {
   EXPECT_EQ(count(run.output, ": Failure"), 2u) << run.output;
 
   const std::string failure = line_after(run.output, "tendril: failure: ");
-  EXPECT_EQ(failure, "tendril::ExpectationFailed: GoogleTest assertion failed: " + explore_source + ":" +
-                         std::to_string(expect_line) + ": Expected: (balance) >= (0), actual: -60 vs 0");
+  EXPECT_EQ(failure, "tendril::ExpectationFailed: GoogleTest assertion failed: " + explore_source +
+                         ":" + std::to_string(expect_line) +
+                         ": Expected: (balance) >= (0), actual: -60 vs 0");
   const std::string schedule = line_after(run.output, "tendril: minimal schedule saved to ");
   const std::string found = line_after(run.output, "tendril: as found: ");
   ASSERT_TRUE(std::filesystem::path(schedule).is_absolute()) << run.output;

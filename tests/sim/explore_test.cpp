@@ -2,15 +2,15 @@
 // saved and replay, deadlocks and livelocks are failures with a schedule, sharding splits seeds.
 #include <gtest/gtest.h>
 
-#include <csignal>
 #include <chrono>
-#include <regex>
-#include <fstream>
-#include <iterator>
-#include <stdexcept>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "seeds.hpp"
@@ -163,7 +163,10 @@ TEST(Explore, BadReplayFiles) {
   auto o = options("random");
   o.replay = "/nonexistent/x.schedule";
   EXPECT_THROW(tendril::explore(o, seeds::bank_race), tendril::ScheduleError);
-  const auto random = tendril::explore(options("random"), seeds::bank_race);
+  // Its own files: ctest runs the other explorations, in parallel processes, with theirs.
+  auto found = options("random");
+  found.test = "Explore.BadReplay";
+  const auto random = tendril::explore(found, seeds::bank_race);
   ASSERT_FALSE(random.ok());
   o.replay = random.schedule_file;
   o.test = "Another.Test";
@@ -171,7 +174,7 @@ TEST(Explore, BadReplayFiles) {
     tendril::explore(o, seeds::bank_race);
     ADD_FAILURE() << "no ScheduleError";
   } catch (const tendril::ScheduleError& e) {
-    EXPECT_NE(std::string(e.what()).find("is a schedule of test 'Explore.BankRace', not of "
+    EXPECT_NE(std::string(e.what()).find("is a schedule of test 'Explore.BadReplay', not of "
                                          "'Another.Test'"),
               std::string::npos)
         << e.what();
@@ -268,7 +271,8 @@ TEST(ExploreFailures, AGreenletErrorFailsTheRun) {
   o.test = "Explore.GreenletError";
   const auto r = tendril::explore(o, greenlet_overdraft);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure, "greenlet #4 'auditor' failed with std::logic_error: overdraft: balance is -60");
+  EXPECT_EQ(r.failure,
+            "greenlet #4 'auditor' failed with std::logic_error: overdraft: balance is -60");
   o.greenlet_errors_fail = false;
   o.schedules = r.schedules_run;  // the same seeds, up to the failing one
   const auto lenient = tendril::explore(o, greenlet_overdraft);
@@ -366,10 +370,11 @@ TEST(ExploreFailures, AShortReplayFailsAndTheFileIsUntouched) {
   EXPECT_EQ(same.failure, "std::runtime_error: always fails");
   draws = 2;
   const auto shorter = tendril::explore(replay, body);
-  EXPECT_EQ(shorter.failure.substr(0, shorter.failure.find('\n')),
-            "tendril::Divergence: tendril: replay of Explore.ShortReplay diverged: the run ended "
-            "after 2 of the schedule's 3 choices; the next recorded one was #2 step 1 t=0.000000000s "
-            "random 1 of 2 drawn by #1 'main'")
+  EXPECT_EQ(
+      shorter.failure.substr(0, shorter.failure.find('\n')),
+      "tendril::Divergence: tendril: replay of Explore.ShortReplay diverged: the run ended "
+      "after 2 of the schedule's 3 choices; the next recorded one was #2 step 1 t=0.000000000s "
+      "random 1 of 2 drawn by #1 'main'")
       << shorter.failure;
   EXPECT_NE(shorter.failure.find("\n  (the replayed run failed with: std::runtime_error: always "
                                  "fails)"),
@@ -399,10 +404,14 @@ TEST(ExploreFailures, PlainExploreHonoursTendrilReplay) {
 }
 
 // The printed commands: absolute paths, a cd to where the test ran, the seed form beside the
-// file form; the seed form reruns exactly the failing seed.
+// file form when the program reads the environment (from_env); the seed form reruns exactly the
+// failing seed. A program that does not read it gets no seed form (it would not work there).
 TEST(ExploreFailures, ReplayCommandsArePasteable) {
   auto o = options("random");
   o.test = "Explore.Commands";
+  EXPECT_EQ(tendril::explore(o, seeds::bank_race, "./the-test").seed_command, "");
+  o.from_env();
+  o.artifacts = artifacts();
   const auto r = tendril::explore(o, seeds::bank_race, "./the-test");
   ASSERT_FALSE(r.ok());
   ASSERT_TRUE(std::filesystem::path(r.schedule_file).is_absolute()) << r.schedule_file;
@@ -569,8 +578,8 @@ TEST(ExploreShrink, AFailureIsCutDownToItsEssence) {
   EXPECT_EQ(tendril::away_from_fifo(tendril::load_schedule(r.found_file)), r.found_away);
   EXPECT_NE(r.schedule_file, r.found_file);
   EXPECT_NE(r.summary.find("tendril: minimised to 2 choices away from FIFO (found with " +
-                           std::to_string(r.found_away) + ") in " +
-                           std::to_string(r.shrink_runs) + " runs\n"),
+                           std::to_string(r.found_away) + ") in " + std::to_string(r.shrink_runs) +
+                           " runs\n"),
             std::string::npos)
       << r.summary;
   for (const std::string& file : {r.schedule_file, r.found_file}) {

@@ -281,8 +281,8 @@ TEST_F(Render, AFailureAndItsPassingNeighbourDrawSideBySide) {
   // 6 shared switches of context in grey on each side, then each run's own.
   EXPECT_EQ(count(dot, "color=\"#bdc1c6\", fontcolor=\"#bdc1c6\""), 12u) << dot;
   EXPECT_EQ(count(dot, "label=\"FAILED\\n"), 1u) << dot;
-  EXPECT_NE(dot.find("b_f_"), std::string::npos);   // the failure is on the right
-  EXPECT_EQ(dot.find("a_f_"), std::string::npos);   // and not on the left
+  EXPECT_NE(dot.find("b_f_"), std::string::npos);  // the failure is on the right
+  EXPECT_EQ(dot.find("a_f_"), std::string::npos);  // and not on the left
   const auto svg = dir_ / "diff.svg";
   viz::render_diff(passing, failing, svg.string());
   EXPECT_NE(read_file(svg).find("they part ways here"), std::string::npos);
@@ -366,8 +366,7 @@ TEST(Flow, AFailureItsNonFifoChoiceAndLockHoldersAreDrawn) {
   };
   EXPECT_EQ(arrows(dot), want) << dot;
   // The failure box sits in a's lane (column 2: x = 340) and says what a died of; the title too.
-  EXPECT_NE(dot.find("label=\"FAILED\\nstd::runtime_error: boom\", pos=\"340,"),
-            std::string::npos)
+  EXPECT_NE(dot.find("label=\"FAILED\\nstd::runtime_error: boom\", pos=\"340,"), std::string::npos)
       << dot;
   EXPECT_NE(dot.find("label=\"Flow.Failure (SimHub)\\nfailed: #2 a: std::runtime_error: boom\""),
             std::string::npos)

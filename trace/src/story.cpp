@@ -23,7 +23,7 @@ std::string last_steps(const Trace& t, std::size_t per_greenlet) {
   std::map<std::uint64_t, Blocked> blocked;
   std::map<std::uint64_t, std::string> failed;
   std::map<std::uint64_t, std::string> open;  // greenlet -> its running stretch so far
-  bool chosen = false;                         // the next resume follows a non-FIFO choice
+  bool chosen = false;                        // the next resume follows a non-FIFO choice
   auto name_of = [&](std::uint64_t id) {
     auto it = names.find(id);
     if (it != names.end()) return "#" + std::to_string(id) + " " + it->second;
@@ -121,10 +121,10 @@ std::vector<Step> steps_of(const Trace& t) {
     if (e.kind == EventKind::block) {
       blocked[e.greenlet] = e.name;
     } else if (e.kind == EventKind::choice && e.answer != 0) {
-      choice = e.reason == "random" ? "drew " + std::to_string(e.answer) + " of " +
-                                          std::to_string(e.n)
-                                    : "chose " + std::to_string(e.answer + 1) + " of " +
-                                          std::to_string(e.n) + ", not FIFO";
+      choice = e.reason == "random"
+                   ? "drew " + std::to_string(e.answer) + " of " + std::to_string(e.n)
+                   : "chose " + std::to_string(e.answer + 1) + " of " + std::to_string(e.n) +
+                         ", not FIFO";
     } else if (e.kind == EventKind::switch_) {
       Step s{e.seq, e.greenlet, e.other, e.reason, {}, std::exchange(choice, {})};
       auto it = blocked.find(e.greenlet);

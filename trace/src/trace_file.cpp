@@ -16,7 +16,7 @@ namespace tendril::trace {
 namespace {
 
 constexpr const char* kind_names[] = {"spawn", "switch", "block", "wake", "timer",
-                                      "io",    "choice", "exit",  "kill",  "fault"};
+                                      "io",    "choice", "exit",  "kill", "fault"};
 
 void write_string(std::ostream& out, std::string_view s) {
   out << '"';

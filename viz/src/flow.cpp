@@ -22,11 +22,11 @@ struct Switch {
   std::int64_t time_ns = 0;
   std::uint64_t from = 0, to = 0;  // 0: the hub
   std::string reason;
-  std::string object;       // what `from` blocked on, if it named it
+  std::string object;        // what `from` blocked on, if it named it
   std::uint64_t holder = 0;  // who held that object (a Lock's holder), 0: nobody named
-  std::string choice;       // a choice away from FIFO that led to this switch ("ready 2 of 3")
-  std::string failure;      // for `from`'s exit: the exception it died of
-  std::string fault;        // network faults that took effect just before it
+  std::string choice;        // a choice away from FIFO that led to this switch ("ready 2 of 3")
+  std::string failure;       // for `from`'s exit: the exception it died of
+  std::string fault;         // network faults that took effect just before it
   bool same_as(const Switch& o) const {
     return from == o.from && to == o.to && reason == o.reason && object == o.object &&
            holder == o.holder && choice.empty() && o.choice.empty() && failure.empty() &&
@@ -35,7 +35,9 @@ struct Switch {
 };
 
 // failed_exit() says whether an exit event's reason is an exception (not a value or a kill).
-bool failed_exit(const std::string& reason) { return reason != "value" && reason != "GreenletExit"; }
+bool failed_exit(const std::string& reason) {
+  return reason != "value" && reason != "GreenletExit";
+}
 
 std::vector<Switch> switches_of(const Trace& t) {
   std::vector<Switch> out;
@@ -43,10 +45,10 @@ std::vector<Switch> switches_of(const Trace& t) {
     std::string name;
     std::uint64_t holder;
   };
-  std::map<std::uint64_t, Blocked> blocked_on;     // greenlet -> its last block
-  std::map<std::uint64_t, std::string> failed;     // greenlet -> the exception it died of
-  std::string choice;  // a choice away from FIFO not yet shown on a switch
-  std::string fault;   // network faults not yet shown on a switch
+  std::map<std::uint64_t, Blocked> blocked_on;  // greenlet -> its last block
+  std::map<std::uint64_t, std::string> failed;  // greenlet -> the exception it died of
+  std::string choice;                           // a choice away from FIFO not yet shown on a switch
+  std::string fault;                            // network faults not yet shown on a switch
   for (const auto& e : t.events) {
     if (e.kind == EventKind::fault) {
       fault += (fault.empty() ? "" : "\n") + ("network " + e.reason + ": " + e.name);
@@ -56,10 +58,10 @@ std::vector<Switch> switches_of(const Trace& t) {
       blocked_on[e.greenlet] = {e.name, e.other};
     } else if (e.kind == EventKind::choice) {
       if (e.answer != 0) {
-        choice = e.reason == "random" ? "drew " + std::to_string(e.answer) + " of " +
-                                            std::to_string(e.n)
-                                      : "chose " + std::to_string(e.answer + 1) + " of " +
-                                            std::to_string(e.n) + " (not FIFO)";
+        choice = e.reason == "random"
+                     ? "drew " + std::to_string(e.answer) + " of " + std::to_string(e.n)
+                     : "chose " + std::to_string(e.answer + 1) + " of " + std::to_string(e.n) +
+                           " (not FIFO)";
       }
     } else if (e.kind == EventKind::exit) {
       if (failed_exit(e.reason)) failed[e.greenlet] = e.reason;
@@ -239,7 +241,8 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
                        std::size_t dim_rows = 0) {
   const Names name_of(t);
   std::map<std::uint64_t, int> column;
-  for (std::size_t i = 0; i < used.size(); ++i) column[used[i]] = x0 + static_cast<int>(i) * lane_width;
+  for (std::size_t i = 0; i < used.size(); ++i)
+    column[used[i]] = x0 + static_cast<int>(i) * lane_width;
   // Lane headers across the top.
   for (std::uint64_t id : used) {
     out << "  " << prefix << "lane_" << id << " [shape=plaintext, style=\"\", fontsize=12, label="
@@ -253,7 +256,8 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
     ++row;
     const std::string node = prefix + "n_" + std::to_string(row - 1);
     if (it.sw == nullptr) {
-      const int middle = x0 + static_cast<int>(used.size() > 0 ? used.size() - 1 : 0) * lane_width / 2;
+      const int middle =
+          x0 + static_cast<int>(used.size() > 0 ? used.size() - 1 : 0) * lane_width / 2;
       out << "  " << node << " [shape=note, style=filled, fillcolor=\"#fef7e0\", color=\"#b06000\","
           << " fixedsize=false, label=" << quote(it.note) << ", pos=" << pos(middle, row) << "];\n";
       continue;
@@ -282,8 +286,9 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
       ++row;
     }
     out << "  " << node << " [label=" << quote(name_of(s.to) + "\n" + format_time(s.time_ns))
-        << (dim ? ", fillcolor=\"#f8f9fa\", color=\"#bdc1c6\", fontcolor=\"#80868b\""
-                : s.to == 0 ? ", fillcolor=\"#f1f3f4\", color=\"#80868b\"" : "")
+        << (dim         ? ", fillcolor=\"#f8f9fa\", color=\"#bdc1c6\", fontcolor=\"#80868b\""
+            : s.to == 0 ? ", fillcolor=\"#f1f3f4\", color=\"#80868b\""
+                        : "")
         << ", pos=" << pos(column[s.to], static_cast<long long>(row)) << "];\n";
     std::string label = s.reason;
     if (!s.object.empty()) label += "\n" + s.object;
@@ -294,8 +299,7 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
         !s.choice.empty() || !s.failure.empty() || !s.fault.empty() || s.reason == "kill";
     const char* color = dim ? "#bdc1c6" : edge_color(s);
     out << "  " << from << " -> " << node << " [label=" << quote(label) << ", color=\"" << color
-        << "\", fontcolor=\"" << color << "\"" << (marked && !dim ? ", penwidth=2" : "")
-        << "];\n";
+        << "\", fontcolor=\"" << color << "\"" << (marked && !dim ? ", penwidth=2" : "") << "];\n";
     current[s.to] = node;
   }
   // Each lane as a faint line from its header to its last box, drawn under everything.
@@ -324,8 +328,8 @@ std::string default_title(const Trace& t, const std::vector<Switch>& all) {
   // The first failure, so the picture says what went wrong before one reads it.
   for (const Switch& sw : all) {
     if (!sw.failure.empty()) {
-      title += "\nfailed: #" + std::to_string(sw.from) + " " + Names(t)(sw.from) + ": " +
-               sw.failure;
+      title +=
+          "\nfailed: #" + std::to_string(sw.from) + " " + Names(t)(sw.from) + ": " + sw.failure;
       break;
     }
   }
@@ -393,7 +397,8 @@ std::string diff_dot(const Trace& passing, const Trace& failing, const DiffOptio
   if (title.empty()) {
     title = (failing.test.empty() ? std::string("tendril") : failing.test) +
             ": a passing run (left) and a failing run (right)";
-    if (const std::string f = default_title(failing, b); f.find("\nfailed: ") != std::string::npos) {
+    if (const std::string f = default_title(failing, b);
+        f.find("\nfailed: ") != std::string::npos) {
       title += f.substr(f.find("\nfailed: "));
     }
     title += parting.identical ? "\nthe two runs make the same switches"

@@ -103,12 +103,13 @@ void check_property(Testable&& testable) {
   metadata.description = info->name();
   const std::string reproduce = replay_reproduction();
   const rc::detail::TestResult result = [&] {
-    if (reproduce.empty()) return rc::detail::checkTestable(std::forward<Testable>(testable), metadata);
+    if (reproduce.empty())
+      return rc::detail::checkTestable(std::forward<Testable>(testable), metadata);
     const rc::detail::Configuration config =
         rc::detail::configFromString(reproduce, rc::detail::configuration());
     return rc::detail::checkProperty(rc::detail::toProperty(std::forward<Testable>(testable)),
-                                     metadata, config.testParams,
-                                     rc::detail::globalTestListener(), config.reproduce);
+                                     metadata, config.testParams, rc::detail::globalTestListener(),
+                                     config.reproduce);
   }();
   if (result.template is<rc::detail::SuccessResult>()) return;
   if (result.template is<rc::detail::FailureResult>() && reproduce.empty()) {
@@ -126,9 +127,9 @@ void check_property(Testable&& testable) {
 
 // TENDRIL_PROP(Suite, Name, (args...)) { body } declares a RapidCheck property as a GoogleTest
 // test, as RC_GTEST_PROP does, whose failures replay with all their inputs (see the top).
-#define TENDRIL_PROP(suite, name, arg_list)                                     \
-  void tendril_prop_impl_##suite##_##name arg_list;                             \
-  TEST(suite, name) {                                                           \
+#define TENDRIL_PROP(suite, name, arg_list)                                        \
+  void tendril_prop_impl_##suite##_##name arg_list;                                \
+  TEST(suite, name) {                                                              \
     ::tendril::props::detail::check_property(&tendril_prop_impl_##suite##_##name); \
-  }                                                                             \
+  }                                                                                \
   void tendril_prop_impl_##suite##_##name arg_list

@@ -56,33 +56,36 @@ struct ExploreOptions {
   // a decimal number), and the shard from TENDRIL_TOTAL_SHARDS/TENDRIL_SHARD_INDEX or else
   // GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX. A malformed value throws UsageError naming the variable
   // and the value. With read_shard false the shard variables are left alone (TENDRIL_EXPLORE_TEST
-  // sets the shard itself).
+  // sets the shard itself). After it, a failure's summary also prints the seed form of the replay
+  // command (TENDRIL_POLICY=... TENDRIL_SEED=...), which works only in a program that reads the
+  // environment this way.
   ExploreOptions& from_env(bool read_shard = true);
+  bool env_applied = false;  // set by from_env()
 };
 
 // ExploreResult is what an exploration found.
 struct ExploreResult {
   std::uint64_t schedules_run = 0;
-  std::uint64_t distinct = 0;  // distinct interleavings, by schedule hash
-  std::uint64_t failures = 0;  // 0 or 1: exploration stops at the first failure
-  std::string failure;         // what the failing run threw
-  std::string schedule_file;   // the minimal failing schedule (absolute path)
-  std::string found_file;      // the failing schedule as found, before minimising (absolute)
+  std::uint64_t distinct = 0;      // distinct interleavings, by schedule hash
+  std::uint64_t failures = 0;      // 0 or 1: exploration stops at the first failure
+  std::string failure;             // what the failing run threw
+  std::string schedule_file;       // the minimal failing schedule (absolute path)
+  std::string found_file;          // the failing schedule as found, before minimising (absolute)
   std::uint64_t found_away = 0;    // its choices away from FIFO (answer != 0)
   std::uint64_t minimal_away = 0;  // the minimal schedule's choices away from FIFO
   std::uint64_t shrink_runs = 0;   // runs spent minimising
-  std::string replay_command;  // replays the minimal schedule file, pasted in any shell
-  std::string seed_command;    // replays the failing seed (random, pct), pasted in any shell
-  std::string trace_file;      // the minimal schedule's flow trace, beside the schedule file
-  std::string flow_file;       // its flow graph (SVG), if a renderer is installed (see viz.hpp)
-  std::string last_steps;      // the minimal run's last steps per greenlet (trace::last_steps)
+  std::string replay_command;      // replays the minimal schedule file, pasted in any shell
+  std::string seed_command;        // reruns the failing seed (random, pct; after from_env() only)
+  std::string trace_file;          // the minimal schedule's flow trace, beside the schedule file
+  std::string flow_file;           // its flow graph (SVG), if a renderer is installed (see viz.hpp)
+  std::string last_steps;          // the minimal run's last steps per greenlet (trace::last_steps)
   // A passing neighbour of the minimal schedule (one of its choices answered FIFO instead) and
   // its trace, and where the two runs part ways (see trace::part_ways and tendril-viz --diff).
   std::string passing_trace_file;
   std::string parting;
-  bool exhausted = false;     // dfs: every schedule within the bound ran
-  bool interrupted = false;   // a Ctrl-C ended the exploration early (see catch_interrupt)
-  std::string summary;        // a few lines for the log
+  bool exhausted = false;    // dfs: every schedule within the bound ran
+  bool interrupted = false;  // a Ctrl-C ended the exploration early (see catch_interrupt)
+  std::string summary;       // a few lines for the log
   // ok() is true when no schedule failed and the exploration was not interrupted.
   bool ok() const noexcept { return failures == 0 && !interrupted; }
 };
@@ -124,9 +127,9 @@ std::uint64_t away_from_fifo(const Schedule& schedule) noexcept;
 
 // ShrinkResult is a minimised failing schedule.
 struct ShrinkResult {
-  Schedule schedule;         // the smallest failing schedule found (the input if none smaller)
-  std::string failure;       // its failure text
-  std::uint64_t runs = 0;    // runs spent
+  Schedule schedule;       // the smallest failing schedule found (the input if none smaller)
+  std::string failure;     // its failure text
+  std::uint64_t runs = 0;  // runs spent
 };
 
 // shrink() minimises a failing schedule of body: it reruns body under candidate answer lists

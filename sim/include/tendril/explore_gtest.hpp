@@ -205,8 +205,8 @@ inline ExploreResult explore_and_report(ExploreOptions options, const std::funct
       command);
   std::cout << result.summary << std::flush;
   if (result.interrupted && result.failures == 0) {
-    ADD_FAILURE_AT(file, line) << "exploration interrupted (Ctrl-C) after "
-                               << result.schedules_run << " schedules";
+    ADD_FAILURE_AT(file, line) << "exploration interrupted (Ctrl-C) after " << result.schedules_run
+                               << " schedules";
     // Then end the process as a Ctrl-C does (explore() has put SIGINT's default back).
     std::fflush(nullptr);
     std::raise(SIGINT);
@@ -275,10 +275,10 @@ inline bool register_exploration(const char* suite, const char* name, const char
   const std::string test = std::string(suite) + "." + name;
   for (std::uint64_t shard = 0; shard < shards; ++shard) {
     const std::string shard_name = std::string(name) + "/" + std::to_string(shard);
-    ::testing::RegisterTest(suite, shard_name.c_str(), nullptr, nullptr, file, line,
-                            [=]() -> ::testing::Test* {
-                              return new ShardTest(test, shard, shards, make_options, body, file, line);
-                            });
+    ::testing::RegisterTest(
+        suite, shard_name.c_str(), nullptr, nullptr, file, line, [=]() -> ::testing::Test* {
+          return new ShardTest(test, shard, shards, make_options, body, file, line);
+        });
   }
   return true;
 }

@@ -339,7 +339,7 @@ class Hub {
   bool running_ = false;
   ErrorHandler on_error_;
   std::vector<std::pair<Ref<Greenlet>, WaitToken>> idle_waiters_;
-  std::string deadlock_report_;  // taken at a deadlock, raised in main once the others are dead
+  std::string deadlock_report_;     // taken at a deadlock, raised in main once the others are dead
   std::exception_ptr run_failure_;  // set by fail_run(): run() throws it after teardown
 };
 

@@ -47,7 +47,7 @@ class Semaphore : public Linkable {
  private:
   void took() noexcept;
   std::int64_t counter_;
-  std::int64_t bound_;  // 0: unbounded
+  std::int64_t bound_;          // 0: unbounded
   const char* acquire_reason_;  // "Lock.acquire", ...: a literal, as observers keep it
   Ref<Greenlet> holder_;        // see holder(); tracked only when bound_ == 1
 };

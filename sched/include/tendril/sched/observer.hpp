@@ -58,8 +58,8 @@ class Observer {
   // on_fault(): a simulated network fault took effect while g ran (nullptr: on the hub's stack):
   // what is "reset", "refused" or "partition" (literals), detail names the connection or the
   // addresses ("sim-client:40000 <-> 127.0.0.1:8000"). SimNet reports them.
-  virtual void on_fault(const Greenlet* /*g*/, const char* /*what*/, const std::string& /*detail*/) {
-  }
+  virtual void on_fault(const Greenlet* /*g*/, const char* /*what*/,
+                        const std::string& /*detail*/) {}
 
   // The two calls the hub makes at every switch. By default they split into the calls above;
   // an observer that records every switch (trace::Tracer) overrides them to do one thing each.
