@@ -21,15 +21,22 @@
 namespace tendril {
 namespace {
 
-std::uint64_t env_number(const char* name, std::uint64_t fallback) {
+// env_number() reads a whole number from the environment, strictly: digits only (no space, no
+// sign), within [min, max]; anything else is a UsageError naming the variable and the value.
+std::uint64_t env_number(const char* name, std::uint64_t fallback, std::uint64_t min = 0,
+                         std::uint64_t max = UINT64_MAX) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return fallback;
+  const std::string text(v);
+  const bool digits = text.size() <= 20 && std::all_of(text.begin(), text.end(), [](char c) {
+                        return c >= '0' && c <= '9';
+                      });
   errno = 0;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  if (v[0] == '-' || errno != 0 || *end != '\0') {
+  const unsigned long long n = digits ? std::strtoull(v, nullptr, 10) : 0;
+  if (!digits || errno != 0 || n < min || n > max) {
     throw UsageError(std::string("tendril: environment variable ") + name +
-                     " must be a non-negative integer, got '" + v + "'");
+                     " must be a whole number from " + std::to_string(min) + " to " +
+                     std::to_string(max) + ", got '" + v + "'");
   }
   return n;
 }
@@ -513,13 +520,15 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
                      "'");
   }
   seed = env_number("TENDRIL_SEED", seed);
-  schedules = env_number("TENDRIL_SCHEDULES", schedules);
-  pct_depth = static_cast<std::uint32_t>(env_number("TENDRIL_PCT_DEPTH", pct_depth));
+  schedules = env_number("TENDRIL_SCHEDULES", schedules, 1);
+  pct_depth = static_cast<std::uint32_t>(
+      env_number("TENDRIL_PCT_DEPTH", pct_depth, 1, max_pct_depth));
   pct_steps = env_number("TENDRIL_PCT_STEPS", pct_steps);
-  dfs_bound = static_cast<std::uint32_t>(env_number("TENDRIL_DFS_BOUND", dfs_bound));
+  dfs_bound =
+      static_cast<std::uint32_t>(env_number("TENDRIL_DFS_BOUND", dfs_bound, 0, max_dfs_bound));
   artifacts = env_text("TENDRIL_ARTIFACTS", artifacts);
   replay = env_text("TENDRIL_REPLAY", replay);
-  shrink_runs = env_number("TENDRIL_SHRINK", shrink_runs);
+  shrink_runs = env_number("TENDRIL_SHRINK", shrink_runs, 0, 100'000'000);
   env_applied = true;
   progress = env_text("TENDRIL_PROGRESS", progress);
   if (progress != "auto" && progress != "lines" && progress != "off") {
@@ -542,8 +551,8 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
       std::getenv("TENDRIL_TOTAL_SHARDS") ? "TENDRIL_TOTAL_SHARDS" : "GTEST_TOTAL_SHARDS";
   const char* index_var =
       std::getenv("TENDRIL_SHARD_INDEX") ? "TENDRIL_SHARD_INDEX" : "GTEST_SHARD_INDEX";
-  total_shards = env_number(total_var, total_shards);
-  shard_index = env_number(index_var, shard_index);
+  total_shards = env_number(total_var, total_shards, 1, 1'000'000);
+  shard_index = env_number(index_var, shard_index, 0, 999'999);
   if (total_shards == 0 || shard_index >= total_shards) {
     throw UsageError(std::string("tendril: shard index ") + std::to_string(shard_index) +
                      " is not below the shard count " + std::to_string(total_shards) + " (" +
@@ -587,6 +596,21 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   if (o.total_shards == 0 || o.shard_index >= o.total_shards) {
     throw UsageError("tendril::explore: shard_index " + std::to_string(o.shard_index) +
                      " is not below total_shards " + std::to_string(o.total_shards));
+  }
+  if (o.policy != "fifo" && o.policy != "random" && o.policy != "pct" && o.policy != "dfs") {
+    throw UsageError("tendril::explore: ExploreOptions::policy must be fifo, random, pct or dfs, "
+                     "got '" + o.policy + "'");
+  }
+  if (o.schedules == 0) {
+    throw UsageError("tendril::explore: ExploreOptions::schedules is 0: nothing would run");
+  }
+  if (o.pct_depth == 0 || o.pct_depth > max_pct_depth) {
+    throw UsageError("tendril::explore: ExploreOptions::pct_depth must be from 1 to " +
+                     std::to_string(max_pct_depth) + ", got " + std::to_string(o.pct_depth));
+  }
+  if (o.dfs_bound > max_dfs_bound) {
+    throw UsageError("tendril::explore: ExploreOptions::dfs_bound must be at most " +
+                     std::to_string(max_dfs_bound) + ", got " + std::to_string(o.dfs_bound));
   }
   ExploreResult result;
   std::ostringstream summary;
@@ -692,7 +716,17 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     const std::string base = absolute(o.artifacts) + "/" + file_safe(o.test) + "-" + o.policy +
                              "-" + std::to_string(seed);
     result.found_file = base + ".schedule";
-    save_schedule(found, result.found_file);
+    // A folder that cannot be written must not hide the failure found: it is still reported,
+    // with the reason the schedule could not be saved (and the seed form, where there is one).
+    bool saved = true;
+    try {
+      save_schedule(found, result.found_file);
+    } catch (const std::exception& e) {
+      saved = false;
+      result.found_file.clear();
+      result.save_error = std::string(e.what()) + " (the artifacts folder is ExploreOptions::" +
+                          "artifacts or TENDRIL_ARTIFACTS: '" + o.artifacts + "')";
+    }
     result.found_away = away_from_fifo(found);
     if (o.quiet) o.quiet(true);
     ShrinkResult minimal{found, failure, 0};
@@ -702,19 +736,26 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     result.shrink_runs = minimal.runs;
     result.minimal_away = away_from_fifo(minimal.schedule);
     result.failure = minimal.failure;
-    if (minimal.runs > 0 && smaller(minimal.schedule, found)) {
+    if (saved && minimal.runs > 0 && smaller(minimal.schedule, found)) {
       result.schedule_file = base + ".min.schedule";
-      save_schedule(minimal.schedule, result.schedule_file);
+      try {
+        save_schedule(minimal.schedule, result.schedule_file);
+      } catch (const std::exception& e) {
+        result.schedule_file = result.found_file;
+        result.save_error = std::string("the minimal schedule: ") + e.what();
+      }
     } else {
       result.schedule_file = result.found_file;
     }
-    const trace::Trace failing_trace =
-        trace_failure(*hub, o.test, minimal.schedule, body, quiet_checks, result);
-    trace_passing_neighbour(*hub, o.test, minimal.schedule, failing_trace, body, quiet_checks,
-                            result);
+    if (saved) {
+      const trace::Trace failing_trace =
+          trace_failure(*hub, o.test, minimal.schedule, body, quiet_checks, result);
+      trace_passing_neighbour(*hub, o.test, minimal.schedule, failing_trace, body, quiet_checks,
+                              result);
+      result.replay_command =
+          in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " + command);
+    }
     if (o.quiet) o.quiet(false);
-    result.replay_command =
-        in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " + command);
     if (o.env_applied && (o.policy == "random" || o.policy == "pct")) {
       // The artifacts folder too, so that the rerun saves where this run did.
       std::string env = "TENDRIL_ARTIFACTS=" + shell_quote(absolute(o.artifacts)) +
@@ -766,7 +807,14 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   }
   if (result.failures > 0) {
     summary << "tendril: failure: " << result.failure << "\n";
-    if (result.schedule_file != result.found_file) {
+    if (!result.save_error.empty()) {
+      summary << "tendril: could not save the schedule: " << result.save_error << "\n";
+    }
+    if (result.schedule_file.empty()) {
+      summary << "tendril: " << result.found_away << " choice"
+              << (result.found_away == 1 ? "" : "s") << " away from FIFO, minimised to "
+              << result.minimal_away << " in " << result.shrink_runs << " runs (not saved)\n";
+    } else if (result.schedule_file != result.found_file) {
       summary << "tendril: minimised to " << result.minimal_away << " choice"
               << (result.minimal_away == 1 ? "" : "s") << " away from FIFO (found with "
               << result.found_away << ") in " << result.shrink_runs << " runs\n"
@@ -783,7 +831,9 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
                  "* = a choice away from FIFO):\n"
               << result.last_steps;
     }
-    summary << "tendril: replay it with: " << result.replay_command << "\n";
+    if (!result.replay_command.empty()) {
+      summary << "tendril: replay it with: " << result.replay_command << "\n";
+    }
     if (!result.seed_command.empty()) {
       summary << "tendril: or rerun seed " << failing_seed << " with: " << result.seed_command
               << "\n";

@@ -202,7 +202,8 @@ TEST(Explore, BadEnvironmentValues) {
     ADD_FAILURE() << "no UsageError";
   } catch (const tendril::UsageError& e) {
     EXPECT_NE(
-        std::string(e.what()).find("TENDRIL_SCHEDULES must be a non-negative integer, got 'lots'"),
+        std::string(e.what()).find("TENDRIL_SCHEDULES must be a whole number from 1 to "
+                                   "18446744073709551615, got 'lots'"),
         std::string::npos);
   }
   ::unsetenv("TENDRIL_SCHEDULES");
@@ -644,6 +645,113 @@ TEST(ExploreShrink, TheSummaryTellsTheLastStepsOfEachGreenlet) {
   EXPECT_NE(r.summary.find("tendril: the last steps of each greenlet (seq: why it ran -> where it "
                            "stopped; * = a choice away from FIFO):\n" +
                            r.last_steps + "tendril: replay it with: "),
+            std::string::npos)
+      << r.summary;
+}
+
+// Every environment override is parsed strictly and range-checked, naming the variable and the
+// value: no sign, no space, no silent truncation to a smaller type, no 0 where it means nothing,
+// no depth that would cost a gigabyte per schedule.
+TEST(ExploreBadInput, EnvironmentNumbersAreStrict) {
+  auto error_of = [](const char* name, const char* value) {
+    ::setenv(name, value, 1);
+    std::string what;
+    try {
+      tendril::ExploreOptions().from_env();
+    } catch (const tendril::UsageError& e) {
+      what = e.what();
+    }
+    ::unsetenv(name);
+    return what;
+  };
+  const std::string u64 = "18446744073709551615";
+  EXPECT_EQ(error_of("TENDRIL_SCHEDULES", " -1"),
+            "tendril: environment variable TENDRIL_SCHEDULES must be a whole number from 1 to " +
+                u64 + ", got ' -1'");
+  EXPECT_EQ(error_of("TENDRIL_SCHEDULES", "0"),
+            "tendril: environment variable TENDRIL_SCHEDULES must be a whole number from 1 to " +
+                u64 + ", got '0'");
+  EXPECT_EQ(error_of("TENDRIL_SCHEDULES", "+5"),
+            "tendril: environment variable TENDRIL_SCHEDULES must be a whole number from 1 to " +
+                u64 + ", got '+5'");
+  EXPECT_EQ(error_of("TENDRIL_SEED", "18446744073709551616"),
+            "tendril: environment variable TENDRIL_SEED must be a whole number from 0 to " + u64 +
+                ", got '18446744073709551616'");
+  EXPECT_EQ(error_of("TENDRIL_PCT_DEPTH", "4294967299"),
+            "tendril: environment variable TENDRIL_PCT_DEPTH must be a whole number from 1 to "
+            "100, got '4294967299'");
+  EXPECT_EQ(error_of("TENDRIL_PCT_DEPTH", "0"),
+            "tendril: environment variable TENDRIL_PCT_DEPTH must be a whole number from 1 to "
+            "100, got '0'");
+  EXPECT_EQ(error_of("TENDRIL_PCT_DEPTH", "100000000"),
+            "tendril: environment variable TENDRIL_PCT_DEPTH must be a whole number from 1 to "
+            "100, got '100000000'");
+  EXPECT_EQ(error_of("TENDRIL_DFS_BOUND", "4294967296"),
+            "tendril: environment variable TENDRIL_DFS_BOUND must be a whole number from 0 to "
+            "10000, got '4294967296'");
+  EXPECT_EQ(error_of("TENDRIL_SHRINK", "1e3"),
+            "tendril: environment variable TENDRIL_SHRINK must be a whole number from 0 to "
+            "100000000, got '1e3'");
+  EXPECT_EQ(error_of("TENDRIL_SEED", "42"), "");
+}
+
+// Options set in code are checked as strictly.
+TEST(ExploreBadInput, OptionsThatMeanNothingAreRefused) {
+  auto what_of = [](tendril::ExploreOptions o) {
+    o.test = "Explore.BadOptions";
+    try {
+      tendril::explore(o, [] {});
+    } catch (const tendril::UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  tendril::ExploreOptions o;
+  o.schedules = 0;
+  EXPECT_EQ(what_of(o), "tendril::explore: ExploreOptions::schedules is 0: nothing would run");
+  o = {};
+  o.pct_depth = 0;
+  EXPECT_EQ(what_of(o), "tendril::explore: ExploreOptions::pct_depth must be from 1 to 100, got 0");
+  o = {};
+  o.policy = "chaos";
+  EXPECT_EQ(what_of(o),
+            "tendril::explore: ExploreOptions::policy must be fifo, random, pct or dfs, got "
+            "'chaos'");
+}
+
+// A replay file must be a regular file: /dev/zero (endless) and a directory are refused at once.
+TEST(ExploreBadInput, ReplayFilesMustBeRegularFiles) {
+  auto o = options("random");
+  o.test = "Explore.BadReplayFile";
+  for (const std::string path : {"/dev/zero", "/tmp"}) {
+    o.replay = path;
+    try {
+      tendril::explore(o, [] {});
+      ADD_FAILURE() << "no ScheduleError for " << path;
+    } catch (const tendril::ScheduleError& e) {
+      EXPECT_EQ(std::string(e.what()), "tendril: schedule file " + path + " is not a regular file");
+    }
+  }
+}
+
+// An artifacts folder that cannot be written does not hide the failure found: it is reported,
+// with why nothing was saved.
+TEST(ExploreBadInput, AnUnwritableArtifactsFolderStillReportsTheFailure) {
+  auto o = options("random");
+  o.test = "Explore.Unwritable";
+  o.artifacts = "/proc/tendril-cannot-write-here";
+  const auto r = tendril::explore(o, seeds::bank_race);
+  EXPECT_EQ(r.failures, 1u);
+  EXPECT_EQ(r.failure, "std::logic_error: overdraft: balance is -60");
+  EXPECT_EQ(r.schedule_file, "");
+  EXPECT_EQ(r.replay_command, "");
+  EXPECT_EQ(r.minimal_away, 8u);
+  EXPECT_NE(r.save_error.find("(the artifacts folder is ExploreOptions::artifacts or "
+                              "TENDRIL_ARTIFACTS: '/proc/tendril-cannot-write-here')"),
+            std::string::npos)
+      << r.save_error;
+  EXPECT_NE(r.summary.find("tendril: failure: std::logic_error: overdraft: balance is -60\n"
+                           "tendril: could not save the schedule: "),
             std::string::npos)
       << r.summary;
 }

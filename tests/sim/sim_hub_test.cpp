@@ -295,3 +295,42 @@ TEST(SimNet, FlowControlAndSeededLatency) {
   EXPECT_NE(a, run_once(4));
   EXPECT_GE(a.size(), 17u);  // 5000 bytes read 300 at a time
 }
+
+// When the hub ends a run itself (here the step limit) with main still alive, the other
+// greenlets unwind first, while main's locals (the Lock they hold) still exist; main dies last.
+TEST(SimHub, StepLimitTeardownUnwindsOthersBeforeMain) {
+  tendril::SimOptions options;
+  options.max_steps = 1000;
+  SimHub hub(options);
+  std::vector<std::string> log;
+  std::string what;
+  try {
+    tendril::run(hub, [&] {
+      struct Alive {
+        std::vector<std::string>* log;
+        bool alive = true;
+        ~Alive() {
+          alive = false;
+          log->push_back("main's locals die");
+        }
+      } main_local{&log};
+      tendril::Lock lock("mains");
+      auto spinner = tendril::spawn("spinner", [&] {
+        std::lock_guard<tendril::Lock> guard(lock);  // released while unwinding: lock must live
+        struct Note {
+          std::vector<std::string>* log;
+          Alive* main_local;
+          ~Note() { log->push_back(main_local->alive ? "spinner unwinds first" : "too late"); }
+        } note{&log, &main_local};
+        for (;;) tendril::sleep(0s);
+      });
+      spinner->join();
+    });
+  } catch (const tendril::HubError& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what.rfind("tendril::SimHub: step limit of 1000 reached at virtual time", 0), 0u)
+      << what;
+  EXPECT_EQ(log, (std::vector<std::string>{"spinner unwinds first", "main's locals die"}));
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+}

@@ -293,6 +293,20 @@ void save_schedule(const Schedule& schedule, const std::string& path) {
 }
 
 Schedule load_schedule(const std::string& path) {
+  // Only a regular file of bounded size: a FIFO or /dev/zero would read forever, a directory
+  // would read as empty.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    throw ScheduleError("tendril: schedule file " + path + " is not a regular file");
+  }
+  if (!ec && std::filesystem::is_regular_file(status)) {
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec && size > max_schedule_file_bytes) {
+      throw ScheduleError("tendril: schedule file " + path + " is " + std::to_string(size) +
+                          " bytes, over the limit of " + std::to_string(max_schedule_file_bytes));
+    }
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ScheduleError("tendril: cannot read schedule file " + path + ": " + std::strerror(errno));

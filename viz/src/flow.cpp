@@ -266,9 +266,10 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
     const bool dim = row <= dim_rows;
     std::string from = current[s.from];
     if (!s.failure.empty()) {
-      // The failure gets a row of its own, in the failing greenlet's lane, where it died.
+      // The failure gets rows of its own, in the failing greenlet's lane, where it died: an
+      // octagon for a one-line message, a box as tall as a longer one (a deadlock report).
       const std::string failed = prefix + "f_" + std::to_string(row - 1);
-      std::string text = s.failure.size() > 240 ? s.failure.substr(0, 237) + "..." : s.failure;
+      std::string text = s.failure.size() > 1200 ? s.failure.substr(0, 1197) + "..." : s.failure;
       // Wrapped at spaces every 60 characters or so, so the box stays near its lane.
       for (std::size_t line = 0, i = 0; i < text.size(); ++i, ++line) {
         if (text[i] == '\n') line = 0;
@@ -277,13 +278,17 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
           line = 0;
         }
       }
-      out << "  " << failed << " [shape=octagon, style=filled, fillcolor=\"#fce8e6\","
-          << " color=\"#c5221f\", fontcolor=\"#a50e0e\", penwidth=2, fixedsize=false,"
-          << " label=" << quote("FAILED\n" + text) << ", pos=" << pos(column[s.from], row)
-          << "];\n";
+      const auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 2;
+      const std::size_t rows = (lines + 2) / 3;  // about three lines of text per row
+      out << "  " << failed << " [shape=" << (rows > 1 ? "box" : "octagon")
+          << ", style=filled, fillcolor=\"#fce8e6\", color=\"#c5221f\", fontcolor=\"#a50e0e\","
+          << " penwidth=2, fixedsize=false, label=" << quote("FAILED\n" + text)
+          << ", pos=\"" << column[s.from] << ","
+          << -static_cast<long long>(row) * row_height - static_cast<long long>(rows - 1) * row_height / 2
+          << "!\"];\n";
       out << "  " << from << " -> " << failed << " [color=\"#c5221f\", penwidth=2];\n";
       from = failed;
-      ++row;
+      row += rows;
     }
     out << "  " << node << " [label=" << quote(name_of(s.to) + "\n" + format_time(s.time_ns))
         << (dim         ? ", fillcolor=\"#f8f9fa\", color=\"#bdc1c6\", fontcolor=\"#80868b\""
@@ -328,8 +333,10 @@ std::string default_title(const Trace& t, const std::vector<Switch>& all) {
   // The first failure, so the picture says what went wrong before one reads it.
   for (const Switch& sw : all) {
     if (!sw.failure.empty()) {
-      title +=
-          "\nfailed: #" + std::to_string(sw.from) + " " + Names(t)(sw.from) + ": " + sw.failure;
+      // Its first line only: the whole message is in the failing lane.
+      std::string first = sw.failure.substr(0, sw.failure.find('\n'));
+      if (first.size() > 160) first = first.substr(0, 157) + "...";
+      title += "\nfailed: #" + std::to_string(sw.from) + " " + Names(t)(sw.from) + ": " + first;
       break;
     }
   }

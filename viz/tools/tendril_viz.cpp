@@ -81,7 +81,22 @@ tendril::trace::Trace load(const std::string& path) {
 
 }  // namespace
 
+int run(int argc, char** argv);
+
+// main() turns anything thrown (bad_alloc on a huge trace included) into one line and exit 1.
 int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "tendril-viz: out of memory (the trace or the graph is too large; draw "
+                         "a window with --from/--to)\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tendril-viz: %s\n", e.what());
+  }
+  return 1;
+}
+
+int run(int argc, char** argv) {
   std::string input, output, perfetto, diff_passing, diff_failing;
   bool diff = false;
   tendril::viz::FlowOptions options;

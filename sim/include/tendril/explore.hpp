@@ -11,6 +11,11 @@
 
 namespace tendril {
 
+// The bounds explore() and from_env() enforce on depths (larger ones cost memory per schedule
+// and find nothing a smaller one would not).
+inline constexpr std::uint32_t max_pct_depth = 100;
+inline constexpr std::uint32_t max_dfs_bound = 10'000;
+
 // ExploreOptions says how to explore; from_env() lets the environment override it.
 struct ExploreOptions {
   std::string test;               // identity written into schedule files (required)
@@ -71,6 +76,7 @@ struct ExploreResult {
   std::string failure;             // what the failing run threw
   std::string schedule_file;       // the minimal failing schedule (absolute path)
   std::string found_file;          // the failing schedule as found, before minimising (absolute)
+  std::string save_error;          // why a schedule could not be saved (its file name then empty)
   std::uint64_t found_away = 0;    // its choices away from FIFO (answer != 0)
   std::uint64_t minimal_away = 0;  // the minimal schedule's choices away from FIFO
   std::uint64_t shrink_runs = 0;   // runs spent minimising

@@ -212,8 +212,11 @@ inline ExploreResult explore_and_report(ExploreOptions options, const std::funct
     std::raise(SIGINT);
   }
   if (result.failures > 0) {
-    std::string message = result.failure + "\nschedule: " + result.schedule_file +
-                          "\nreplay: " + result.replay_command;
+    std::string message = result.failure;
+    if (!result.save_error.empty()) message += "\nnot saved: " + result.save_error;
+    if (!result.schedule_file.empty()) {
+      message += "\nschedule: " + result.schedule_file + "\nreplay: " + result.replay_command;
+    }
     if (!result.seed_command.empty()) message += "\nseed: " + result.seed_command;
     if (!options.replay.empty()) message = result.failure + "\nreplayed: " + result.schedule_file;
     ADD_FAILURE_AT(file, line) << message;

@@ -39,8 +39,10 @@ class ScheduleError : public std::runtime_error {
 // validating everything (source names the text in errors). Throws ScheduleError.
 std::string format_schedule(const Schedule& schedule);
 Schedule parse_schedule(const std::string& text, const std::string& source);
-// save_schedule() writes a schedule file (creating parent folders); load_schedule() reads one.
-// Both throw ScheduleError naming the path on any failure.
+// save_schedule() writes a schedule file (creating parent folders); load_schedule() reads one,
+// which must be a regular file of at most max_schedule_file_bytes. Both throw ScheduleError
+// naming the path on any failure.
+inline constexpr std::uint64_t max_schedule_file_bytes = 1ULL << 30;
 void save_schedule(const Schedule& schedule, const std::string& path);
 Schedule load_schedule(const std::string& path);
 

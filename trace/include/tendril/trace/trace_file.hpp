@@ -38,6 +38,8 @@ Trace parse_trace(std::string_view text, std::string_view origin);
 // TraceError naming the path on any failure.
 void save_trace(const Trace& trace, const std::string& path);
 Trace load_trace(const std::string& path);
+// load_trace() reads only a regular file of at most this many bytes (TraceError otherwise).
+inline constexpr std::uint64_t max_trace_file_bytes = 4ULL << 30;
 
 // FlowRenderer draws a trace's flow graph to a file (tendril::viz::render_flow is one). explore()
 // draws a failing schedule's flow graph next to its schedule file with the installed renderer;
