@@ -2,6 +2,7 @@
 #include "tendril/sched/greenlet.hpp"
 
 #include <boost/context/fiber.hpp>
+#include <cstdio>
 #include <limits>
 #include <utility>
 
@@ -332,6 +333,14 @@ void Greenlet::wait_for_result(std::optional<Duration> timeout, const char* api)
 }
 
 // ---- free functions ----
+
+namespace detail {
+void throw_negative_sleep(long double ns) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.0Lf", ns);
+  throw UsageError(std::string("tendril::sleep: negative duration (") + text + " ns)");
+}
+}  // namespace detail
 
 void sleep(Duration d) {
   Hub& hub = current_hub("tendril::sleep");

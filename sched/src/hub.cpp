@@ -19,6 +19,9 @@
 #include "tendril/sched/timeout.hpp"
 
 namespace tendril {
+namespace detail {
+void ensure_alt_stack();  // overflow.cpp
+}  // namespace detail
 namespace {
 
 void function_cb(Callback& cb, bool run) {
@@ -187,6 +190,8 @@ HubBinding::HubBinding(Hub& hub) {
         "greenlet instead)");
   }
   detail::t_bound_hub = &hub;
+  // A stack overflow is reported from a signal handler, which needs a stack of its own.
+  detail::ensure_alt_stack();
 }
 
 HubBinding::~HubBinding() { detail::t_bound_hub = nullptr; }

@@ -11,6 +11,9 @@
 #include <system_error>
 
 namespace tendril {
+namespace detail {
+void install_overflow_handler();  // overflow.cpp
+}  // namespace detail
 namespace {
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
@@ -25,12 +28,15 @@ StackPool::StackPool(const StackOptions& options)
     : options_(options), page_bytes_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) {
   options_.size_bytes =
       round_up(std::max<std::size_t>(options_.size_bytes, 16 * 1024), page_bytes_);
+  guard_bytes_ = round_up(std::max<std::size_t>(options_.guard_bytes, page_bytes_), page_bytes_);
+  options_.guard_bytes = guard_bytes_;
+  if (options_.mode == StackMode::guarded) detail::install_overflow_handler();
 }
 
 StackPool::~StackPool() {
   if (options_.mode == StackMode::guarded) {
     for (auto& s : free_) {
-      ::munmap(static_cast<char*>(s.sp) - s.size - page_bytes_, s.size + page_bytes_);
+      ::munmap(static_cast<char*>(s.sp) - s.size - guard_bytes_, s.size + guard_bytes_);
     }
   }
   for (auto& slab : slabs_) ::munmap(slab.base, slab.bytes);
@@ -66,8 +72,8 @@ void StackPool::deallocate(boost::context::stack_context& sctx) noexcept {
   }
   char* bottom = static_cast<char*>(sctx.sp) - sctx.size;
   if (options_.mode == StackMode::guarded) {
-    ::munmap(bottom - page_bytes_, sctx.size + page_bytes_);
-    mapped_bytes_ -= sctx.size + page_bytes_;
+    ::munmap(bottom - guard_bytes_, sctx.size + guard_bytes_);
+    mapped_bytes_ -= sctx.size + guard_bytes_;
   } else {
     // Dense stacks stay in their slab; give the pages that belong to this stack alone back to the
     // kernel (its first and last pages are shared with its neighbours) and keep the address.
@@ -91,8 +97,16 @@ bool StackPool::overflowed(const boost::context::stack_context& sctx) const noex
   return false;
 }
 
+bool StackPool::in_guard(const boost::context::stack_context& sctx,
+                         const void* address) const noexcept {
+  if (options_.mode != StackMode::guarded || sctx.sp == nullptr) return false;
+  const auto bottom = reinterpret_cast<std::uintptr_t>(sctx.sp) - sctx.size;
+  const auto a = reinterpret_cast<std::uintptr_t>(address);
+  return a < bottom && a >= bottom - guard_bytes_;
+}
+
 boost::context::stack_context StackPool::map_guarded() {
-  const std::size_t bytes = options_.size_bytes + page_bytes_;
+  const std::size_t bytes = options_.size_bytes + guard_bytes_;
   void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) {
@@ -100,7 +114,7 @@ boost::context::stack_context StackPool::map_guarded() {
                             "tendril: cannot map a greenlet stack of " + std::to_string(bytes) +
                                 " bytes (" + std::to_string(live_) + " stacks live)");
   }
-  if (::mprotect(base, page_bytes_, PROT_NONE) != 0) {
+  if (::mprotect(base, guard_bytes_, PROT_NONE) != 0) {
     const int err = errno;
     ::munmap(base, bytes);
     // Each guard page splits the mapping in two; ENOMEM here almost always means the process hit

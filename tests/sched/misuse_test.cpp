@@ -54,7 +54,16 @@ TEST(Misuse, NegativeSleep) {
   tendril::run(hub, [] {
     expect_usage_error([] { tendril::sleep(-5ns); }, "tendril::sleep: negative duration (-5 ns)");
     expect_usage_error([] { tendril::spawn_later(-1s, [] {}); }, "start_later: negative duration");
+    // Durations too large for nanoseconds saturate instead of overflowing (UBSan would say):
+    // a huge negative one is refused, a huge positive one sleeps until the end of time.
+    expect_usage_error([] { tendril::sleep(std::chrono::hours(-3'000'000)); },
+                       "tendril::sleep: negative duration (-10800000000000000000 ns)");
+    expect_usage_error([] { tendril::sleep(std::chrono::hours::min()); },
+                       "tendril::sleep: negative duration (");
   });
+  SimHub late;
+  tendril::run(late, [] { tendril::sleep(std::chrono::hours(3'000'000)); });
+  EXPECT_EQ(late.now_ns(), INT64_MAX);
 }
 
 // Joining yourself is refused instead of waiting forever.

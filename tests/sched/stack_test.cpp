@@ -21,7 +21,8 @@ TEST(StackPool, WarmPoolDoesNotMapAgain) {
     for (int i = 0; i < 100; ++i) tendril::spawn([] {})->join();
   });
   const auto& opts = hub.stacks().options();
-  EXPECT_EQ(hub.stacks().mapped_bytes(), 2 * (opts.size_bytes + 4096));
+  EXPECT_EQ(opts.guard_bytes, 64u * 1024);
+  EXPECT_EQ(hub.stacks().mapped_bytes(), 2 * (opts.size_bytes + opts.guard_bytes));
   EXPECT_EQ(hub.stacks().live_stacks(), 0u);
 }
 
@@ -96,22 +97,48 @@ TEST(StackPoolDeathTest, DenseOverflowIsDetected) {
       "stack overflow in greenlet #2 'deep'|AddressSanitizer");
 }
 
-// In guarded mode an overflow hits the guard page and faults at once.
-TEST(StackPoolDeathTest, GuardedOverflowFaults) {
+namespace {
+
+// recurse() never ends (the compiler cannot know that keep_going stays true): each frame keeps a
+// little of its own, so it cannot become a loop.
+volatile bool keep_going = true;
+[[gnu::noinline]] int recurse(int depth) {
+  volatile char pad[256];
+  pad[0] = static_cast<char>(depth);
+  if (!keep_going) return pad[0];
+  return recurse(depth + 1) + pad[0];
+}
+
+// big_frame() has one frame larger than a 64 KiB stack (the issue's reproducer: with a 4 KiB
+// guard page and no stack-clash protection it wrote into the next greenlet's stack silently).
+[[gnu::noinline]] void big_frame() {
+  volatile char big[72 * 1024];
+  big[0] = 1;
+  big[sizeof big - 1] = 2;
+}
+
+}  // namespace
+
+// In guarded mode an overflow hits the guard region and faults at once; the fault handler names
+// the greenlet, whatever the shape of the overflow: unbounded recursion, or one frame larger
+// than the stack (probed page by page under -fstack-clash-protection, and caught by the 64 KiB
+// guard region even without it). Under ASan, its own report follows tendril's line.
+TEST(StackPoolDeathTest, GuardedOverflowNamesTheGreenlet) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_DEATH(
-      {
-        tendril::SimOptions options;
-        options.stack.size_bytes = 16 * 1024;
-        tendril::SimHub hub(options);
-        tendril::run(hub, [] {
-          tendril::spawn([] {
-            volatile char big[64 * 1024];
-            for (auto& c : big) c = 1;
-          })->join();
-        });
-      },
-      "");
+  auto overflow = [](void (*body)()) {
+    tendril::SimOptions options;
+    options.stack.size_bytes = 64 * 1024;
+    tendril::SimHub hub(options);
+    tendril::run(hub, [body] {
+      auto victim = tendril::spawn("victim", [] { tendril::sleep(1s); });
+      tendril::spawn("deep", body)->join();
+      victim->join();
+    });
+  };
+  EXPECT_DEATH(overflow([] { (void)recurse(0); }),
+               "tendril: stack overflow in greenlet #3 'deep' \\(its stack is 65536 bytes: raise "
+               "StackOptions::size_bytes, or move large buffers off the stack\\)");
+  EXPECT_DEATH(overflow(big_frame), "tendril: stack overflow in greenlet #3 'deep'");
 }
 
 // Past the kernel's mapping limit, guarded stacks fail with an error that names the limit and the

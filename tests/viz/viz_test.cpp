@@ -396,3 +396,69 @@ TEST(Flow, NetworkFaultsAreDrawn) {
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[1], "main -> hub network refused: sim-client:40000 -> 10.0.0.1:80 / sleep");
 }
+
+namespace {
+
+// valid_utf8() says whether s is well-formed UTF-8 (no overlong forms or surrogates).
+bool valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = p[i];
+    const std::size_t len = c < 0x80         ? 1
+                            : (c >> 5) == 6  ? 2
+                            : (c >> 4) == 14 ? 3
+                            : (c >> 3) == 30 ? 4
+                                             : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+    }
+    if ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] >= 0xA0) ||
+        (c == 0xF0 && p[i + 1] < 0x90) || c == 0xC0 || c == 0xC1 || c > 0xF4) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
+// Names with invalid UTF-8 (a trace may hold any bytes) are drawn with U+FFFD in their place:
+// the SVG stays well-formed and the Perfetto JSON valid UTF-8.
+TEST_F(Render, InvalidUtf8NamesAreReplaced) {
+  tr::Trace t = ping_pong(1);
+  t.events[1].name = "bad\xff\xfe name \xc0\xaf end \xed\xa0\x80";
+  const std::string dot = viz::flow_dot(t);
+  EXPECT_NE(dot.find("#2 bad\xef\xbf\xbd\xef\xbf\xbd name \xef\xbf\xbd\xef\xbf\xbd end"),
+            std::string::npos)
+      << dot;
+  EXPECT_TRUE(valid_utf8(dot));
+  const auto svg = dir_ / "utf8.svg";
+  viz::render_flow(t, svg.string());
+  EXPECT_TRUE(valid_utf8(read_file(svg)));
+  std::ostringstream json;
+  viz::write_perfetto(t, json);
+  EXPECT_TRUE(valid_utf8(json.str()));
+  EXPECT_NE(json.str().find("bad\xef\xbf\xbd"), std::string::npos);
+}
+
+// A trace with 200,000 greenlets of which a window shows two: only those lanes are drawn (and
+// the lanes are found in one pass, not one per greenlet).
+TEST(Flow, ManyGreenletsOnlyTheShownLanes) {
+  tr::Trace t = ping_pong(1);
+  for (std::uint64_t g = 3; g < 200'003; ++g) {
+    tr::TraceEvent e;
+    e.seq = t.events.size();
+    e.time_ns = static_cast<std::int64_t>(e.seq);
+    e.kind = tr::EventKind::spawn;
+    e.greenlet = g;
+    e.other = 1;
+    t.events.push_back(e);
+  }
+  const std::string dot = viz::flow_dot(t);
+  EXPECT_EQ(count(dot, "shape=plaintext"), 3u);  // hub, main, partner
+  std::ostringstream json;
+  viz::write_perfetto(t, json);
+  EXPECT_EQ(count(json.str(), "\"thread_name\""), 200'003u);
+}

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -103,7 +104,56 @@ std::string format_time(std::int64_t ns) {
 }
 
 // quote() makes a DOT string literal.
-std::string quote(const std::string& s) {
+// utf8() is s with every byte that does not belong to a valid UTF-8 sequence replaced by U+FFFD,
+// cut to at most max_bytes (then "..."): names come from traces, which may hold anything, and
+// SVG must be well-formed XML, JSON valid UTF-8.
+std::string utf8(const std::string& s, std::size_t max_bytes = 4096) {
+  std::string out;
+  out.reserve(std::min(s.size(), max_bytes) + 3);
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  for (std::size_t i = 0; i < n;) {
+    if (out.size() >= max_bytes) {
+      out += "...";
+      break;
+    }
+    const unsigned char c = p[i];
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      len = 1;
+      cp = c;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    }
+    bool ok = len != 0 && i + len <= n;
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      ok = (p[i + k] & 0xC0) == 0x80;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // No overlong forms, no surrogates, nothing past U+10FFFF.
+    static constexpr std::uint32_t min_of[] = {0, 0, 0x80, 0x800, 0x10000};
+    ok = ok && cp >= min_of[len] && !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string quote(const std::string& text) {
+  const std::string s = utf8(text);
   std::string out = "\"";
   for (const char c : s) {
     if (c == '"' || c == '\\') {
@@ -203,27 +253,28 @@ constexpr int row_height = 46;
 // used_lanes() is the hub and the greenlets taking part in a shown switch, the hub first, then
 // greenlets in spawn order (then any others in order of appearance).
 std::vector<std::uint64_t> used_lanes(const Trace& t, const std::vector<Item>& items) {
-  std::vector<std::uint64_t> lanes = {0};
-  auto add_lane = [&](std::uint64_t id) {
-    if (std::find(lanes.begin(), lanes.end(), id) == lanes.end()) lanes.push_back(id);
+  // Only lanes that take part in a shown switch are drawn (a window may leave some out). Linear
+  // in the trace: a server's trace may hold a million greenlets, of which a window shows few.
+  std::set<std::uint64_t> shown;
+  for (const Item& it : items) {
+    if (it.sw != nullptr) {
+      shown.insert(it.sw->from);
+      shown.insert(it.sw->to);
+    }
+  }
+  std::vector<std::uint64_t> used;
+  std::set<std::uint64_t> placed;
+  auto place = [&](std::uint64_t id) {
+    if (shown.count(id) != 0 && placed.insert(id).second) used.push_back(id);
   };
+  place(0);
   for (const auto& e : t.events) {
-    if (e.kind == EventKind::spawn) add_lane(e.greenlet);
+    if (e.kind == EventKind::spawn) place(e.greenlet);
   }
   for (const Item& it : items) {
     if (it.sw != nullptr) {
-      add_lane(it.sw->from);
-      add_lane(it.sw->to);
-    }
-  }
-  // Only lanes that take part in a shown switch are drawn (a window may leave some out).
-  std::vector<std::uint64_t> used;
-  for (std::uint64_t id : lanes) {
-    for (const Item& it : items) {
-      if (it.sw != nullptr && (it.sw->from == id || it.sw->to == id)) {
-        used.push_back(id);
-        break;
-      }
+      place(it.sw->from);
+      place(it.sw->to);
     }
   }
   return used;
@@ -282,9 +333,10 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
       const std::size_t rows = (lines + 2) / 3;  // about three lines of text per row
       out << "  " << failed << " [shape=" << (rows > 1 ? "box" : "octagon")
           << ", style=filled, fillcolor=\"#fce8e6\", color=\"#c5221f\", fontcolor=\"#a50e0e\","
-          << " penwidth=2, fixedsize=false, label=" << quote("FAILED\n" + text)
-          << ", pos=\"" << column[s.from] << ","
-          << -static_cast<long long>(row) * row_height - static_cast<long long>(rows - 1) * row_height / 2
+          << " penwidth=2, fixedsize=false, label=" << quote("FAILED\n" + text) << ", pos=\""
+          << column[s.from] << ","
+          << -static_cast<long long>(row) * row_height -
+                 static_cast<long long>(rows - 1) * row_height / 2
           << "!\"];\n";
       out << "  " << from << " -> " << failed << " [color=\"#c5221f\", penwidth=2];\n";
       from = failed;
@@ -445,7 +497,8 @@ void write_perfetto(const Trace& t, std::ostream& out) {
   auto ts_of = [&](std::size_t k) -> double {
     return virtual_time ? static_cast<double>(k) : static_cast<double>(all[k].time_ns) / 1e3;
   };
-  auto json_string = [](const std::string& s) {
+  auto json_string = [](const std::string& text) {
+    const std::string s = utf8(text);
     std::string o = "\"";
     for (const char c : s) {
       if (c == '"' || c == '\\') {
@@ -478,15 +531,13 @@ void write_perfetto(const Trace& t, std::ostream& out) {
     first = false;
   };
   std::vector<std::uint64_t> tids = {0};
+  std::set<std::uint64_t> have = {0};
   for (const auto& e : t.events) {
-    if (e.kind == EventKind::spawn &&
-        std::find(tids.begin(), tids.end(), e.greenlet) == tids.end()) {
-      tids.push_back(e.greenlet);
-    }
+    if (e.kind == EventKind::spawn && have.insert(e.greenlet).second) tids.push_back(e.greenlet);
   }
   for (const Switch& s : all) {
     for (std::uint64_t id : {s.from, s.to}) {
-      if (std::find(tids.begin(), tids.end(), id) == tids.end()) tids.push_back(id);
+      if (have.insert(id).second) tids.push_back(id);
     }
   }
   for (std::size_t i = 0; i < tids.size(); ++i) {

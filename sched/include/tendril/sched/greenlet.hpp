@@ -88,6 +88,8 @@ class Greenlet : public RefCounted, public Waitable {
   // id() counts greenlets in creation order on their hub (main is 1); stable across runs.
   std::uint64_t id() const noexcept { return id_; }
   const std::string& name() const noexcept { return name_; }
+  // stack() is the greenlet's stack (empty until it first runs), for diagnostics.
+  const boost::context::stack_context& stack() const noexcept { return stack_; }
   // describe() renders "#3 'foo'" (or "#3" when unnamed) for reports.
   std::string describe() const override;
   const Greenlet* as_greenlet() const noexcept override { return this; }
@@ -352,15 +354,24 @@ requires std::invocable < std::decay_t<F>
   return g;
 }
 
+namespace detail {
+// throw_negative_sleep() throws sleep()'s UsageError for a negative duration of ns nanoseconds.
+[[noreturn]] void throw_negative_sleep(long double ns);
+}  // namespace detail
+
 // sleep(d) suspends the calling greenlet for d of hub time. sleep(0) yields: every greenlet that
 // was already ready runs before the caller resumes (gevent). Throws UsageError for a negative
 // duration or when called outside a greenlet.
 void sleep(Duration d);
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
-  // Saturate instead of overflowing: sleep(hours::max()) sleeps "forever", not a negative time.
+  // Saturate instead of overflowing: sleep(hours::max()) sleeps "forever", not a negative time,
+  // and a negative duration of any size is refused (not wrapped into a long sleep).
   using Wide = std::chrono::duration<long double, std::nano>;
-  if (std::chrono::duration_cast<Wide>(d) >= std::chrono::duration_cast<Wide>(Duration::max())) {
+  if (d < std::chrono::duration<Rep, Period>::zero()) {
+    detail::throw_negative_sleep(std::chrono::duration_cast<Wide>(d).count());
+  } else if (std::chrono::duration_cast<Wide>(d) >=
+             std::chrono::duration_cast<Wide>(Duration::max())) {
     sleep(Duration::max());
   } else {
     sleep(std::chrono::ceil<Duration>(d));

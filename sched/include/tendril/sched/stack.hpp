@@ -10,8 +10,10 @@ namespace tendril {
 
 // StackMode picks how stack overflow is caught.
 enum class StackMode {
-  // guarded: each stack has a PROT_NONE guard page below it; an overflow faults at once. Costs two
-  // kernel mappings per stack, so vm.max_map_count (65530 by default) caps it near 32k greenlets.
+  // guarded: each stack has a PROT_NONE guard region below it (StackOptions::guard_bytes); an
+  // overflow faults at once, and tendril's fault handler names the greenlet before the process
+  // dies. Costs two kernel mappings per stack, so vm.max_map_count (65530 by default) caps it
+  // near 32k greenlets.
   guarded,
   // dense: stacks are carved from large slabs with no guard page, for hundreds of thousands of
   // greenlets. Overflow is detected by a canary word at the bottom of each stack and a stack
@@ -35,6 +37,10 @@ struct StackOptions {
   // pool_max_stacks is how many freed stacks are kept for reuse; freed guarded stacks beyond it
   // are unmapped, freed dense stacks beyond it give their pages back with madvise.
   std::size_t pool_max_stacks = 4096;
+  // guard_bytes is the guarded mode's PROT_NONE region under each stack (address space only, no
+  // memory), rounded up to whole pages: a frame larger than it could jump it unless the code is
+  // built with -fstack-clash-protection (tendril's own build is; recommended for yours).
+  std::size_t guard_bytes = 64 * 1024;
 };
 
 // StackPool hands out and takes back greenlet stacks; one per hub, used on the hub's thread only.
@@ -52,6 +58,9 @@ class StackPool {
   void deallocate(boost::context::stack_context& sctx) noexcept;
   // overflowed() tells whether the dense-mode canary at the bottom of sctx was overwritten.
   bool overflowed(const boost::context::stack_context& sctx) const noexcept;
+  // in_guard() tells whether address lies in the guard region under sctx (guarded mode only);
+  // safe in a signal handler.
+  bool in_guard(const boost::context::stack_context& sctx, const void* address) const noexcept;
 
   const StackOptions& options() const noexcept { return options_; }
   // live_stacks() counts stacks handed out and not yet returned.
@@ -73,6 +82,7 @@ class StackPool {
 
   StackOptions options_;
   std::size_t page_bytes_;
+  std::size_t guard_bytes_;  // guarded mode: options_.guard_bytes in whole pages
   std::vector<boost::context::stack_context> free_;
   std::vector<Slab> slabs_;    // dense mode: never unmapped until the pool dies
   std::size_t slab_next_ = 0;  // dense mode: stacks already carved from slabs_.back()
