@@ -20,7 +20,8 @@
 
 namespace tendril {
 namespace detail {
-void ensure_alt_stack();  // overflow.cpp
+void ensure_alt_stack();           // overflow.cpp
+void install_terminate_handler();  // overflow.cpp
 }  // namespace detail
 namespace {
 
@@ -190,8 +191,10 @@ HubBinding::HubBinding(Hub& hub) {
         "greenlet instead)");
   }
   detail::t_bound_hub = &hub;
-  // A stack overflow is reported from a signal handler, which needs a stack of its own.
+  // A stack overflow is reported from a signal handler, which needs a stack of its own; a
+  // std::terminate in a greenlet names it.
   detail::ensure_alt_stack();
+  detail::install_terminate_handler();
 }
 
 HubBinding::~HubBinding() { detail::t_bound_hub = nullptr; }

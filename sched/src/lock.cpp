@@ -34,7 +34,6 @@ Semaphore::Semaphore(const char* kind, std::int64_t value, std::int64_t bound, s
 }
 
 void Semaphore::took() noexcept {
-  if (bound_ != 1) return;
   Hub* hub = current_hub_or_null();
   holder_ = Ref<Greenlet>(hub != nullptr ? hub->current() : nullptr);
 }
@@ -42,7 +41,7 @@ void Semaphore::took() noexcept {
 bool Semaphore::acquire(bool blocking, std::optional<Duration> timeout) {
   if (counter_ > 0) {
     --counter_;
-    took();
+    if (bound_ == 1) took();  // only one-permit semaphores have a holder
     return true;
   }
   if (!blocking) return false;
@@ -50,7 +49,7 @@ bool Semaphore::acquire(bool blocking, std::optional<Duration> timeout) {
   // A notification switches straight into the woken waiter while a permit is free.
   TENDRIL_ASSERT(counter_ > 0, describe(), " woke a waiter with no permit");
   --counter_;
-  took();
+  if (bound_ == 1) took();
   return true;
 }
 

@@ -1,4 +1,7 @@
-// overflow.cpp: naming the greenlet whose stack overflowed. In guarded mode an overflow faults in
+// overflow.cpp: naming the greenlet when the process dies in one: a stack overflow, or
+// std::terminate (an exception thrown by a destructor while GreenletExit unwinds, say).
+//
+// Stack overflow. In guarded mode an overflow faults in
 // the PROT_NONE region under the stack; this SIGSEGV/SIGBUS handler, on an alternate signal stack
 // (the faulting one is exhausted), recognises that region as the running greenlet's and writes
 // one line saying so before passing the signal on (to the handler installed before, such as
@@ -6,7 +9,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
 
@@ -85,7 +90,30 @@ struct AltStack {
 thread_local AltStack t_alt_stack;
 thread_local bool t_alt_checked = false;
 
+std::terminate_handler previous_terminate = nullptr;
+
+// on_terminate() names the running greenlet and what was being thrown, then does what the
+// previous handler did (by default: abort).
+[[noreturn]] void on_terminate() {
+  if (Hub* hub = t_bound_hub; hub != nullptr) {
+    if (const Greenlet* g = hub->current()) {
+      const std::string what =
+          std::current_exception() ? describe_exception(std::current_exception()) : "";
+      std::fprintf(stderr, "tendril: std::terminate called in greenlet %s%s%s\n",
+                   g->describe().c_str(), what.empty() ? "" : " with ", what.c_str());
+      std::fflush(stderr);
+    }
+  }
+  if (previous_terminate != nullptr) previous_terminate();
+  std::abort();
+}
+
 }  // namespace
+
+void install_terminate_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] { previous_terminate = std::set_terminate(&on_terminate); });
+}
 
 void install_overflow_handler() {
   static std::once_flag once;

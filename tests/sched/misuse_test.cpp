@@ -128,3 +128,25 @@ TEST(Misuse, GreenletWithoutBodyFails) {
     EXPECT_NE(tendril::describe_exception(g->exception()).find("has no body"), std::string::npos);
   });
 }
+
+// A destructor that throws while GreenletExit unwinds a greenlet ends the process (C++ calls
+// std::terminate), and the last line names the greenlet and the exception.
+TEST(MisuseDeathTest, TerminateInAGreenletNamesIt) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  struct Bad {
+    ~Bad() noexcept(false) { throw std::runtime_error("thrown by a destructor"); }
+  };
+  EXPECT_DEATH(
+      {
+        SimHub hub;
+        tendril::run(hub, [] {
+          auto g = tendril::spawn("unwinder", [] {
+            Bad bad;
+            tendril::sleep(1s);
+          });
+          tendril::sleep(0s);
+          g->kill();
+        });
+      },
+      "tendril: std::terminate called in greenlet #2 'unwinder'");
+}

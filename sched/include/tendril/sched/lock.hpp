@@ -45,7 +45,7 @@ class Semaphore : public Linkable {
   Semaphore(const char* kind, std::int64_t value, std::int64_t bound, std::string name);
 
  private:
-  void took() noexcept;
+  void took() noexcept;  // records the holder; call only when bound_ == 1
   std::int64_t counter_;
   std::int64_t bound_;          // 0: unbounded
   const char* acquire_reason_;  // "Lock.acquire", ...: a literal, as observers keep it
