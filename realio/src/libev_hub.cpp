@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
@@ -99,8 +100,10 @@ struct LibevHub::Impl {
 
   // Cross-thread posts: filled by any thread, drained on the hub's thread by the async watcher.
   ev_async async;
-  std::mutex inbox_mutex;
+  mutable std::mutex inbox_mutex;
   std::vector<std::function<void()>> inbox;
+  std::size_t keep_alives = 0;  // KeepAlive tokens counted in (hub thread only)
+  std::atomic<std::size_t> keep_alives_released{0};  // dropped since, on any thread
 
   // The blocking-call pool.
   unsigned thread_count;
@@ -173,6 +176,13 @@ LibevHub::LibevHub(LibevOptions options) : Hub(HubOptions{options.stack}), impl_
 }
 
 LibevHub::~LibevHub() {
+  // Posts never run are reported, not dropped silently (a thread posted after the last run()).
+  if (const std::size_t left = posts_pending(); left > 0) {
+    std::fprintf(stderr,
+                 "tendril: LibevHub destroyed with %zu post%s from other threads never run (posted "
+                 "after its last run() ended)\n",
+                 left, left == 1 ? "" : "s");
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->jobs_mutex);
     impl_->stopping = true;
@@ -252,6 +262,44 @@ void LibevHub::post_threadsafe(std::function<void()> fn) {
     impl_->inbox.push_back(std::move(fn));
   }
   ev_async_send(impl_->loop, &impl_->async);  // libev's one thread-safe call
+}
+
+std::size_t LibevHub::posts_pending() const {
+  std::lock_guard<std::mutex> lock(impl_->inbox_mutex);
+  return impl_->inbox.size();
+}
+
+LibevHub::KeepAlive LibevHub::keep_alive() {
+  if (current_hub_or_null() != nullptr && current_hub_or_null() != this) {
+    throw UsageError("tendril::LibevHub::keep_alive: call it on the hub's own thread");
+  }
+  // The async watcher was unref'd so that it alone does not keep the loop alive; while someone
+  // promises a post, it does.
+  if (impl_->keep_alives++ == 0) ev_ref(impl_->loop);
+  return KeepAlive(this);
+}
+
+void LibevHub::release_keep_alive() noexcept {
+  // On the hub's thread: take in the tokens dropped anywhere since the last look.
+  for (std::size_t n = impl_->keep_alives_released.exchange(0); n > 0; --n) {
+    if (--impl_->keep_alives == 0) ev_unref(impl_->loop);
+  }
+}
+
+LibevHub::KeepAlive& LibevHub::KeepAlive::operator=(KeepAlive&& other) noexcept {
+  if (this != &other) {
+    KeepAlive old(std::move(*this));
+    hub_ = std::exchange(other.hub_, nullptr);
+  }
+  return *this;
+}
+
+LibevHub::KeepAlive::~KeepAlive() {
+  if (hub_ == nullptr) return;
+  // Counted here, taken in by the hub's thread (ev_unref is not thread-safe); the async send
+  // wakes a loop that waits, libev's one thread-safe call.
+  hub_->impl_->keep_alives_released.fetch_add(1);
+  ev_async_send(hub_->impl_->loop, &hub_->impl_->async);
 }
 
 void LibevHub::run_blocking(const std::function<void()>& work) {
@@ -640,7 +688,11 @@ void LibevHub::run_loop() {
     }
     // 2. Nothing ready. With no timer and no blocking call under way, nothing could ever make
     // anything ready: idle. Otherwise let libev fire what is due, or wait for it.
-    if (impl_->timers.empty() && impl_->outstanding == 0 && impl_->io.waits == 0) return;
+    release_keep_alive();
+    if (impl_->timers.empty() && impl_->outstanding == 0 && impl_->io.waits == 0 &&
+        impl_->keep_alives == 0) {
+      return;
+    }
     ev_run(impl_->loop, EVRUN_ONCE);
   }
 }

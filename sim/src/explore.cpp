@@ -28,9 +28,8 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback, std::uint64_t
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return fallback;
   const std::string text(v);
-  const bool digits = text.size() <= 20 && std::all_of(text.begin(), text.end(), [](char c) {
-                        return c >= '0' && c <= '9';
-                      });
+  const bool digits = text.size() <= 20 && std::all_of(text.begin(), text.end(),
+                                                       [](char c) { return c >= '0' && c <= '9'; });
   errno = 0;
   const unsigned long long n = digits ? std::strtoull(v, nullptr, 10) : 0;
   if (!digits || errno != 0 || n < min || n > max) {
@@ -230,10 +229,12 @@ class RunAheadChooser final : public Chooser {
   RunAheadChooser(const Schedule& schedule, const std::vector<bool>& kept, std::string policy)
       : policy_(std::move(policy)) {
     std::map<std::uint64_t, std::uint64_t> runs;
+    std::uint64_t draws = 0;  // random draws are numbered in the order they happen
     for (std::size_t i = 0; i < schedule.choices.size(); ++i) {
       const ChoiceRecord& c = schedule.choices[i];
       if (c.kind == ChoiceKind::random) {
-        if (i < kept.size() && kept[i]) draws_[draw_count(c, runs)] = c.answer;
+        const std::uint64_t d = draws++;
+        if (i < kept.size() && kept[i] && c.answer != 0) draws_[d] = c.answer;
         continue;
       }
       const std::uint64_t k = runs[c.chosen_key]++;
@@ -259,10 +260,6 @@ class RunAheadChooser final : public Chooser {
   std::string describe() const override { return policy_; }
 
  private:
-  static std::uint64_t draw_count(const ChoiceRecord&,
-                                  std::map<std::uint64_t, std::uint64_t>& runs) {
-    return runs[~0ULL]++;  // random draws are numbered in order
-  }
   std::set<std::pair<std::uint64_t, std::uint64_t>> ahead_;  // (key, k): ordered, never hashed
   std::map<std::uint64_t, std::uint32_t> draws_;             // the i-th random draw's answer
   std::uint64_t draws_seen_ = 0;
@@ -521,8 +518,8 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   }
   seed = env_number("TENDRIL_SEED", seed);
   schedules = env_number("TENDRIL_SCHEDULES", schedules, 1);
-  pct_depth = static_cast<std::uint32_t>(
-      env_number("TENDRIL_PCT_DEPTH", pct_depth, 1, max_pct_depth));
+  pct_depth =
+      static_cast<std::uint32_t>(env_number("TENDRIL_PCT_DEPTH", pct_depth, 1, max_pct_depth));
   pct_steps = env_number("TENDRIL_PCT_STEPS", pct_steps);
   dfs_bound =
       static_cast<std::uint32_t>(env_number("TENDRIL_DFS_BOUND", dfs_bound, 0, max_dfs_bound));
@@ -598,8 +595,10 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
                      " is not below total_shards " + std::to_string(o.total_shards));
   }
   if (o.policy != "fifo" && o.policy != "random" && o.policy != "pct" && o.policy != "dfs") {
-    throw UsageError("tendril::explore: ExploreOptions::policy must be fifo, random, pct or dfs, "
-                     "got '" + o.policy + "'");
+    throw UsageError(
+        "tendril::explore: ExploreOptions::policy must be fifo, random, pct or dfs, "
+        "got '" +
+        o.policy + "'");
   }
   if (o.schedules == 0) {
     throw UsageError("tendril::explore: ExploreOptions::schedules is 0: nothing would run");

@@ -268,6 +268,56 @@ TEST(LibevHub, PostFromAnotherThread) {
   EXPECT_THROW(sim.post_threadsafe([] {}), tendril::UsageError);
 }
 
+// Waiting for another thread's post with nothing else pending is a Deadlock, unless a
+// KeepAlive says a post will come; then the loop waits for it. Dropped on the other thread, the
+// KeepAlive lets the run end as usual.
+TEST(LibevHub, KeepAliveWaitsForAPostInsteadOfDeadlocking) {
+  tendril::LibevHub hub;
+  EXPECT_THROW(tendril::run(hub,
+                            [&] {
+                              tendril::Event never;
+                              never.wait();
+                            }),
+               tendril::Deadlock);
+  std::vector<std::string> log;
+  tendril::run(hub, [&] {
+    tendril::Event posted;
+    auto keep = std::make_unique<tendril::LibevHub::KeepAlive>(hub.keep_alive());
+    std::thread other([&, keep = std::move(keep)]() mutable {
+      std::this_thread::sleep_for(20ms);
+      hub.post_threadsafe([&] {
+        log.push_back("posted");
+        posted.set();
+      });
+      keep.reset();  // dropped on this thread
+    });
+    posted.wait();  // with nothing else pending: no Deadlock, the loop waits for the post
+    log.push_back("woken");
+    other.join();
+    tendril::Event never;
+    EXPECT_THROW(never.wait(), tendril::Deadlock);  // the promise is gone: a real deadlock again
+    log.push_back("deadlock seen");
+  });
+  EXPECT_EQ(log, (std::vector<std::string>{"posted", "woken", "deadlock seen"}));
+}
+
+// Posts that arrive after the last run() are reported when the hub is destroyed, not dropped
+// silently.
+TEST(LibevHub, PostsNeverRunAreReported) {
+  auto hub = std::make_unique<tendril::LibevHub>();
+  tendril::run(*hub, [] {});
+  std::thread([&] {
+    hub->post_threadsafe([] {});
+    hub->post_threadsafe([] {});
+  }).join();
+  EXPECT_EQ(hub->posts_pending(), 2u);
+  ::testing::internal::CaptureStderr();
+  hub.reset();
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "tendril: LibevHub destroyed with 2 posts from other threads never run (posted after "
+            "its last run() ended)\n");
+}
+
 // The seed's signal example: a handler kills the forever-running greenlet, which unwinds, and
 // the program ends cleanly, well before the 1000 s sleep.
 TEST(LibevHub, SignalHandlerKillsAndShutsDownCleanly) {

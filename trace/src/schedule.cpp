@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "file_check.hpp"
 #include "tendril/trace.hpp"
 
 namespace tendril {
@@ -293,19 +294,9 @@ void save_schedule(const Schedule& schedule, const std::string& path) {
 }
 
 Schedule load_schedule(const std::string& path) {
-  // Only a regular file of bounded size: a FIFO or /dev/zero would read forever, a directory
-  // would read as empty.
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
-    throw ScheduleError("tendril: schedule file " + path + " is not a regular file");
-  }
-  if (!ec && std::filesystem::is_regular_file(status)) {
-    const auto size = std::filesystem::file_size(path, ec);
-    if (!ec && size > max_schedule_file_bytes) {
-      throw ScheduleError("tendril: schedule file " + path + " is " + std::to_string(size) +
-                          " bytes, over the limit of " + std::to_string(max_schedule_file_bytes));
-    }
+  if (std::string problem = detail::file_problem(path, max_schedule_file_bytes, "schedule");
+      !problem.empty()) {
+    throw ScheduleError(problem);
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <utility>
 
+#include "file_check.hpp"
+
 namespace tendril::trace {
 namespace {
 
@@ -417,18 +419,9 @@ void save_trace(const Trace& trace, const std::string& path) {
 }
 
 Trace load_trace(const std::string& path) {
-  // Only a regular file of bounded size: /dev/zero or a FIFO would read forever.
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
-    throw TraceError("tendril: trace file " + path + " is not a regular file");
-  }
-  if (!ec && std::filesystem::is_regular_file(status)) {
-    const auto size = std::filesystem::file_size(path, ec);
-    if (!ec && size > max_trace_file_bytes) {
-      throw TraceError("tendril: trace file " + path + " is " + std::to_string(size) +
-                       " bytes, over the limit of " + std::to_string(max_trace_file_bytes));
-    }
+  if (std::string problem = detail::file_problem(path, max_trace_file_bytes, "trace");
+      !problem.empty()) {
+    throw TraceError(problem);
   }
   std::ifstream in(path, std::ios::binary);
   if (!in)

@@ -68,10 +68,34 @@ class LibevHub final : public Hub {
   // pending_timers() counts armed timers.
   std::size_t pending_timers() const noexcept;
 
+  // KeepAlive says "another thread will post_threadsafe() to this hub": while one lives, a
+  // greenlet waiting for that post (with nothing else pending) is not a Deadlock; the loop
+  // waits for the post. Make it on the hub's thread (in a greenlet, or before run()); drop it on
+  // any thread (the hub takes the release in at its next loop turn). It must not outlive the hub.
+  class KeepAlive {
+   public:
+    KeepAlive() = default;
+    KeepAlive(KeepAlive&& other) noexcept : hub_(std::exchange(other.hub_, nullptr)) {}
+    KeepAlive& operator=(KeepAlive&& other) noexcept;
+    KeepAlive(const KeepAlive&) = delete;
+    KeepAlive& operator=(const KeepAlive&) = delete;
+    ~KeepAlive();
+
+   private:
+    friend class LibevHub;
+    explicit KeepAlive(LibevHub* hub) : hub_(hub) {}
+    LibevHub* hub_ = nullptr;
+  };
+  // keep_alive() returns a KeepAlive for this hub; call it on the hub's thread.
+  KeepAlive keep_alive();
+  // posts_pending() counts posts made and not yet run (any thread may call it).
+  std::size_t posts_pending() const;
+
  protected:
   void run_loop() override;
 
  private:
+  void release_keep_alive() noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -9,11 +9,13 @@
 //   }
 //
 // The environment overrides the options (see ExploreOptions::from_env); TENDRIL_REPLAY=<file>
-// replays one saved schedule. A GoogleTest assertion failing inside the body fails that schedule.
+// replays one saved schedule. A GoogleTest assertion failing inside the body, in any greenlet,
+// fails that schedule. Including this header also installs a check that fails a test process
+// whose inherited GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX leave its --gtest_filter nothing to run.
 //
 // To spread one exploration over shards, declare it with TENDRIL_EXPLORE_TEST instead: it
-// registers one GoogleTest test per shard (Suite.Name/0, /1, ...), each running the schedules i
-// with i % shards == its number. The shard count is GTEST_TOTAL_SHARDS when that is set (so
+// registers one GoogleTest test per shard (Suite.Name/0, /1, ...), each running the seeds s
+// with s % shards == its number. The shard count is GTEST_TOTAL_SHARDS when that is set (so
 // GoogleTest's own sharding, a CI matrix or Bazel's shard_count hands each shard exactly one
 // of them), else the `shards` argument (so `ctest -j` runs them in parallel).
 //
