@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j2 --target demo
+cmake --build build -j2 --target demo tendril-viz  # the demo prints tendril-viz commands
 ./build/examples/demo
