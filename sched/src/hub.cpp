@@ -6,6 +6,7 @@
 #include <boost/context/fiber.hpp>
 #include <cstdio>
 #include <limits>
+#include <set>
 #include <string_view>
 #include <utility>
 
@@ -479,15 +480,22 @@ std::string Hub::deadlock_report() const {
     }
   }
   // The first wait-for cycle, following each blocked greenlet's edge in spawn order: a greenlet
-  // waits for the holder of its lock, or for the greenlet it joins.
+  // waits for the holder of its lock, or for the greenlet it joins. Each greenlet is walked
+  // through once (a million blocked greenlets cost n log n, not n squared).
+  std::set<const Greenlet*> explored;
   for (const Greenlet* start = live_head_; start != nullptr; start = start->live_next_) {
     std::vector<const Greenlet*> path;
+    std::set<const Greenlet*> on_path;
     const Greenlet* g = start;
-    while (g != nullptr && std::find(path.begin(), path.end(), g) == path.end()) {
+    while (g != nullptr && explored.count(g) == 0) {
+      explored.insert(g);
+      on_path.insert(g);
       path.push_back(g);
       g = g->dead() ? nullptr : waits_for(g->wait_object_);
     }
-    if (g == nullptr) continue;
+    // Reaching a greenlet explored from an earlier start is no cycle of this walk (that walk
+    // would have reported it).
+    if (g == nullptr || on_path.count(g) == 0) continue;
     out += "\n  wait-for cycle:";
     const auto from = std::find(path.begin(), path.end(), g);
     for (auto it = from; it != path.end(); ++it) {

@@ -334,3 +334,27 @@ TEST(SimHub, StepLimitTeardownUnwindsOthersBeforeMain) {
   EXPECT_EQ(log, (std::vector<std::string>{"spinner unwinds first", "main's locals die"}));
   EXPECT_EQ(hub.live_greenlets(), 0u);
 }
+
+// A deadlock among many greenlets that join one another in a chain (no cycle: the last waits on
+// an Event) is reported with every greenlet and no cycle line, each greenlet walked once.
+TEST(SimHub, DeadlockReportOfALongJoinChain) {
+  SimHub hub;
+  std::string report;
+  try {
+    tendril::run(hub, [] {
+      tendril::Event never("never");
+      std::vector<tendril::Ref<tendril::Greenlet>> chain(5000);
+      chain[4999] = tendril::spawn([&never] { never.wait(); });
+      for (int i = 4998; i >= 0; --i) {
+        chain[i] = tendril::spawn([next = chain[i + 1]] { next->join(); });
+      }
+      chain[0]->join();
+    });
+  } catch (const tendril::Deadlock& e) {
+    report = e.what();
+  }
+  EXPECT_NE(report.find("and 5001 greenlets are blocked:"), std::string::npos)
+      << report.substr(0, 300);
+  EXPECT_EQ(report.find("wait-for cycle"), std::string::npos);
+  EXPECT_NE(report.find("#2 blocked in Event.wait on Event#1 'never'"), std::string::npos);
+}
