@@ -285,11 +285,10 @@ std::string pos(int x, long long row) {
 }
 
 // draw_panel() writes one run's lanes and switches: lanes from x0 to the right, node names
-// prefixed with `prefix`, rows from 1; rows up to `dim_rows` are drawn grey (context). Returns the
-// rows it used.
-std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item>& items,
-                       const std::vector<std::uint64_t>& used, int x0, const std::string& prefix,
-                       std::size_t dim_rows = 0) {
+// prefixed with `prefix`, rows from 1; rows up to `dim_rows` are drawn grey (context).
+void draw_panel(std::ostream& out, const Trace& t, const std::vector<Item>& items,
+                const std::vector<std::uint64_t>& used, int x0, const std::string& prefix,
+                std::size_t dim_rows = 0) {
   const Names name_of(t);
   std::map<std::uint64_t, int> column;
   for (std::size_t i = 0; i < used.size(); ++i)
@@ -365,7 +364,6 @@ std::size_t draw_panel(std::ostream& out, const Trace& t, const std::vector<Item
     out << "  " << prefix << "lane_" << id << " -> " << current[id]
         << " [color=\"#dadce0\", style=dashed, arrowhead=none];\n";
   }
-  return row;
 }
 
 std::string graph_header(const std::string& title) {
@@ -471,8 +469,8 @@ std::string diff_dot(const Trace& passing, const Trace& failing, const DiffOptio
       << " fixedsize=false, label=\"passing\", pos=" << pos(0, -1) << "];\n";
   out << "  b_title [shape=plaintext, style=\"\", fontsize=13, fontcolor=\"#c5221f\","
       << " fixedsize=false, label=\"failing\", pos=" << pos(right, -1) << "];\n";
-  const std::size_t rows_a = draw_panel(out, passing, ia, la, 0, "a_", dim);
-  const std::size_t rows_b = draw_panel(out, failing, ib, lb, right, "b_", dim);
+  draw_panel(out, passing, ia, la, 0, "a_", dim);
+  draw_panel(out, failing, ib, lb, right, "b_", dim);
   if (!parting.identical) {
     // A red rule across both panels where they part ways (between the last shared row and the
     // first different one).
@@ -484,8 +482,6 @@ std::string diff_dot(const Trace& passing, const Trace& failing, const DiffOptio
         << " label=\"they part ways here\", pos=\"" << width << "," << y << "!\"];\n"
         << "  part_l -> part_r [color=\"#c5221f\", style=dashed, arrowhead=none, penwidth=1.5];\n";
   }
-  (void)rows_a;
-  (void)rows_b;
   out << "}\n";
   return out.str();
 }

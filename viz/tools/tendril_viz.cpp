@@ -88,8 +88,9 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "tendril-viz: out of memory (the trace or the graph is too large; draw "
-                         "a window with --from/--to)\n");
+    std::fprintf(stderr,
+                 "tendril-viz: out of memory (the trace or the graph is too large; draw "
+                 "a window with --from/--to)\n");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tendril-viz: %s\n", e.what());
   }
