@@ -2,6 +2,7 @@
 // divergence detection.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -95,13 +96,15 @@ TEST(Schedule, BadFilesGetClearErrors) {
     return error_of([&] { tendril::parse_schedule(text, "x.schedule"); });
   };
   EXPECT_EQ(parse(""),
-            "tendril: x.schedule: the file is empty; expected the first line 'tendril-schedule 1'");
+            "tendril: x.schedule: the file is empty; expected the first line 'tendril-schedule 2'");
   EXPECT_NE(parse("hello world\n").find("x.schedule:1: not a tendril schedule file"),
             std::string::npos);
-  EXPECT_NE(parse(replace(good, "tendril-schedule 1", "tendril-schedule 2"))
-                .find("x.schedule:1: unsupported schedule format version '2' (this build reads "
-                      "version 1)"),
-            std::string::npos);
+  EXPECT_EQ(parse(replace(good, "tendril-schedule 2", "tendril-schedule 3")),
+            "tendril: x.schedule:1: unsupported schedule format version '3' (this build reads "
+            "versions 1 and 2)");
+  EXPECT_EQ(parse(replace(good, "tendril-schedule 2", "tendril-schedule 2 x")),
+            "tendril: x.schedule:1: unsupported schedule format version '2 x' (this build reads "
+            "versions 1 and 2)");
   const std::string truncated = good.substr(0, good.rfind("end "));
   EXPECT_NE(parse(truncated).find("truncated: no 'end' line"), std::string::npos)
       << parse(truncated);
@@ -135,6 +138,25 @@ TEST(Schedule, BadFilesGetClearErrors) {
   EXPECT_NE(parse(replace(good, "c 1 ", "c 5 ")).find("choice index 5 out of order (expected 1)"),
             std::string::npos);
   EXPECT_NE(parse(good + "c 99\n").find("content after the 'end' line"), std::string::npos);
+  // The 'end' line's file hash covers the header lines and the names: editing the test's name,
+  // the policy or a choice's name is caught (format version 2).
+  const std::size_t end_line = static_cast<std::size_t>(std::count(good.begin(), good.end(), '\n'));
+  const std::string file_hash_error =
+      "tendril: x.schedule:" + std::to_string(end_line) +
+      ": the 'end' line's file hash does not match the file's lines (a header line or a name was "
+      "edited, or the file is corrupted)";
+  EXPECT_EQ(parse(replace(good, "test Trace.Program", "test Trace.Other")), file_hash_error);
+  EXPECT_EQ(parse(replace(good, "policy random(seed=3)", "policy pct(seed=3)")), file_hash_error);
+  EXPECT_EQ(parse(replace(good, "'w1'", "'w9'")), file_hash_error);
+  // Comments and blank lines are not covered: a note added by hand keeps the file valid.
+  EXPECT_EQ(parse(replace(good, "choices ", "# found in CI run 12\n\nchoices ")), "no error");
+  const std::string end_fields = good.substr(good.rfind("end "));
+  EXPECT_EQ(parse(replace(good, end_fields, end_fields.substr(0, end_fields.size() - 1) + " x\n")),
+            "tendril: x.schedule:" + std::to_string(end_line) +
+                ": unexpected field 'x' after the 'end' hash");
+  EXPECT_EQ(
+      parse(replace(good, end_fields, end_fields.substr(0, end_fields.rfind(' ')) + "\n")),
+      "tendril: x.schedule:" + std::to_string(end_line) + ": field 'end file hash' is missing");
   EXPECT_NE(error_of([] {
               tendril::load_schedule("/nonexistent/dir/none.schedule");
             }).find("cannot read schedule file /nonexistent/dir/none.schedule"),
@@ -200,7 +222,9 @@ TEST(Schedule, SaveAndLoadFiles) {
 
 // Determinism across builds: tests/trace/fixtures/program-seed5.schedule was recorded by an
 // optimised build; this build (optimised, Debug+ASan, any machine) must record the same schedule
-// byte for byte, and replay the committed one. TENDRIL_UPDATE_FIXTURES=1 rewrites the fixture.
+// byte for byte, and replay the committed one. The fixture is in format version 1 on purpose: it
+// also shows that version 1 files are still read (do not rewrite it with TENDRIL_UPDATE_FIXTURES=1
+// unless the recorded choices change).
 TEST(Replay, CommittedScheduleIsReproducedByThisBuild) {
   const std::string path = std::string(TENDRIL_TEST_FIXTURES) + "/program-seed5.schedule";
   const Schedule now = record(5, 3);

@@ -23,6 +23,18 @@ std::string hex(std::uint64_t v) {
   return buf;
 }
 
+// fold_line() folds one record line (and its newline) into the file hash: FNV-1a, 64 bits.
+std::uint64_t fold_line(std::uint64_t h, const std::string& line) {
+  for (unsigned char c : line) h = (h ^ c) * 0x100000001b3ULL;
+  return (h ^ static_cast<unsigned char>('\n')) * 0x100000001b3ULL;
+}
+
+// is_record() says whether a line is covered by the file hash: every line but blank lines,
+// comments and the 'end' line itself.
+bool is_record(const std::string& line) {
+  return !line.empty() && line[0] != '#' && line.rfind("end ", 0) != 0 && line != "end";
+}
+
 std::string seconds(std::int64_t ns) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%" PRId64 ".%09" PRId64 "s", ns / 1000000000, ns % 1000000000);
@@ -66,15 +78,16 @@ class Parser {
   Schedule parse() {
     Schedule s;
     std::string line;
-    if (!next(line))
-      fail("the file is empty; expected the first line '" + std::string(magic) + " 1'");
-    check_magic(line);
+    if (!next(line)) fail("the file is empty; expected the first line '" + first_line() + "'");
+    const int version = check_magic(line);
+    std::uint64_t file_hash = fold_line(fnv_basis, line);
     bool have_test = false, have_policy = false, have_seed = false, have_count = false;
     std::uint64_t count = 0;
     bool ended = false;
     while (next(line)) {
       if (line.empty() || line[0] == '#') continue;
       if (ended) fail("content after the 'end' line");
+      if (is_record(line)) file_hash = fold_line(file_hash, line);
       std::istringstream fields(line);
       std::string key;
       fields >> key;
@@ -117,6 +130,14 @@ class Parser {
                std::to_string(s.choices.size()));
         }
         if (h != s.final_hash()) fail("the 'end' hash does not match the last choice's hash");
+        // Version 2 covers the whole file: the header lines and the names too.
+        if (version >= 2 && hex_number(fields, "end file hash") != file_hash) {
+          fail(
+              "the 'end' line's file hash does not match the file's lines (a header line or a "
+              "name was edited, or the file is corrupted)");
+        }
+        std::string extra;
+        if (fields >> extra) fail("unexpected field '" + extra + "' after the 'end' hash");
         ended = true;
       } else {
         fail("unknown field '" + key + "'");
@@ -149,18 +170,26 @@ class Parser {
     throw ScheduleError("tendril: " + source_ + (line ? ":" + std::to_string(line) : "") + ": " +
                         what);
   }
-  void check_magic(const std::string& line) {
+  static std::string first_line() {
+    return std::string(magic) + " " + std::to_string(Schedule::format_version);
+  }
+  // check_magic() checks the first line and returns the file's format version.
+  int check_magic(const std::string& line) {
     std::istringstream f(line);
-    std::string word, version;
+    std::string word, version, extra;
     f >> word >> version;
     if (word != magic) {
       fail("not a tendril schedule file: the first line is '" + line.substr(0, 60) +
-           "', expected '" + magic + " 1'");
+           "', expected '" + first_line() + "'");
     }
-    if (version != std::to_string(Schedule::format_version)) {
-      fail("unsupported schedule format version '" + version + "' (this build reads version " +
-           std::to_string(Schedule::format_version) + ")");
+    // Version 1 (whose hash did not cover the header lines) is still read.
+    if ((version != "1" && version != "2") || (f >> extra)) {
+      const std::size_t at = line.find_first_not_of(" \t", word.size());
+      fail("unsupported schedule format version '" +
+           (at == std::string::npos ? std::string() : line.substr(at, 40)) +
+           "' (this build reads versions 1 and 2)");
     }
+    return version[0] - '0';
   }
   static std::string rest(std::istringstream& f) {
     std::string r;
@@ -257,21 +286,29 @@ std::string describe_choice(const ChoiceRecord& r) {
 }
 
 std::string format_schedule(const Schedule& s) {
-  std::ostringstream out;
-  out << magic << ' ' << Schedule::format_version << '\n'
-      << "# A tendril schedule: every choice one simulated run made. Format: trace/FORMAT.md.\n"
-      << "test " << escape(s.test) << '\n'
-      << "policy " << escape(s.policy) << '\n'
-      << "seed " << s.seed << '\n'
-      << "choices " << s.choices.size() << '\n'
-      << "# c index step time_ns kind n answer chosen hash chosen_name\n";
+  std::string out;
+  std::uint64_t file_hash = fnv_basis;
+  auto record = [&](const std::string& line) {
+    file_hash = fold_line(file_hash, line);
+    out += line;
+    out += '\n';
+  };
+  record(std::string(magic) + " " + std::to_string(Schedule::format_version));
+  out += "# A tendril schedule: every choice one simulated run made. Format: trace/FORMAT.md.\n";
+  record("test " + escape(s.test));
+  record("policy " + escape(s.policy));
+  record("seed " + std::to_string(s.seed));
+  record("choices " + std::to_string(s.choices.size()));
+  out += "# c index step time_ns kind n answer chosen hash chosen_name\n";
   for (const auto& r : s.choices) {
-    out << "c " << r.index << ' ' << r.step << ' ' << r.time_ns << ' ' << to_string(r.kind) << ' '
-        << r.n << ' ' << r.answer << ' ' << r.chosen_key << ' ' << hex(r.hash) << ' '
-        << escape(r.chosen_name) << '\n';
+    record("c " + std::to_string(r.index) + ' ' + std::to_string(r.step) + ' ' +
+           std::to_string(r.time_ns) + ' ' + to_string(r.kind) + ' ' + std::to_string(r.n) + ' ' +
+           std::to_string(r.answer) + ' ' + std::to_string(r.chosen_key) + ' ' + hex(r.hash) + ' ' +
+           escape(r.chosen_name));
   }
-  out << "end " << s.choices.size() << ' ' << hex(s.final_hash()) << '\n';
-  return out.str();
+  out += "end " + std::to_string(s.choices.size()) + ' ' + hex(s.final_hash()) + ' ' +
+         hex(file_hash) + '\n';
+  return out;
 }
 
 Schedule parse_schedule(const std::string& text, const std::string& source) {

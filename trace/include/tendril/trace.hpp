@@ -19,7 +19,8 @@ namespace tendril {
 
 // Schedule is every choice one simulated run made, with what identifies the run.
 struct Schedule {
-  static constexpr int format_version = 1;
+  // format_version is the version format_schedule() writes; parse_schedule() reads 1 and 2.
+  static constexpr int format_version = 2;
   std::string test;    // the test's identity, e.g. "Bank.Transfer"
   std::string policy;  // the policy that made the choices, e.g. "random(seed=7)"
   std::uint64_t seed = 0;
