@@ -51,7 +51,23 @@ std::optional<std::int64_t> optional_deadline(Hub& hub, std::optional<Duration> 
 }  // namespace
 
 Greenlet::Greenlet(std::string name)
-    : hub_(&current_hub("tendril::Greenlet")), id_(hub_->next_id_++), name_(std::move(name)) {}
+    : hub_(&current_hub("tendril::Greenlet")),
+      hub_serial_(hub_->serial_),
+      id_(hub_->next_id_++),
+      name_(std::move(name)) {}
+
+void Greenlet::check_hub(const char* api) const {
+  // Fast path: the hub bound to this thread is this greenlet's (a hub built later at the same
+  // address has another serial).
+  if (const Hub* bound = current_hub_or_null(); bound == hub_ && bound->serial_ == hub_serial_) {
+    return;
+  }
+  if (!detail::hub_alive(hub_serial_)) {
+    throw UsageError(std::string(api) + ": " + describe() +
+                     " belongs to a hub that was destroyed; a greenlet runs only on the hub it "
+                     "was created on");
+  }
+}
 
 Greenlet::~Greenlet() {
   // A greenlet is destroyed only when nothing holds it: dead, or never started.
@@ -72,6 +88,7 @@ std::string Greenlet::describe() const {
 
 void Greenlet::start() {
   if (state_ != State::created) return;
+  check_hub("tendril::Greenlet::start");
   if (!heap_allocated_) {
     throw UsageError("tendril::Greenlet::start: " + describe() +
                      " was not created by make_greenlet<G>() or spawn(); greenlets must live on "
@@ -88,6 +105,7 @@ void Greenlet::start() {
 
 void Greenlet::start_later(Duration delay) {
   if (state_ != State::created) return;
+  check_hub("tendril::Greenlet::start_later");
   const std::int64_t deadline = deadline_after(*hub_, delay, "tendril::Greenlet::start_later");
   if (!heap_allocated_) {
     throw UsageError("tendril::Greenlet::start_later: " + describe() +
@@ -297,6 +315,7 @@ void Greenlet::kill(std::exception_ptr exception, bool block, std::optional<Dura
   if (dead()) return;
   if (!exception) exception = std::make_exception_ptr(GreenletExit());
   if (state_ != State::running) {
+    check_hub("tendril::Greenlet::kill");
     if (TENDRIL_OBSERVER(hub_) != nullptr) [[unlikely]] {
       hub_->observer_->on_kill(*this, hub_->current_);
     }

@@ -6,9 +6,11 @@
 #include <boost/context/fiber.hpp>
 #include <cstdio>
 #include <limits>
+#include <mutex>
 #include <set>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "tendril/sched/assert.hpp"
 #include "tendril/sched/detail/observe.hpp"
@@ -183,6 +185,38 @@ void throw_not_in_greenlet(const char* api) {
                    "block; call it from a greenlet");
 }
 
+// The serials of live hubs: consulted only when a greenlet is started or killed away from its
+// own bound hub (rare), so a mutex is cheap enough. Never destroyed, so a hub with static storage
+// duration can still unregister at exit.
+struct HubRegistry {
+  std::mutex mutex;
+  std::vector<std::uint64_t> live;
+  std::uint64_t next_serial = 1;
+};
+HubRegistry& hub_registry() {
+  static HubRegistry* registry = new HubRegistry;
+  return *registry;
+}
+
+std::uint64_t register_hub() {
+  HubRegistry& r = hub_registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.live.push_back(r.next_serial);
+  return r.next_serial++;
+}
+
+void unregister_hub(std::uint64_t serial) noexcept {
+  HubRegistry& r = hub_registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::erase(r.live, serial);
+}
+
+bool hub_alive(std::uint64_t serial) noexcept {
+  HubRegistry& r = hub_registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  return std::find(r.live.begin(), r.live.end(), serial) != r.live.end();
+}
+
 }  // namespace detail
 
 HubBinding::HubBinding(Hub& hub) {
@@ -202,9 +236,12 @@ HubBinding::~HubBinding() { detail::t_bound_hub = nullptr; }
 
 // ---- Hub ----
 
-Hub::Hub(HubOptions options) : stacks_(options.stack) {}
+Hub::Hub(HubOptions options) : stacks_(options.stack), serial_(detail::register_hub()) {}
 
-Hub::~Hub() { ready_.clear(); }
+Hub::~Hub() {
+  ready_.clear();
+  detail::unregister_hub(serial_);
+}
 
 void Hub::post_threadsafe(std::function<void()>) {
   throw UsageError(

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "tendril/sim.hpp"
@@ -149,4 +151,55 @@ TEST(MisuseDeathTest, TerminateInAGreenletNamesIt) {
         });
       },
       "tendril: std::terminate called in greenlet #2 'unwinder'");
+}
+
+// A greenlet whose hub was destroyed cannot be started or killed: a clear UsageError, never a
+// use of the dead hub (ASan would say stack-use-after-scope). A new hub built at the same address
+// is told apart by its serial.
+TEST(Misuse, GreenletOfDestroyedHub) {
+  using G = tendril::detail::FnTask<void, std::function<void()>>;
+  std::optional<SimHub> hub;
+  hub.emplace();
+  tendril::Ref<tendril::Task<void>> orphan;
+  tendril::run(*hub,
+               [&] { orphan = tendril::make_greenlet<G>("orphan", std::function<void()>([] {})); });
+  const void* first_address = &*hub;
+  hub.reset();
+  const std::string dead =
+      " #2 'orphan' belongs to a hub that was destroyed; a greenlet runs only on the hub it was "
+      "created on";
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no UsageError");
+  };
+  EXPECT_EQ(message([&] { orphan->start(); }), "tendril::Greenlet::start:" + dead);
+  EXPECT_EQ(message([&] { orphan->start_later(1s); }), "tendril::Greenlet::start_later:" + dead);
+  EXPECT_EQ(message([&] { orphan->kill(); }), "tendril::Greenlet::kill:" + dead);
+  hub.emplace();
+  ASSERT_EQ(static_cast<const void*>(&*hub), first_address);
+  std::string inside;
+  tendril::run(*hub, [&] { inside = message([&] { orphan->start(); }); });
+  EXPECT_EQ(inside, "tendril::Greenlet::start:" + dead);
+  EXPECT_EQ(hub->live_greenlets(), 0u);
+  EXPECT_EQ(orphan->state(), tendril::Greenlet::State::created);
+}
+
+// A greenlet created in one run() of a hub can be started between runs and runs in the next.
+TEST(Misuse, GreenletStartedBetweenRunsOfItsHub) {
+  using G = tendril::detail::FnTask<void, std::function<void()>>;
+  SimHub hub;
+  int ran = 0;
+  tendril::Ref<tendril::Task<void>> later;
+  tendril::run(hub, [&] {
+    later = tendril::make_greenlet<G>("later", std::function<void()>([&] { ++ran; }));
+  });
+  later->start();
+  EXPECT_EQ(ran, 0);
+  tendril::run(hub, [] {});
+  EXPECT_EQ(ran, 1);
+  EXPECT_TRUE(later->successful());
 }

@@ -47,7 +47,8 @@ class Greenlet : public RefCounted, public Waitable {
   ~Greenlet() override;
 
   // start() schedules the greenlet to run (a callback, after those already queued); a no-op if
-  // already started or dead.
+  // already started or dead. Throws UsageError if the greenlet's hub was destroyed (so are
+  // start_later() and kill() of a never-started greenlet).
   void start();
   // start_later() schedules the greenlet to start after delay (a timer, even for zero: a plain
   // spawn made after it runs first, as in gevent). Throws UsageError for a negative delay.
@@ -130,6 +131,8 @@ class Greenlet : public RefCounted, public Waitable {
 
   LinkId add_link(Link::Kind kind, std::function<void(Greenlet&)> fn, WaitToken joiner);
   void begin_start();
+  // check_hub() throws UsageError naming api if the greenlet's hub was destroyed.
+  void check_hub(const char* api) const;
   void die_before_start(std::exception_ptr error);
   void on_death() noexcept;
   void schedule_notify();
@@ -138,6 +141,7 @@ class Greenlet : public RefCounted, public Waitable {
   static void notify_cb(Callback& cb, bool run);
 
   Hub* hub_;
+  std::uint64_t hub_serial_;  // hub_->serial(): tells a destroyed hub from a new one at its address
   std::uint64_t id_;
   std::string name_;
   State state_ = State::created;

@@ -194,6 +194,9 @@ class Hub {
   Greenlet* main() const noexcept { return main_; }
   // live_greenlets() counts greenlets started (or scheduled to start) and not yet dead.
   std::size_t live_greenlets() const noexcept { return live_count_; }
+  // serial() numbers hubs in creation order across the process (from 1; never reused), so a
+  // greenlet can tell its hub from another built later at the same address.
+  std::uint64_t serial() const noexcept { return serial_; }
   // greenlets_created() counts greenlets created on this hub (main included).
   std::uint64_t greenlets_created() const noexcept { return next_id_ - 1; }
   // steps() counts callbacks and timers the loop has run; the unit of a simulated run's length.
@@ -332,6 +335,7 @@ class Hub {
   Greenlet* live_head_ = nullptr;  // live greenlets in spawn order (deadlock reports, teardown)
   Greenlet* live_tail_ = nullptr;
   std::size_t live_count_ = 0;
+  std::uint64_t serial_;
   std::uint64_t next_id_ = 1;
   std::uint64_t next_object_id_ = 1;
   std::uint64_t steps_ = 0;
@@ -359,6 +363,8 @@ namespace detail {
 extern thread_local constinit Hub* t_bound_hub;
 [[noreturn]] void throw_no_hub(const char* api);
 [[noreturn]] void throw_not_in_greenlet(const char* api);
+// hub_alive() says whether the hub of that serial() is still alive (any thread).
+bool hub_alive(std::uint64_t serial) noexcept;
 }  // namespace detail
 
 // current_hub() is the hub bound to this thread by run(); throws UsageError naming `api` if none.
