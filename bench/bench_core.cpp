@@ -58,6 +58,27 @@ void BM_SleepZeroPingPong(benchmark::State& state) {
 }
 BENCHMARK(BM_SleepZeroPingPong);
 
+// The same on dense stacks: each switch out also checks the page under the stack (overflow).
+void BM_SleepZeroPingPongDense(benchmark::State& state) {
+  tendril::SimOptions options;
+  options.stack.mode = tendril::StackMode::dense;
+  tendril::SimHub hub(options);
+  tendril::run(hub, [&] {
+    bool stop = false;
+    auto partner = tendril::spawn([&] {
+      while (!stop) tendril::sleep(0s);
+    });
+    tendril::sleep(0s);
+    for (auto _ : state) tendril::sleep(0s);
+    stop = true;
+    partner->join();
+  });
+  state.counters["ns_per_sleep0"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_SleepZeroPingPongDense);
+
 // spawn + join of a trivial greenlet, one at a time, with a warm stack pool.
 void BM_SpawnJoin(benchmark::State& state) {
   tendril::SimHub hub;

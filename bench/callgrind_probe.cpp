@@ -1,9 +1,9 @@
 // callgrind_probe MODE N: runs N operations of MODE so that bench/run.sh can take the difference
 // of two callgrind instruction totals (N2 - N1 operations) as the exact cost of one operation.
 // MODE: raw_fiber (N ping-pongs: 2N one-way switches), sleep0 (N sleep(0) by each of two
-// greenlets: 2N sleep(0)s), spawn_join (N spawn+join, warm pool), queue (N ping-pongs: 2N
-// messages), semaphore (N ping-pongs: 2N hand-offs), event (N rounds waking 100 waiters: 100N
-// wakeups), imap (N items through Pool(10).imap_unordered).
+// greenlets: 2N sleep(0)s; sleep0_dense: the same on dense stacks), spawn_join (N spawn+join, warm
+// pool), queue (N ping-pongs: 2N messages), semaphore (N ping-pongs: 2N hand-offs), event (N rounds
+// waking 100 waiters: 100N wakeups), imap (N items through Pool(10).imap_unordered).
 #include <boost/context/fiber.hpp>
 #include <chrono>
 #include <cstdio>
@@ -20,7 +20,8 @@ using namespace std::chrono_literals;
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::fprintf(stderr,
-                 "usage: callgrind_probe raw_fiber|sleep0|sleep0_traced|spawn_join|queue|queue10k|"
+                 "usage: callgrind_probe "
+                 "raw_fiber|sleep0|sleep0_dense|sleep0_traced|spawn_join|queue|queue10k|"
                  "queue10k_traced|semaphore|event|imap|explore_{fifo,random,pct}[_recorded] N\n");
     return 2;
   }
@@ -39,8 +40,10 @@ int main(int argc, char** argv) {
     });
     for (long i = 0; i < n; ++i) partner = std::move(partner).resume();
     partner = ctx::fiber();
-  } else if (mode == "sleep0") {
-    tendril::SimHub hub;
+  } else if (mode == "sleep0" || mode == "sleep0_dense") {
+    tendril::SimOptions options;
+    if (mode == "sleep0_dense") options.stack.mode = tendril::StackMode::dense;
+    tendril::SimHub hub(options);
     tendril::run(hub, [&] {
       auto partner = tendril::spawn([&] {
         for (long i = 0; i < n; ++i) tendril::sleep(0s);

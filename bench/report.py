@@ -15,6 +15,8 @@ ROWS = [
      "bench_core", "BM_RawFiberPingPong", "ns_per_switch"),
     ("sleep0", "sleep(0) ping-pong, per sleep(0)", "sleep0", 2,
      "bench_core", "BM_SleepZeroPingPong", "ns_per_sleep0"),
+    ("sleep0_dense", "sleep(0) ping-pong on dense stacks (overflow check per switch)",
+     "sleep0_dense", 2, "bench_core", "BM_SleepZeroPingPongDense", "ns_per_sleep0"),
     ("spawn_join", "spawn + join, warm pool", "spawn_join", 1,
      "bench_core", "BM_SpawnJoin", None),
     ("queue", "Queue ping-pong, per message", "queue", 2,

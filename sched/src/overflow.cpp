@@ -1,12 +1,14 @@
 // overflow.cpp: naming the greenlet when the process dies in one: a stack overflow, or
 // std::terminate (an exception thrown by a destructor while GreenletExit unwinds, say).
 //
-// Stack overflow. In guarded mode an overflow faults in
-// the PROT_NONE region under the stack; this SIGSEGV/SIGBUS handler, on an alternate signal stack
-// (the faulting one is exhausted), recognises that region as the running greenlet's and writes
-// one line saying so before passing the signal on (to the handler installed before, such as
-// ASan's, or to the default action, which ends the process).
+// Stack overflow. In guarded mode an overflow faults in the PROT_NONE region under the stack; in
+// dense mode a runaway recursion runs through the stacks below until it faults somewhere. This
+// SIGSEGV/SIGBUS handler, on an alternate signal stack (the faulting one is exhausted), recognises
+// either (a fault in the region under the running greenlet's stack, or a stack pointer below
+// that stack's bottom) and writes one line saying so before passing the signal on (to the
+// handler installed before, such as ASan's, or to the default action, which ends the process).
 #include <signal.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -44,10 +46,33 @@ void put_number(std::uint64_t v) {
   put(digits + i, sizeof digits - i);
 }
 
+// stack_pointer() is the interrupted stack pointer, or 0 where this build does not know how to
+// read it.
+std::uintptr_t stack_pointer(const void* context) {
+#if defined(__x86_64__)
+  return static_cast<std::uintptr_t>(
+      static_cast<const ucontext_t*>(context)->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+  return static_cast<std::uintptr_t>(static_cast<const ucontext_t*>(context)->uc_mcontext.sp);
+#else
+  (void)context;
+  return 0;
+#endif
+}
+
+// overflowed() says whether the fault is the running greenlet's stack overflow.
+bool overflowed(Hub& hub, const Greenlet& g, const siginfo_t& info, const void* context) {
+  if (g.stack().sp == nullptr) return false;
+  if (hub.stacks().in_guard(g.stack(), info.si_addr)) return true;
+  const auto bottom = reinterpret_cast<std::uintptr_t>(g.stack().sp) - g.stack().size;
+  const std::uintptr_t sp = context != nullptr ? stack_pointer(context) : 0;
+  return sp != 0 && sp < bottom;
+}
+
 extern "C" void on_fault(int sig, siginfo_t* info, void* context) {
   if (Hub* hub = t_bound_hub; hub != nullptr && info != nullptr) {
     const Greenlet* g = hub->current();
-    if (g != nullptr && hub->stacks().in_guard(g->stack(), info->si_addr)) {
+    if (g != nullptr && overflowed(*hub, *g, *info, context)) {
       put("tendril: stack overflow in greenlet #");
       put_number(g->id());
       if (!g->name().empty()) {

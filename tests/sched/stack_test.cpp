@@ -1,8 +1,10 @@
 // Stack pool: reuse without remapping, dense mode, and clear errors at the mapping limit.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -26,16 +28,29 @@ TEST(StackPool, WarmPoolDoesNotMapAgain) {
   EXPECT_EQ(hub.stacks().live_stacks(), 0u);
 }
 
-// Dense mode carves stacks from slabs and writes the canary; a clean stack reads as intact.
-TEST(StackPool, DenseModeCanary) {
+// Dense mode carves stacks from slabs, each above a one-page check zone; using the whole stack
+// leaves the zone clean, and a single byte written anywhere in it is an overflow.
+TEST(StackPool, DenseModeCheckZone) {
   StackPool pool(StackOptions{64 * 1024, StackMode::dense, 16});
+  const std::size_t page = pool.zone_bytes();
+  ASSERT_EQ(page, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
   auto a = pool.allocate();
   auto b = pool.allocate();
-  EXPECT_EQ(static_cast<char*>(b.sp) - static_cast<char*>(a.sp), 64 * 1024);
+  EXPECT_EQ(static_cast<char*>(b.sp) - static_cast<char*>(a.sp), 64 * 1024 + page);
+  char* a_bottom = static_cast<char*>(a.sp) - a.size;
+  std::memset(a_bottom, 0x5a, a.size);  // every byte of the stack itself: not an overflow
   EXPECT_FALSE(pool.overflowed(a));
-  // Simulate an overflow reaching the bottom of the stack.
-  *reinterpret_cast<volatile char*>(static_cast<char*>(a.sp) - a.size) = 0;
-  EXPECT_TRUE(pool.overflowed(a));
+  EXPECT_FALSE(pool.overflowed(b));
+  for (std::size_t at : {std::size_t{0}, page / 2 + 3, page - 1}) {
+    volatile char* byte = a_bottom - page + at;
+    *byte = 1;  // an overflow's return address or local, anywhere in the zone
+    EXPECT_TRUE(pool.overflowed(a)) << at;
+    EXPECT_TRUE(pool.in_guard(a, const_cast<char*>(byte))) << at;
+    *byte = 0;
+    EXPECT_FALSE(pool.overflowed(a)) << at;
+  }
+  EXPECT_FALSE(pool.in_guard(a, a_bottom));
+  EXPECT_FALSE(pool.in_guard(a, a_bottom - page - 1));
   pool.deallocate(a);
   pool.deallocate(b);
   EXPECT_EQ(pool.live_stacks(), 0u);
@@ -85,7 +100,7 @@ TEST(StackPoolDeathTest, DenseOverflowIsDetected) {
         tendril::run(hub, [] {
           auto g = tendril::spawn("deep", [] {
             // A frame bigger than the whole stack: its low end lies below the stack's bottom,
-            // over the canary (and into the neighbouring stack of the slab).
+            // over the check zone (and into the neighbouring stack of the slab).
             volatile char big[17 * 1024];
             for (auto& c : big) c = 1;
             tendril::sleep(0s);
@@ -101,11 +116,13 @@ namespace {
 
 // recurse() never ends (the compiler cannot know that keep_going stays true): each frame keeps a
 // little of its own, so it cannot become a loop.
+// With limited_depth > 0 it returns after that many frames instead.
 volatile bool keep_going = true;
+volatile int limited_depth = 0;
 [[gnu::noinline]] int recurse(int depth) {
   volatile char pad[256];
   pad[0] = static_cast<char>(depth);
-  if (!keep_going) return pad[0];
+  if (!keep_going || (limited_depth > 0 && depth >= limited_depth)) return pad[0];
   return recurse(depth + 1) + pad[0];
 }
 
@@ -115,6 +132,12 @@ volatile bool keep_going = true;
   volatile char big[72 * 1024];
   big[0] = 1;
   big[sizeof big - 1] = 2;
+}
+
+// big_frame_filled() fills a frame larger than a 64 KiB stack, through the page under it.
+[[gnu::noinline]] void big_frame_filled() {
+  volatile char big[72 * 1024];
+  for (auto& c : big) c = 1;
 }
 
 }  // namespace
@@ -139,6 +162,52 @@ TEST(StackPoolDeathTest, GuardedOverflowNamesTheGreenlet) {
                "tendril: stack overflow in greenlet #3 'deep' \\(its stack is 65536 bytes: raise "
                "StackOptions::size_bytes, or move large buffers off the stack\\)");
   EXPECT_DEATH(overflow(big_frame), "tendril: stack overflow in greenlet #3 'deep'");
+}
+
+// In dense mode the issue's shapes are caught too, before the neighbour they overwrote runs
+// again: a recursion of partly written 256-byte frames that returns before switching out (it
+// used to step over the 64-byte canary), a frame larger than the stack that writes through the
+// page under it, and a recursion that never returns (it runs through the stacks below until it
+// faults: the fault handler sees the stack pointer below the greenlet's stack). What dense mode
+// cannot see is one frame more than a page larger than the room left that writes nothing in
+// the page under the stack (stack-clash probes write back what they read): see StackMode.
+TEST(StackPoolDeathTest, DenseOverflowOfEveryShapeNamesTheGreenlet) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto overflow = [](void (*body)()) {
+    tendril::SimOptions options;
+    options.stack.size_bytes = 64 * 1024;
+    options.stack.mode = StackMode::dense;
+    tendril::SimHub hub(options);
+    tendril::run(hub, [body] {
+      auto victim = tendril::spawn("victim", [] { tendril::sleep(1s); });
+      tendril::spawn("deep", body)->join();
+      victim->join();
+      std::fprintf(stderr, "no overflow detected\n");
+    });
+  };
+  // Under ASan the writes into the neighbouring stack's redzones are reported by ASan first.
+#if defined(__SANITIZE_ADDRESS__)
+  const std::string or_asan = "|AddressSanitizer";
+#else
+  const std::string or_asan;
+#endif
+  const std::string dense =
+      "stack overflow in greenlet #3 'deep' \\(dense stacks of 65536 bytes have no guard "
+      "page; raise StackOptions::size_bytes\\)" +
+      or_asan;
+  EXPECT_DEATH(overflow([] {
+                 limited_depth = 400;  // 400 frames of >= 256 bytes: past 64 KiB, then back
+                 (void)recurse(0);
+                 tendril::sleep(0s);
+               }),
+               dense);
+  EXPECT_DEATH(overflow(big_frame_filled), dense);
+  EXPECT_DEATH(
+      overflow([] {
+        limited_depth = 0;
+        (void)recurse(0);
+      }),
+      "tendril: stack overflow in greenlet #3 'deep' \\(its stack is 65536 bytes" + or_asan);
 }
 
 // Past the kernel's mapping limit, guarded stacks fail with an error that names the limit and the

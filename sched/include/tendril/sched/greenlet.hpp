@@ -192,7 +192,8 @@ inline void Hub::resume(Greenlet* g, Resume why) {
 }
 
 inline void Hub::switch_to_hub() {
-  // Dense stacks have no guard page: check the canary and the stack pointer at every switch.
+  // Dense stacks have no guard page: check the zone under the stack and the stack pointer at
+  // every switch out.
   if (stacks_.options().mode == StackMode::dense) check_dense_stack(current_);
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, native_stack_bottom_, native_stack_size_);

@@ -16,9 +16,12 @@ enum class StackMode {
   // near 32k greenlets.
   guarded,
   // dense: stacks are carved from large slabs with no guard page, for hundreds of thousands of
-  // greenlets. Overflow is detected by a canary word at the bottom of each stack and a stack
-  // pointer bounds check, both verified whenever the greenlet switches out; a detected overflow
-  // aborts with the greenlet's name.
+  // greenlets. Under each stack lies a one-page check zone that stays zero (never touched, so it
+  // costs no memory); whenever the greenlet switches out and when it dies, tendril checks that
+  // the zone is still zero and the stack pointer in bounds, and aborts naming the greenlet if
+  // not. Every call writes a return address, so recursion of frames up to a page each cannot
+  // step over the zone; larger frames are probed page by page under -fstack-clash-protection.
+  // An overflow that faults before switching out is named by the fault handler.
   dense,
 };
 
@@ -56,10 +59,11 @@ class StackPool {
   boost::context::stack_context allocate();
   // deallocate() returns a stack obtained from allocate() to the pool.
   void deallocate(boost::context::stack_context& sctx) noexcept;
-  // overflowed() tells whether the dense-mode canary at the bottom of sctx was overwritten.
+  // overflowed() tells whether something was written in the dense-mode check zone under sctx
+  // (always false in guarded mode).
   bool overflowed(const boost::context::stack_context& sctx) const noexcept;
-  // in_guard() tells whether address lies in the guard region under sctx (guarded mode only);
-  // safe in a signal handler.
+  // in_guard() tells whether address lies in the guard region under sctx (guarded mode) or in
+  // the check zone (dense mode); safe in a signal handler.
   bool in_guard(const boost::context::stack_context& sctx, const void* address) const noexcept;
 
   const StackOptions& options() const noexcept { return options_; }
@@ -68,9 +72,10 @@ class StackPool {
   // mapped_bytes() counts address space the pool has mapped (virtual, not resident).
   std::size_t mapped_bytes() const noexcept { return mapped_bytes_; }
 
-  // The value written over the lowest canary_words words of every dense stack.
-  static constexpr std::uint64_t canary = 0x7e4d71c0ffee5a1dULL;
-  static constexpr std::size_t canary_words = 8;
+  // zone_bytes() is the dense mode's check zone under each stack: one page (0 in guarded mode).
+  std::size_t zone_bytes() const noexcept {
+    return options_.mode == StackMode::dense ? page_bytes_ : 0;
+  }
 
  private:
   struct Slab {
