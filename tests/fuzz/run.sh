@@ -22,7 +22,9 @@ replay_only() {
   echo "fuzz: $1: skipping the fuzz runs."
   for t in "${targets[@]}"; do
     if [ -x "build/tests/fuzz/fuzz_${t}_replay" ]; then
-      "build/tests/fuzz/fuzz_${t}_replay" "tests/fuzz/corpus/$t" 2>&1 | tail -n 1
+      inputs=("tests/fuzz/corpus/$t")
+      [ -d "tests/fuzz/regressions/$t" ] && inputs+=("tests/fuzz/regressions/$t")
+      echo "fuzz: $t: $("build/tests/fuzz/fuzz_${t}_replay" "${inputs[@]}" 2>&1 | tail -n 1)"
     fi
   done
   echo "fuzz: the committed corpus is replayed by the ctest tests fuzz_replay.* in every build."
