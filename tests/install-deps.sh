@@ -15,6 +15,7 @@ packages=(
   valgrind               # callgrind instruction counts in bench/
   python3-gevent         # gevent twins: the orders tendril pins, checked against gevent
   apache2-utils          # ab: the seed's HTTP load (bench/net.sh)
+  clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime: the fuzz targets (tests/fuzz)
 )
 
 missing=()

@@ -83,6 +83,33 @@ TEST(Schedule, FormatParseRoundTrip) {
   EXPECT_EQ(tendril::format_schedule(back), tendril::format_schedule(s));
 }
 
+// Names starting with whitespace survive format -> parse: the writer escapes it ("\\ "), since
+// the reader skips the blank after a key (found by tests/fuzz/schedule_fuzz.cpp).
+TEST(Schedule, LeadingWhitespaceInNamesRoundTrips) {
+  Schedule s = record(7);
+  ASSERT_FALSE(s.choices.empty());
+  s.test = " ";
+  s.policy = "\tfifo";
+  s.choices[0].chosen_name = " #2 'w'";
+  const std::string text = tendril::format_schedule(s);
+  EXPECT_NE(text.find("\ntest \\ \n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\npolicy \\\tfifo\n"), std::string::npos) << text;
+  const Schedule back = tendril::parse_schedule(text, "mem");
+  EXPECT_EQ(back.test, " ");
+  EXPECT_EQ(back.policy, "\tfifo");
+  EXPECT_EQ(back.choices[0].chosen_name, " #2 'w'");
+  EXPECT_EQ(tendril::format_schedule(back), text);
+  // Unescaped, as this library wrote it before: the test's name is lost to the separator.
+  std::string old_text = text;
+  old_text.replace(old_text.find("test \\ "), 7, "test  ");
+  try {
+    tendril::parse_schedule(old_text, "mem");
+    FAIL() << "parsed a schedule whose test name is blank";
+  } catch (const ScheduleError& e) {
+    EXPECT_STREQ(e.what(), "tendril: mem:3: field 'test' is empty");
+  }
+}
+
 // The same seed gives the same schedule, choice for choice, run after run.
 TEST(Schedule, SameSeedSameSchedule) {
   EXPECT_EQ(tendril::format_schedule(record(11)), tendril::format_schedule(record(11)));

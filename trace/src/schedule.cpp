@@ -41,9 +41,12 @@ std::string seconds(std::int64_t ns) {
   return buf;
 }
 
-// Names must stay on one line: escape backslash, newline and carriage return.
+// Names must stay on one line: escape backslash, newline and carriage return. The reader skips
+// the whitespace between a key and its value, so a value's own leading whitespace is escaped too
+// ("\ "; unescape() turns any "\c" into c, so older readers keep the space as well).
 std::string escape(const std::string& s) {
   std::string out;
+  if (!s.empty() && (s[0] == ' ' || s[0] == '\t' || s[0] == '\v' || s[0] == '\f')) out += '\\';
   for (char c : s) {
     if (c == '\\') {
       out += "\\\\";
