@@ -259,7 +259,6 @@ void StreamServer::accept_loop(const std::shared_ptr<State>& state) {
     if (state->stopping) return;
     auto stream = std::make_shared<Stream>(state->listener.accept());
     stream->set_timeout(state->options.idle_timeout);
-    ++state->handled;
     // Handlers that have not yet run, or that compute, cannot be evicted: wait until one starts
     // waiting for its client or one finishes, then look again. After an eviction, wait for the
     // victim to unwind.
@@ -271,6 +270,7 @@ void StreamServer::accept_loop(const std::shared_ptr<State>& state) {
     state->handlers.wait_available();
     if (state->stopping) return;
     if (evict) stream->receive_signal_ = state->changed;
+    ++state->handled;
     auto it = state->connections.insert(state->connections.end(), State::Connection{stream, {}});
     it->handler = state->handlers.spawn([state, stream] {
       try {
