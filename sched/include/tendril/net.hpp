@@ -188,7 +188,10 @@ net::Selected select(const std::vector<Stream*>& readable, const std::vector<Str
 //   connection that is blocked in recv on its stream, waiting for its client, and counts it in
 //   evicted(), as nginx reuses its oldest idle keep-alive connection when it runs out. If no
 //   handler waits on its client, the new connection waits for a free handler, as without
-//   eviction. A handler that moves its Stream elsewhere is never evicted.
+//   eviction (so with eviction on, one accepted connection may wait beyond `concurrency`). A
+//   handler that moves its Stream elsewhere is never evicted.
+// A handler's own timeouts win: recv(n, 10s) waits 10 s whatever idle_timeout is, and a Timeout
+// from it, or from a TimeoutScope, that leaves the handler is reported as a failure, as before.
 class StreamServer {
  public:
   // Options configures a server; the defaults bound slow clients (see above).
