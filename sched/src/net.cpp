@@ -1,6 +1,10 @@
 // net.cpp: the backend-independent half of tendril/net.hpp.
 #include "tendril/net.hpp"
 
+#include <algorithm>
+#include <list>
+#include <utility>
+
 namespace tendril {
 
 std::string Address::to_string() const {
@@ -13,27 +17,93 @@ net::StreamImpl& Stream::impl(const char* api) const {
   return *impl_;
 }
 
+// Call is one blocking call on a stream: it picks the call's timeout (the one given, else the
+// stream's own) and notes whether a Timeout came from the stream's own timeout, which is how
+// StreamServer tells an idle client from any other Timeout leaving a handler. A recv also marks
+// the stream as waiting for its peer while it blocks, for StreamServer's eviction.
+class Stream::Call {
+ public:
+  Call(Stream& stream, std::optional<Duration> given, bool receiving)
+      : timeout(given ? given : stream.timeout_),
+        stream_(stream),
+        by_default_(!given && stream.timeout_),
+        receiving_(receiving) {
+    stream_.timeout_expired_ = false;
+    if (receiving_) {
+      stream_.receiving_ = true;
+      if (stream_.receive_signal_ && !stream_.receive_signal_->is_set()) {
+        stream_.receive_signal_->set();
+      }
+    }
+  }
+  ~Call() {
+    if (receiving_) stream_.receiving_ = false;
+  }
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  // operator()(f) runs the backend call f and notes a Timeout of the stream's own timeout.
+  template <class F>
+  auto operator()(F&& f) -> decltype(f()) {
+    try {
+      return std::forward<F>(f)();
+    } catch (const Timeout& e) {
+      // A TimeoutScope's Timeout names its scope; the backend's own names nothing.
+      if (by_default_ && e.source() == nullptr) stream_.timeout_expired_ = true;
+      throw;
+    }
+  }
+
+  const std::optional<Duration> timeout;
+
+ private:
+  Stream& stream_;
+  const bool by_default_;
+  const bool receiving_;
+};
+
+void Stream::set_timeout(std::optional<Duration> timeout) {
+  if (timeout && *timeout < Duration::zero()) {
+    throw UsageError("tendril::Stream::set_timeout: negative timeout (" +
+                     std::to_string(timeout->count()) + " ns)");
+  }
+  timeout_ = timeout;
+}
+
 std::string Stream::recv(std::size_t n, std::optional<Duration> timeout) {
+  net::StreamImpl& s = impl("tendril::Stream::recv");
   std::string out(n, '\0');
-  const std::size_t got = impl("tendril::Stream::recv").recv(out.data(), n, timeout);
+  Call call(*this, timeout, true);
+  const std::size_t got = call([&] { return s.recv(out.data(), n, call.timeout); });
   out.resize(got);
   return out;
 }
 
 std::size_t Stream::send(std::string_view data, std::optional<Duration> timeout) {
-  return impl("tendril::Stream::send").send(data.data(), data.size(), timeout);
+  net::StreamImpl& s = impl("tendril::Stream::send");
+  Call call(*this, timeout, false);
+  return call([&] { return s.send(data.data(), data.size(), call.timeout); });
 }
 
 void Stream::sendall(std::string_view data, std::optional<Duration> timeout) {
-  // One deadline for the whole buffer, not one per partial write.
   Hub& hub = current_hub("tendril::Stream::sendall");
-  const std::int64_t deadline = timeout ? hub.now_ns() + timeout->count() : 0;
-  while (!data.empty()) {
-    std::optional<Duration> left;
-    if (timeout) left = Duration(std::max<std::int64_t>(0, deadline - hub.now_ns()));
-    const std::size_t sent = send(data, left);
-    data.remove_prefix(sent);
+  Call call(*this, timeout, false);
+  if (call.timeout && *call.timeout < Duration::zero()) {
+    throw UsageError("tendril::Stream::sendall: negative timeout (" +
+                     std::to_string(call.timeout->count()) + " ns)");
   }
+  // One deadline for the whole buffer, not one per partial write: a client reading one byte a
+  // second cannot stretch a send timeout into one per byte.
+  const std::int64_t deadline = call.timeout ? hub.now_ns() + call.timeout->count() : 0;
+  call([&] {
+    while (!data.empty()) {
+      std::optional<Duration> left;
+      if (call.timeout) left = Duration(std::max<std::int64_t>(0, deadline - hub.now_ns()));
+      // Looked up for each write: another greenlet may close the stream meanwhile.
+      const std::size_t sent = impl("tendril::Stream::send").send(data.data(), data.size(), left);
+      data.remove_prefix(sent);
+    }
+  });
 }
 
 void Stream::shutdown(net::Shutdown how) { impl("tendril::Stream::shutdown").shutdown(how); }
@@ -96,23 +166,60 @@ Stream connect(const Address& to, std::optional<Duration> timeout) {
 // State is shared by the server object, its accept loop and its handlers, so that none of them
 // outlives what it uses.
 struct StreamServer::State {
-  State(Listener l, std::function<void(Stream&)> h, std::size_t concurrency)
+  // Connection is one accepted connection whose handler has not yet died.
+  struct Connection {
+    std::shared_ptr<Stream> stream;
+    Ref<Greenlet> handler;
+    bool evicted = false;
+  };
+
+  State(Listener l, std::function<void(Stream&)> h, const Options& o)
       : listener(std::move(l)),
         handler(std::move(h)),
-        handlers(static_cast<std::int64_t>(concurrency), "stream server handlers") {}
+        options(o),
+        handlers(static_cast<std::int64_t>(o.concurrency), "stream server handlers") {}
   Listener listener;
   std::function<void(Stream&)> handler;
+  const Options options;
   Pool handlers;
+  // In accept order, so the front is the oldest: eviction scans from there.
+  std::list<Connection> connections;
+  // Set when a handler starts a recv or dies: what the accept loop waits for when every handler
+  // is busy and none can be evicted yet.
+  std::shared_ptr<Event> changed = std::make_shared<Event>("stream server handler change");
   Ref<Greenlet> acceptor;
   std::size_t handled = 0;
+  std::size_t timed_out = 0;
+  std::size_t evicted = 0;
   bool stopping = false;
 };
 
+namespace {
+
+StreamServer::Options with_concurrency(std::size_t concurrency) {
+  StreamServer::Options options;
+  options.concurrency = concurrency;
+  return options;
+}
+
+}  // namespace
+
 StreamServer::StreamServer(Listener listener, std::function<void(Stream&)> handler,
                            std::size_t concurrency)
+    : StreamServer(std::move(listener), std::move(handler), with_concurrency(concurrency)) {}
+
+StreamServer::StreamServer(Listener listener, std::function<void(Stream&)> handler, Options options)
     : address_(listener.address()) {
-  if (concurrency == 0) throw UsageError("tendril::StreamServer: concurrency must be at least 1");
-  state_ = std::make_shared<State>(std::move(listener), std::move(handler), concurrency);
+  if (options.concurrency == 0) {
+    throw UsageError("tendril::StreamServer: concurrency must be at least 1");
+  }
+  if (options.idle_timeout && *options.idle_timeout <= Duration::zero()) {
+    // Zero would time out every connection whose first bytes are not already there.
+    throw UsageError("tendril::StreamServer: idle_timeout must be positive (got " +
+                     std::to_string(options.idle_timeout->count()) +
+                     " ns); pass std::nullopt for no limit");
+  }
+  state_ = std::make_shared<State>(std::move(listener), std::move(handler), options);
 }
 
 StreamServer::~StreamServer() {
@@ -124,15 +231,66 @@ StreamServer::~StreamServer() {
 }
 
 std::size_t StreamServer::handled() const noexcept { return state_->handled; }
+std::size_t StreamServer::timed_out() const noexcept { return state_->timed_out; }
+std::size_t StreamServer::evicted() const noexcept { return state_->evicted; }
+const StreamServer::Options& StreamServer::options() const noexcept { return state_->options; }
+
+bool StreamServer::evict_one(State& state) {
+  // The oldest connection whose handler waits for its client: a slowloris client has been
+  // connected longer than the clients that keep arriving, and a handler blocked in recv is
+  // waiting on the client, not doing the server's work. (nginx likewise closes its oldest idle
+  // keep-alive connection when it runs out of connections.)
+  for (State::Connection& c : state.connections) {
+    if (c.evicted || c.handler->dead() || !c.stream->receiving_) continue;
+    c.evicted = true;
+    ++state.evicted;
+    c.handler->kill(nullptr, false);
+    return true;
+  }
+  return false;
+}
 
 void StreamServer::accept_loop(const std::shared_ptr<State>& state) {
+  const bool evict = state->options.evict_when_full;
   while (!state->stopping) {
     // At the concurrency limit, stop accepting until a handler finishes (eventlet's serve).
-    state->handlers.wait_available();
+    // With eviction the loop accepts first: a waiting connection is what makes it evict.
+    if (!evict) state->handlers.wait_available();
     if (state->stopping) return;
     auto stream = std::make_shared<Stream>(state->listener.accept());
+    stream->set_timeout(state->options.idle_timeout);
+    // Handlers that have not yet run, or that compute, cannot be evicted: wait until one starts
+    // waiting for its client or one finishes, then look again. After an eviction, wait for the
+    // victim to unwind.
+    while (evict && state->handlers.full()) {
+      state->changed->clear();
+      if (evict_one(*state)) break;
+      state->changed->wait();
+    }
+    state->handlers.wait_available();
+    if (state->stopping) return;
+    if (evict) stream->receive_signal_ = state->changed;
     ++state->handled;
-    state->handlers.spawn([state, stream] { state->handler(*stream); });
+    auto it = state->connections.insert(state->connections.end(), State::Connection{stream, {}});
+    it->handler = state->handlers.spawn([state, stream] {
+      try {
+        state->handler(*stream);
+      } catch (const Timeout& e) {
+        // The client stayed idle for idle_timeout: close quietly, like eventlet's wsgi server.
+        // Any other Timeout is the handler's own failure and is reported as one.
+        if (e.source() != nullptr || !stream->timeout_expired()) throw;
+        ++state->timed_out;
+        stream->close();
+      }
+    });
+    // The link holds the state weakly: the state holds the handler through `connections`.
+    std::weak_ptr<State> weak = state;
+    it->handler->link([weak, it](Greenlet&) {
+      if (const auto s = weak.lock()) {
+        s->connections.erase(it);
+        s->changed->set();
+      }
+    });
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <system_error>
@@ -190,4 +191,90 @@ TEST(Net, TracerRecordsFdReadiness) {
   EXPECT_EQ(io,
             (std::vector<std::string>{"main writable connect", "server readable Listener.accept",
                                       "server readable Stream.recv"}));
+}
+
+namespace {
+
+// closed_by_server() tells whether the server closed s within wait: EOF, a reset or a broken
+// pipe.
+bool closed_by_server(tendril::Stream& s, tendril::Duration wait) {
+  try {
+    return s.recv(1, wait).empty();
+  } catch (const std::system_error& e) {
+    return e.code().value() == ECONNRESET || e.code().value() == EPIPE;
+  } catch (const tendril::Timeout&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+// Slow and idle clients on the real hub: 50 clients sending a byte every 20 ms against 20
+// handlers with a 200 ms idle timeout. The 30 waiting to be accepted evict the 30 oldest; 30
+// normal clients, one after another, are all served, the first evicting one more slow client;
+// when the last 19 stop sending, the idle timeout closes them. Nothing is reported as a failure.
+TEST(Net, ServerBoundsSlowAndIdleClients) {
+  tendril::LibevHub hub;
+  std::vector<std::string> reported;
+  hub.set_error_handler([&](tendril::Greenlet&, std::exception_ptr e) {
+    reported.push_back(tendril::describe_exception(e));
+  });
+  const std::string response = "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+  int served = 0, slow_evicted = 0, slow_timed_out = 0, slow_open = 0;
+  tendril::run(hub, [&] {
+    tendril::StreamServer server(tendril::listen({"127.0.0.1", 0}),
+                                 [&](tendril::Stream& s) {
+                                   std::string request;
+                                   while (request.find("\r\n\r\n") == std::string::npos) {
+                                     const std::string part =
+                                         s.recv(4096);  // the stream's own timeout: 200 ms
+                                     if (part.empty()) return;
+                                     request += part;
+                                   }
+                                   s.sendall(response);
+                                 },
+                                 {.concurrency = 20, .idle_timeout = 200ms});
+    server.start();
+    bool drip = true;
+    std::vector<tendril::Ref<tendril::Greenlet>> slow;
+    for (int i = 0; i < 50; ++i) {
+      slow.push_back(tendril::spawn([&] {
+        tendril::Stream c = tendril::connect(server.address(), 5s);
+        try {
+          while (drip) {
+            c.sendall("G", 1s);
+            if (closed_by_server(c, 20ms)) {
+              ++slow_evicted;
+              return;
+            }
+          }
+        } catch (const std::system_error&) {
+          ++slow_evicted;  // closed while the byte was on its way
+          return;
+        }
+        ++(closed_by_server(c, 5s) ? slow_timed_out : slow_open);
+      }));
+    }
+    tendril::sleep(300ms);  // every slow client is accepted
+    EXPECT_EQ(server.evicted(), 30u);
+    for (int i = 0; i < 30; ++i) {
+      tendril::Stream c = tendril::connect(server.address(), 5s);
+      c.sendall("GET / HTTP/1.0\r\n\r\n", 5s);
+      std::string got;
+      for (std::string part; !(part = c.recv(4096, 5s)).empty();) got += part;
+      if (got == response) ++served;
+    }
+    EXPECT_EQ(server.evicted(), 31u);
+    EXPECT_EQ(server.timed_out(), 0u);
+    drip = false;
+    EXPECT_TRUE(tendril::joinall(slow, 10s));
+    EXPECT_EQ(server.timed_out(), 19u);
+    EXPECT_EQ(server.handled(), 80u);
+    server.stop(1s);
+  });
+  EXPECT_EQ(served, 30);
+  EXPECT_EQ(slow_evicted, 31);
+  EXPECT_EQ(slow_timed_out, 19);
+  EXPECT_EQ(slow_open, 0);
+  EXPECT_EQ(reported, std::vector<std::string>{});
 }

@@ -3,6 +3,7 @@
 // call (accept, connect, recv, send) suspends only the calling greenlet.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -82,6 +83,11 @@ class Backend {
 
 // Stream is a connected TCP stream; movable, closed on destruction. Errors from the network
 // (refused, reset, unreachable) are std::system_error with the errno.
+//
+// Timeouts follow gevent's socket model: a blocking call given a timeout waits at most that long,
+// and a call given none uses the stream's own timeout (set_timeout(); none by default, so a
+// stream from connect() waits forever, as a Python socket does). When either passes, the call
+// throws tendril::Timeout. StreamServer gives each accepted stream its idle_timeout this way.
 class Stream {
  public:
   Stream() = default;
@@ -92,7 +98,8 @@ class Stream {
 
   // recv() returns up to n bytes as soon as some arrive, or "" at EOF.
   std::string recv(std::size_t n, std::optional<Duration> timeout = std::nullopt);
-  // send() sends some of data and returns how many bytes went; sendall() sends all of it.
+  // send() sends some of data and returns how many bytes went; sendall() sends all of it, the
+  // timeout bounding the whole call (as Python's sendall since 3.5 and gevent's), not each write.
   std::size_t send(std::string_view data, std::optional<Duration> timeout = std::nullopt);
   void sendall(std::string_view data, std::optional<Duration> timeout = std::nullopt);
   // shutdown() closes one or both directions; close() releases the stream (idempotent).
@@ -101,12 +108,31 @@ class Stream {
   bool is_open() const noexcept { return impl_ != nullptr; }
   Address peer() const;
 
+  // set_timeout() sets the timeout of every later recv, send and sendall called without one
+  // (gevent's socket.settimeout): std::nullopt waits forever, zero only takes what is ready.
+  // Throws UsageError for a negative timeout. May be called at any time, even on a closed stream.
+  void set_timeout(std::optional<Duration> timeout);
+  // timeout() is the stream's own timeout (std::nullopt: none).
+  std::optional<Duration> timeout() const noexcept { return timeout_; }
+  // timeout_expired() is true when the last recv, send or sendall threw Timeout because the
+  // stream's own timeout passed (not a timeout given to the call, nor a TimeoutScope's).
+  bool timeout_expired() const noexcept { return timeout_expired_; }
+
  private:
+  friend class StreamServer;
   friend net::Selected select(const std::vector<Stream*>& readable,
                               const std::vector<Stream*>& writable,
                               std::optional<Duration> timeout);
+  class Call;
   net::StreamImpl& impl(const char* api) const;
   std::unique_ptr<net::StreamImpl> impl_;
+  std::optional<Duration> timeout_;
+  bool timeout_expired_ = false;
+  // StreamServer's eviction: receiving_ is true while a recv waits for the peer, and a recv
+  // sets receive_signal_ (the server's) as it starts, so a server waiting for an evictable
+  // handler wakes up.
+  bool receiving_ = false;
+  std::shared_ptr<Event> receive_signal_;
 };
 
 // Listener accepts connections; movable, closed on destruction.
@@ -145,14 +171,48 @@ net::Selected select(const std::vector<Stream*>& readable, const std::vector<Str
                      std::optional<Duration> timeout = std::nullopt);
 
 // StreamServer accepts connections and runs handler(stream) in a greenlet for each, at most
-// `concurrency` at once: at the limit it stops accepting until a handler finishes (eventlet's
-// serve). stop() closes the listener and waits for the handlers (killing them after timeout).
-// Destroying a running server stops accepting and kills its handlers without waiting; the
-// accept loop and the handlers keep what they use alive until they are gone.
+// `concurrency` at once (eventlet's serve). stop() closes the listener and waits for the
+// handlers (killing them after timeout). Destroying a running server stops accepting and kills
+// its handlers without waiting; the accept loop and the handlers keep what they use alive until
+// they are gone.
+//
+// Slow and idle clients (slowloris) are bounded two ways, both on by default (see Options):
+// - idle_timeout, 60 s by default, becomes each accepted stream's timeout (Stream::set_timeout)
+//   before the handler runs, so a recv or send that waits that long on the client throws
+//   Timeout (eventlet's socket_timeout; nginx's client_body_timeout and send_timeout). When that
+//   Timeout leaves the handler, the server closes the connection quietly and counts it in
+//   timed_out(): it is not a greenlet failure and is not reported.
+// - evict_when_full: a client sending one byte a second never waits 60 s, so a timeout alone
+//   lets such clients hold every handler. When all `concurrency` handlers are busy and another
+//   connection has been accepted, the server kills (GreenletExit) the handler of the oldest
+//   connection that is blocked in recv on its stream, waiting for its client, and counts it in
+//   evicted(), as nginx reuses its oldest idle keep-alive connection when it runs out. If no
+//   handler waits on its client, the new connection waits for a free handler, as without
+//   eviction (so with eviction on, one accepted connection may wait beyond `concurrency`). A
+//   handler that moves its Stream elsewhere is never evicted.
+// A handler's own timeouts win: recv(n, 10s) waits 10 s whatever idle_timeout is, and a Timeout
+// from it, or from a TimeoutScope, that leaves the handler is reported as a failure, as before.
 class StreamServer {
  public:
+  // Options configures a server; the defaults bound slow clients (see above).
+  struct Options {
+    // concurrency is how many handlers may run at once (at least 1).
+    std::size_t concurrency = 1000;
+    // idle_timeout is each accepted stream's timeout: how long one recv or send may wait on the
+    // client. Positive, or std::nullopt for no limit.
+    std::optional<Duration> idle_timeout = std::chrono::seconds(60);
+    // evict_when_full lets a new connection take the handler of the oldest connection that is
+    // waiting for its client when every handler is busy.
+    bool evict_when_full = true;
+  };
+
+  // StreamServer(listener, handler, concurrency) uses the default Options with that concurrency.
+  // Throws UsageError for a concurrency of 0.
   StreamServer(Listener listener, std::function<void(Stream&)> handler,
                std::size_t concurrency = 1000);
+  // StreamServer(listener, handler, options) throws UsageError for a concurrency of 0 or an
+  // idle_timeout that is not positive.
+  StreamServer(Listener listener, std::function<void(Stream&)> handler, Options options);
   ~StreamServer();
   // start() spawns the accept loop and returns; serve_forever() runs it in the caller.
   void start();
@@ -161,10 +221,17 @@ class StreamServer {
   Address address() const { return address_; }
   // handled() counts connections handed to the handler so far.
   std::size_t handled() const noexcept;
+  // timed_out() counts connections closed because a recv or send waited idle_timeout.
+  std::size_t timed_out() const noexcept;
+  // evicted() counts handlers killed to make room for a new connection (evict_when_full).
+  std::size_t evicted() const noexcept;
+  // options() is what the server was made with.
+  const Options& options() const noexcept;
 
  private:
   struct State;
   static void accept_loop(const std::shared_ptr<State>& state);
+  static bool evict_one(State& state);
   std::shared_ptr<State> state_;
   Address address_;
 };
