@@ -70,6 +70,7 @@ void Greenlet::check_hub(const char* api) const {
 }
 
 Greenlet::~Greenlet() {
+  detail::tsan_destroy(tsan_fiber_);
   // A greenlet is destroyed only when nothing holds it: dead, or never started.
   TENDRIL_ASSERT(state_ == State::dead || state_ == State::created, "destroying live greenlet ",
                  describe());
@@ -138,6 +139,7 @@ void Greenlet::begin_start() {
           entry_point(this);
           // Leave for good: the stack goes back to the pool once the hub is running again.
           detail::asan_start_switch(nullptr, hub->native_stack_bottom_, hub->native_stack_size_);
+          detail::tsan_leave(hub->tsan_native_);
           return std::move(hub->native_);
         });
   } catch (...) {

@@ -311,6 +311,7 @@ void Hub::finish_dead(Greenlet* g) {
   // The fiber has returned and its stack is back in the pool. Report an uncaught exception once,
   // here on the hub's stack, before any joiner or link runs (gevent); main's goes to run()'s
   // caller instead. Then drop the hub's reference; nothing may touch g after this.
+  detail::tsan_destroy(g->tsan_fiber_);
   if (g->error_ && g != main_) report_error(*g, g->error_);
   g->release();
 }
@@ -665,8 +666,11 @@ void Hub::teardown() {
       Ref<Greenlet> g(live_head_);
       remove_live(g.get());
       g->state_ = Greenlet::State::dead;
+      detail::tsan_enter(g->tsan_fiber_, tsan_native_);
       g->ctx_ = boost::context::fiber();  // forced_unwind runs the greenlet's destructors
-      g->release();                       // the hub's reference for the running greenlet
+      detail::tsan_leave(tsan_native_);
+      detail::tsan_destroy(g->tsan_fiber_);
+      g->release();  // the hub's reference for the running greenlet
     }
   }
   ready_.clear();

@@ -15,6 +15,7 @@ thread_local RawGreenlet* t_switched_from = nullptr;
 thread_local boost::context::fiber t_thread_ctx;  // the thread's own stack while a raw one runs
 thread_local const void* t_thread_stack_bottom = nullptr;
 thread_local std::size_t t_thread_stack_size = 0;
+thread_local void* t_thread_tsan = nullptr;  // TSan's fiber of the thread's own stack
 
 struct RecordingStack {
   boost::context::protected_fixedsize_stack inner;
@@ -29,7 +30,10 @@ RawGreenlet::RawGreenlet(std::function<void()> fn, std::size_t stack_size_bytes)
     : fn_(std::move(fn)), stack_size_bytes_(stack_size_bytes), parent_(t_current) {}
 
 RawGreenlet::~RawGreenlet() {
-  if (!started_ || dead_) return;
+  if (!started_ || dead_) {
+    detail::tsan_destroy(tsan_fiber_);
+    return;
+  }
   // Unwind it on our own terms (annotated switch, GreenletExit at its switch point) and come back
   // here when it is done; Boost.Context's forced unwind would do the same behind ASan's back.
   exit_pending_ = true;
@@ -39,6 +43,7 @@ RawGreenlet::~RawGreenlet() {
   } catch (...) {
     // An exception other than GreenletExit escaped while unwinding; a destructor cannot rethrow.
   }
+  detail::tsan_destroy(tsan_fiber_);
 }
 
 RawGreenlet* RawGreenlet::current() noexcept { return t_current; }
@@ -95,6 +100,7 @@ void RawGreenlet::switch_to() {
           t_current = parent;
           stack_bounds(parent, parent ? &parent->stack_ : nullptr, &bottom, &size);
           detail::asan_start_switch(nullptr, bottom, size);
+          detail::tsan_leave(parent ? parent->tsan_fiber_ : t_thread_tsan);
           return std::move(slot_of(parent));
         });
     started_ = true;  // only once the fiber exists: a failed stack allocation leaves it unstarted
@@ -104,6 +110,10 @@ void RawGreenlet::switch_to() {
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, static_cast<const char*>(stack_.sp) - stack_.size,
                             stack_.size);
+  // TSan: the fiber being left is the thread's own when no raw greenlet runs.
+  void* leaving = nullptr;
+  detail::tsan_enter(tsan_fiber_, leaving);
+  if (self == nullptr) t_thread_tsan = leaving;
   boost::context::fiber back = std::move(ctx_).resume();
   const void* bottom = nullptr;
   std::size_t size = 0;

@@ -18,6 +18,10 @@ namespace {
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
+// Linux 6.13's lightweight guard regions (the value is the kernel's ABI; Debian 12's headers
+// predate it).
+constexpr int madv_guard_install = 102;
+
 // Dense stacks are carved from slabs this large, so 1M greenlets need a few thousand mappings,
 // which the kernel merges anyway because they are adjacent and alike.
 constexpr std::size_t slab_target_bytes = 16u << 20;
@@ -76,13 +80,9 @@ void StackPool::deallocate(boost::context::stack_context& sctx) noexcept {
 
 namespace {
 
-// any_nonzero() ORs `bytes` (a multiple of 256) from an aligned zone, 256 bytes per step with four
-// independent accumulators, so that the compiler emits wide vector loads (AVX2 where the CPU has
-// it, picked once at load time; SSE2 otherwise). Not instrumented by ASan: the zone is not the
-// program's memory, and under ASan its shadow can read as poisoned (an "unknown-crash" report in
-// the dense-stack tests), which says nothing about the zone's contents.
-[[gnu::target_clones("avx2", "default"), gnu::no_sanitize_address]] bool any_nonzero(
-    const std::uint64_t* zone, std::size_t bytes) noexcept {
+// or_words() ORs `bytes` (a multiple of 256) from an aligned zone, 256 bytes per step with four
+// independent accumulators, so that the compiler emits wide vector loads.
+[[gnu::always_inline]] inline bool or_words(const std::uint64_t* zone, std::size_t bytes) noexcept {
   using V = std::uint64_t __attribute__((vector_size(32)));
   const auto* v = reinterpret_cast<const V*>(zone);
   V a{}, b{}, c{}, d{};
@@ -96,11 +96,28 @@ namespace {
   return (all[0] | all[1] | all[2] | all[3]) != 0;
 }
 
+#if defined(TENDRIL_ASAN) || defined(TENDRIL_TSAN)
+// Not instrumented by ASan: the zone is not the program's memory, and under ASan its shadow can
+// read as poisoned (an "unknown-crash" report in the dense-stack tests), which says nothing about
+// its contents. No target_clones under sanitizers: clang does not combine it with no_sanitize,
+// and under TSan the ifunc resolver, instrumented, runs before TSan is initialised and crashes.
+[[gnu::no_sanitize_address]] bool any_nonzero(const std::uint64_t* zone,
+                                              std::size_t bytes) noexcept {
+  return or_words(zone, bytes);
+}
+#else
+// AVX2 where the CPU has it, picked once at load time; SSE2 otherwise.
+[[gnu::target_clones("avx2", "default")]] bool any_nonzero(const std::uint64_t* zone,
+                                                           std::size_t bytes) noexcept {
+  return or_words(zone, bytes);
+}
+#endif
+
 }  // namespace
 
 bool StackPool::overflowed(const boost::context::stack_context& sctx) const noexcept {
-  if (options_.mode != StackMode::dense) return false;
-  // The zone is page-aligned and never written, so it reads from the kernel's zero page, which
+  if (options_.mode != StackMode::dense || kernel_guarded_) return false;
+  // The page under the stack is never written, so it reads from the kernel's zero page, which
   // stays in cache.
   return any_nonzero(reinterpret_cast<const std::uint64_t*>(static_cast<const char*>(sctx.sp) -
                                                             sctx.size - page_bytes_),
@@ -112,8 +129,7 @@ bool StackPool::in_guard(const boost::context::stack_context& sctx,
   if (sctx.sp == nullptr) return false;
   const auto bottom = reinterpret_cast<std::uintptr_t>(sctx.sp) - sctx.size;
   const auto a = reinterpret_cast<std::uintptr_t>(address);
-  const std::size_t below = options_.mode == StackMode::guarded ? guard_bytes_ : page_bytes_;
-  return a < bottom && a >= bottom - below;
+  return a < bottom && a >= bottom - guard_bytes_;
 }
 
 boost::context::stack_context StackPool::map_guarded() {
@@ -144,10 +160,10 @@ boost::context::stack_context StackPool::map_guarded() {
 }
 
 boost::context::stack_context StackPool::carve_dense() {
-  // Each stack is a check zone of one page followed by the stack itself, both page-aligned:
+  // Each stack is a zone of guard_bytes followed by the stack itself, both page-aligned:
   // [zone 0][stack 0][zone 1][stack 1]... Stack i grows down towards zone i, which nothing
-  // writes unless stack i overflows (stack i-1 grows away from it).
-  const std::size_t stride = options_.size_bytes + page_bytes_;
+  // touches unless stack i overflows (stack i-1 grows away from it).
+  const std::size_t stride = options_.size_bytes + guard_bytes_;
   const std::size_t per_slab = std::max<std::size_t>(1, slab_target_bytes / stride);
   if (slabs_.empty() || slab_next_ == per_slab) {
     const std::size_t bytes = per_slab * stride;
@@ -163,11 +179,25 @@ boost::context::stack_context StackPool::carve_dense() {
     slab_next_ = 0;
     mapped_bytes_ += bytes;
   }
-  char* bottom = static_cast<char*>(slabs_.back().base) + slab_next_ * stride + page_bytes_;
+  char* zone = static_cast<char*>(slabs_.back().base) + slab_next_ * stride;
   ++slab_next_;
+  if (options_.kernel_guards && (kernel_guarded_ || !guards_probed_)) {
+    // A kernel guard region faults on any touch and needs no mapping of its own. The first
+    // stack finds out whether the kernel has them (Linux 6.13+; EINVAL before); once it does,
+    // every zone gets one, so the switch-time check can be skipped for all.
+    const bool ok = ::madvise(zone, guard_bytes_, madv_guard_install) == 0;
+    if (!ok && kernel_guarded_) {
+      throw std::system_error(errno, std::generic_category(),
+                              "tendril: cannot install the guard region of a dense greenlet "
+                              "stack (" +
+                                  std::to_string(live_) + " stacks live)");
+    }
+    kernel_guarded_ = ok;
+    guards_probed_ = true;
+  }
   boost::context::stack_context sctx;
   sctx.size = options_.size_bytes;
-  sctx.sp = bottom + options_.size_bytes;
+  sctx.sp = zone + guard_bytes_ + options_.size_bytes;
   return sctx;
 }
 

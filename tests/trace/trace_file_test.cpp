@@ -139,3 +139,30 @@ TEST(TraceFile, EveryBadInputSaysWhatAndWhere) {
 }
 
 }  // namespace
+
+// A hostile name (here 1 MiB; a probe used 200 MB) keeps its first bytes and says how long it
+// was; the cut falls on a UTF-8 boundary, and reading the trace back never cuts it again.
+TEST(TraceFile, HugeNamesAreShortenedOnLoad) {
+  auto trace_with = [](const std::string& name) {
+    return header + "{\"seq\":0,\"t\":0,\"ev\":\"spawn\",\"g\":1,\"name\":\"" + name +
+           "\"}\n{\"end\":1}\n";
+  };
+  const std::string huge(1 << 20, 'x');
+  const tr::Trace t = tr::parse_trace(trace_with(huge), "mem");
+  const std::string tail = " ... (1048576 bytes)";
+  ASSERT_EQ(t.events.size(), 1u);
+  EXPECT_EQ(t.events[0].name, std::string(tr::max_trace_text_bytes - tail.size(), 'x') + tail);
+  EXPECT_EQ(tr::parse_trace(tr::format_trace(t), "again"), t);
+  // Exactly at the limit: kept whole.
+  const std::string at_limit(tr::max_trace_text_bytes, 'y');
+  EXPECT_EQ(tr::parse_trace(trace_with(at_limit), "mem").events[0].name, at_limit);
+  // 'é' is two bytes: after an 'a', the cut at 4078 bytes would split one, so it backs off to
+  // the character before.
+  std::string accents = "a";
+  for (int i = 0; i < 5000; ++i) accents += "\xc3\xa9";
+  const std::string cut = tr::parse_trace(trace_with(accents), "mem").events[0].name;
+  std::string expected = "a";
+  for (int i = 0; i < 2038; ++i) expected += "\xc3\xa9";
+  EXPECT_EQ(cut, expected + " ... (10001 bytes)");
+  EXPECT_LE(cut.size(), tr::max_trace_text_bytes);
+}

@@ -123,10 +123,15 @@ class Line {
     if (peek() != '"') fail(field, "expected a string at column " + std::to_string(i_ + 1));
     ++i_;
     std::string out;
+    std::size_t bytes = 0;  // the string's whole length; out keeps at most max_trace_text_bytes
     for (;;) {
+      if (out.size() > max_trace_text_bytes) {
+        bytes += out.size() - max_trace_text_bytes;
+        out.resize(max_trace_text_bytes);
+      }
       if (i_ >= s_.size()) fail(field, "unterminated string");
       const char c = s_[i_++];
-      if (c == '"') return out;
+      if (c == '"') return bytes == 0 ? out : shortened(std::move(out), bytes);
       if (static_cast<unsigned char>(c) < 0x20) fail(field, "control character in a string");
       if (c != '\\') {
         out += c;
@@ -188,6 +193,15 @@ class Line {
           fail(field, std::string("unknown escape \\") + e);
       }
     }
+  }
+  // shortened() cuts a string whose whole length was out.size() + dropped bytes to at most
+  // max_trace_text_bytes, at a UTF-8 character boundary, ending in " ... (N bytes)".
+  static std::string shortened(std::string out, std::size_t dropped) {
+    const std::string tail = " ... (" + std::to_string(out.size() + dropped) + " bytes)";
+    std::size_t keep = max_trace_text_bytes - tail.size();
+    while (keep > 0 && (static_cast<unsigned char>(out[keep]) & 0xc0) == 0x80) --keep;
+    out.resize(keep);
+    return out + tail;
   }
   std::int64_t parse_integer(std::string_view field) {
     const std::size_t start = i_;
@@ -426,10 +440,15 @@ Trace load_trace(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw TraceError("tendril: cannot read trace file " + path + ": " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
+  // Read into a string of the file's size: one copy of the file in memory, not three (a
+  // stringstream doubles as it grows, and str() copies it).
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  std::string text(ec ? 0 : static_cast<std::size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
   if (in.bad()) throw TraceError("tendril: reading trace file " + path + " failed");
-  return parse_trace(buffer.str(), path);
+  return parse_trace(text, path);
 }
 
 namespace {

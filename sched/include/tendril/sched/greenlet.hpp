@@ -163,6 +163,7 @@ class Greenlet : public RefCounted, public Waitable {
   Greenlet* live_prev_ = nullptr;
   Greenlet* live_next_ = nullptr;
   std::vector<std::pair<std::uint64_t, std::unique_ptr<detail::LocalSlot>>> locals_;
+  void* tsan_fiber_ = nullptr;  // ThreadSanitizer's context for this greenlet (TSan builds only)
   void destroy_locals() noexcept;
 };
 
@@ -180,6 +181,7 @@ inline void Hub::resume(Greenlet* g, Resume why) {
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
                             g->stack_.size);
+  detail::tsan_enter(g->tsan_fiber_, tsan_native_);
   g->ctx_ = std::move(g->ctx_).resume();
   detail::asan_finish_switch(fake_stack, nullptr, nullptr);
   current_ = nullptr;
@@ -192,11 +194,12 @@ inline void Hub::resume(Greenlet* g, Resume why) {
 }
 
 inline void Hub::switch_to_hub() {
-  // Dense stacks have no guard page: check the zone under the stack and the stack pointer at
-  // every switch out.
-  if (stacks_.options().mode == StackMode::dense) check_dense_stack(current_);
+  // Dense stacks without kernel guard regions: check the page under the stack and the stack
+  // pointer at every switch out.
+  if (stacks_.checks_switches()) check_dense_stack(current_);
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, native_stack_bottom_, native_stack_size_);
+  detail::tsan_leave(tsan_native_);
   native_ = std::move(native_).resume();
   detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
 }

@@ -43,7 +43,8 @@ class RawGreenlet {
   bool started_ = false;
   bool exit_pending_ = false;  // GreenletExit is due at the greenlet's switch point
   bool dead_ = false;
-  std::exception_ptr error_;  // escaped from fn_, rethrown in the parent
+  std::exception_ptr error_;    // escaped from fn_, rethrown in the parent
+  void* tsan_fiber_ = nullptr;  // ThreadSanitizer's context for it (TSan builds only)
 };
 
 }  // namespace tendril

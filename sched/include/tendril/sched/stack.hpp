@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "tendril/sched/detail/switch.hpp"  // TENDRIL_ASAN
+
 namespace tendril {
 
 // StackMode picks how stack overflow is caught.
@@ -15,19 +17,21 @@ enum class StackMode {
   // dies. Costs two kernel mappings per stack, so vm.max_map_count (65530 by default) caps it
   // near 32k greenlets.
   guarded,
-  // dense: stacks are carved from large slabs with no guard page, for hundreds of thousands of
-  // greenlets. Under each stack lies a one-page check zone that stays zero (never touched, so it
-  // costs no memory); whenever the greenlet switches out and when it dies, tendril checks that
-  // the zone is still zero and the stack pointer in bounds, and aborts naming the greenlet if
-  // not. Every call writes a return address, so recursion of frames up to a page each cannot
-  // step over the zone; larger frames are probed page by page under -fstack-clash-protection.
-  // An overflow that faults before switching out is named by the fault handler.
+  // dense: stacks are carved from large slabs, for hundreds of thousands of greenlets, each above
+  // a zone of guard_bytes that no one writes. Where the kernel has guard regions (Linux 6.13+,
+  // MADV_GUARD_INSTALL) the zone is one: any touch faults at once and the fault handler names the
+  // greenlet, with no kernel mapping per stack and no cost per switch. Elsewhere the zone stays
+  // zero (never touched, so it costs no memory): whenever the greenlet switches out and when it
+  // dies, tendril checks that the page under the stack is still zero and the stack pointer in
+  // bounds, and aborts naming the greenlet if not. Every call writes a return address, so a
+  // recursion of frames up to a page each cannot step over that page; a single frame more than a
+  // page larger than the room left that writes nothing in it is caught only with guard regions.
   dense,
 };
 
 // StackOptions configures a hub's greenlet stacks.
 struct StackOptions {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TENDRIL_ASAN)
   // ASan's redzones make frames several times larger.
   static constexpr std::size_t default_size_bytes = 256 * 1024;
 #else
@@ -40,10 +44,14 @@ struct StackOptions {
   // pool_max_stacks is how many freed stacks are kept for reuse; freed guarded stacks beyond it
   // are unmapped, freed dense stacks beyond it give their pages back with madvise.
   std::size_t pool_max_stacks = 4096;
-  // guard_bytes is the guarded mode's PROT_NONE region under each stack (address space only, no
-  // memory), rounded up to whole pages: a frame larger than it could jump it unless the code is
-  // built with -fstack-clash-protection (tendril's own build is; recommended for yours).
+  // guard_bytes is the region under each stack (address space only, no memory), rounded up to
+  // whole pages: PROT_NONE in guarded mode, the zone in dense mode. A frame larger than it could
+  // jump it unless the code is built with -fstack-clash-protection (tendril's own build is;
+  // recommended for yours).
   std::size_t guard_bytes = 64 * 1024;
+  // kernel_guards lets dense mode turn its zones into kernel guard regions where the kernel has
+  // them; false keeps the zero-page check (for tests of that fallback).
+  bool kernel_guards = true;
 };
 
 // StackPool hands out and takes back greenlet stacks; one per hub, used on the hub's thread only.
@@ -72,9 +80,17 @@ class StackPool {
   // mapped_bytes() counts address space the pool has mapped (virtual, not resident).
   std::size_t mapped_bytes() const noexcept { return mapped_bytes_; }
 
-  // zone_bytes() is the dense mode's check zone under each stack: one page (0 in guarded mode).
+  // zone_bytes() is the dense mode's zone under each stack (guard_bytes; 0 in guarded mode).
   std::size_t zone_bytes() const noexcept {
-    return options_.mode == StackMode::dense ? page_bytes_ : 0;
+    return options_.mode == StackMode::dense ? guard_bytes_ : 0;
+  }
+  // kernel_guarded() tells whether dense zones are kernel guard regions (then nothing is checked
+  // at switches: a touch faults).
+  bool kernel_guarded() const noexcept { return kernel_guarded_; }
+  // checks_switches() tells whether the hub must check the stack at every switch out (dense
+  // mode without kernel guard regions).
+  bool checks_switches() const noexcept {
+    return options_.mode == StackMode::dense && !kernel_guarded_;
   }
 
  private:
@@ -87,7 +103,9 @@ class StackPool {
 
   StackOptions options_;
   std::size_t page_bytes_;
-  std::size_t guard_bytes_;  // guarded mode: options_.guard_bytes in whole pages
+  std::size_t guard_bytes_;      // options_.guard_bytes in whole pages
+  bool kernel_guarded_ = false;  // dense mode: zones are MADV_GUARD_INSTALL regions
+  bool guards_probed_ = false;   // dense mode: the first stack tried to install one
   std::vector<boost::context::stack_context> free_;
   std::vector<Slab> slabs_;    // dense mode: never unmapped until the pool dies
   std::size_t slab_next_ = 0;  // dense mode: stacks already carved from slabs_.back()

@@ -40,6 +40,10 @@ void save_trace(const Trace& trace, const std::string& path);
 Trace load_trace(const std::string& path);
 // load_trace() reads only a regular file of at most this many bytes (TraceError otherwise).
 inline constexpr std::uint64_t max_trace_file_bytes = 4ULL << 30;
+// parse_trace() keeps at most this many bytes of a string field (a name or a reason: they are for
+// display): a longer one keeps its start and ends in " ... (N bytes)", so a hostile 200 MB name
+// costs 4 KiB, and reading a trace back never cuts it again.
+inline constexpr std::size_t max_trace_text_bytes = 4096;
 
 // FlowRenderer draws a trace's flow graph to a file (tendril::viz::render_flow is one). explore()
 // draws a failing schedule's flow graph next to its schedule file with the installed renderer;

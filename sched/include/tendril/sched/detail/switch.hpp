@@ -1,13 +1,33 @@
-// tendril/sched/detail/switch.hpp (internal): AddressSanitizer annotations for fiber switches.
-// Boost 1.74's fcontext fibers carry none, so tendril tells ASan about every switch itself (see
-// README.md, "Sanitizers"); in other builds these compile to nothing and switches stay at
-// fcontext speed. Public only because the switch path is inline in hub.hpp/greenlet.hpp.
+// tendril/sched/detail/switch.hpp (internal): AddressSanitizer and ThreadSanitizer annotations
+// for fiber switches. Boost 1.74's fcontext fibers carry none, so tendril tells the sanitizers
+// about every switch itself (see README.md, "Sanitizers"); in other builds these compile to
+// nothing and switches stay at fcontext speed. Public only because the switch path is inline in
+// hub.hpp/greenlet.hpp.
 #pragma once
 
 #include <cstddef>
 
+// GCC says __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__; clang says __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
+#define TENDRIL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TENDRIL_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TENDRIL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TENDRIL_TSAN 1
+#endif
+#endif
+
+#if defined(TENDRIL_ASAN)
 #include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(TENDRIL_TSAN)
+#include <sanitizer/tsan_interface.h>
 #endif
 
 namespace tendril::detail {
@@ -16,7 +36,7 @@ namespace tendril::detail {
 // save is null when the current stack is finishing for good.
 inline void asan_start_switch([[maybe_unused]] void** save, [[maybe_unused]] const void* bottom,
                               [[maybe_unused]] std::size_t size) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TENDRIL_ASAN)
   __sanitizer_start_switch_fiber(save, bottom, size);
 #endif
 }
@@ -26,9 +46,39 @@ inline void asan_start_switch([[maybe_unused]] void** save, [[maybe_unused]] con
 inline void asan_finish_switch([[maybe_unused]] void* save,
                                [[maybe_unused]] const void** from_bottom,
                                [[maybe_unused]] std::size_t* from_size) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TENDRIL_ASAN)
   __sanitizer_finish_switch_fiber(save, from_bottom, from_size);
 #endif
+}
+
+// ThreadSanitizer keeps a shadow context per fiber: each greenlet gets one when it first runs,
+// every switch says which fiber runs next (flag 0: the switch orders memory, as a cooperative
+// switch does), and the fiber is destroyed once its greenlet has finished. Without them, TSan
+// sees one thread's stack jump between unrelated frames and reports nonsense.
+
+// tsan_enter() is called right before switching into the fiber `fiber` (created on first use);
+// `from` receives the fiber being left, so that switching back can name it.
+inline void tsan_enter([[maybe_unused]] void*& fiber, [[maybe_unused]] void*& from) {
+#if defined(TENDRIL_TSAN)
+  from = __tsan_get_current_fiber();
+  if (fiber == nullptr) fiber = __tsan_create_fiber(0);
+  __tsan_switch_to_fiber(fiber, 0);
+#endif
+}
+
+// tsan_leave() is called right before switching back to `to` (from tsan_enter()).
+inline void tsan_leave([[maybe_unused]] void* to) {
+#if defined(TENDRIL_TSAN)
+  if (to != nullptr) __tsan_switch_to_fiber(to, 0);
+#endif
+}
+
+// tsan_destroy() releases a fiber's shadow context once nothing will run on it again.
+inline void tsan_destroy([[maybe_unused]] void*& fiber) {
+#if defined(TENDRIL_TSAN)
+  if (fiber != nullptr) __tsan_destroy_fiber(fiber);
+#endif
+  fiber = nullptr;
 }
 
 }  // namespace tendril::detail
