@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -78,11 +79,19 @@ bool wait_io(Hub& hub, IoState& io, IoWait& wait, std::optional<std::int64_t> de
 }  // namespace
 
 struct LibevHub::Impl {
+  // Timers live in tendril's own queues, ordered by (deadline, arming id), so that equal
+  // deadlines fire in arming order whatever the clock's resolution; libev gets one watcher per
+  // priority, armed for the earliest deadline of its queue (a low-priority timer runs after
+  // everything else due in the same loop iteration, as a libev priority -1 watcher).
   struct Timer {
-    ev_timer watcher;  // first member: the watcher pointer is the Timer pointer
-    Impl* impl;
-    TimerId id;
+    std::int64_t deadline_ns;
+    TimerPriority priority;
     Callback cb;
+  };
+  struct TimerQueue {
+    ev_timer watcher;  // first member: the watcher pointer is the TimerQueue pointer
+    Impl* impl;
+    std::set<std::pair<std::int64_t, TimerId>> due;  // (deadline, id)
   };
   struct Signal {
     ev_signal watcher;  // first member, as Timer
@@ -95,7 +104,8 @@ struct LibevHub::Impl {
   double start = 0;
   std::uint64_t rng;
   TimerId next_id = 1;
-  std::map<TimerId, Timer*> timers;  // by id: ordered, so teardown is deterministic
+  std::map<TimerId, Timer> timers;  // by id: ordered, so teardown is deterministic
+  TimerQueue queues[2];             // [0] normal, [1] low priority
   std::vector<std::unique_ptr<Signal>> signals;
 
   // Cross-thread posts: filled by any thread, drained on the hub's thread by the async watcher.
@@ -116,16 +126,46 @@ struct LibevHub::Impl {
   IoState io;
   std::unique_ptr<net::Backend> backend;
 
-  static void fire(struct ev_loop* loop, ev_timer* w, int) {
-    auto* t = reinterpret_cast<Timer*>(w);
-    Impl* impl = t->impl;
-    ev_timer_stop(loop, w);
-    impl->timers.erase(t->id);
-    Callback cb = t->cb;
-    delete t;
-    // As gevent on libev: a greenlet woken by a timer runs right here, before the next due
-    // timer; callbacks it queues run after all due timers, in the next turn.
-    cb.invoke();
+  TimerQueue& queue_of(TimerPriority priority) {
+    return queues[priority == TimerPriority::low ? 1 : 0];
+  }
+
+  // arm() points q's libev watcher at its earliest deadline (or stops it when q is empty).
+  void arm(TimerQueue& q) {
+    ev_timer_stop(loop, &q.watcher);
+    if (q.due.empty()) return;
+    const std::int64_t now = cached_now_ns();
+    const std::int64_t first = q.due.begin()->first;
+    ev_timer_set(&q.watcher, first <= now ? 0.0 : static_cast<double>(first - now) / 1e9, 0.0);
+    ev_timer_start(loop, &q.watcher);
+  }
+
+  std::int64_t cached_now_ns() const {
+    return static_cast<std::int64_t>((ev_now(loop) - start) * 1e9);
+  }
+
+  // fire() runs the queue's due timers in (deadline, arming) order. As gevent on libev: a
+  // greenlet woken by a timer runs right here, before the next due timer; callbacks it queues
+  // run after all due timers, in the next turn. Timers armed meanwhile wait for the next
+  // iteration (libev collects the expired ones before running any), and one cancelled meanwhile
+  // does not run.
+  static void fire(struct ev_loop*, ev_timer* w, int) {
+    auto& q = *reinterpret_cast<TimerQueue*>(w);
+    Impl* impl = q.impl;
+    const std::int64_t now = impl->cached_now_ns();
+    const TimerId armed_before = impl->next_id;
+    for (;;) {
+      auto it = q.due.begin();
+      while (it != q.due.end() && it->first <= now && it->second >= armed_before) ++it;
+      if (it == q.due.end() || it->first > now) break;
+      const TimerId id = it->second;
+      q.due.erase(it);
+      auto t = impl->timers.find(id);
+      Callback cb = t->second.cb;
+      impl->timers.erase(t);
+      cb.invoke();
+    }
+    impl->arm(q);
   }
 
   static void on_async(struct ev_loop*, ev_async* w, int) {
@@ -169,6 +209,12 @@ LibevHub::LibevHub(LibevOptions options) : Hub(HubOptions{options.stack}), impl_
   impl_->start = ev_now(impl_->loop);
   impl_->rng = options.seed;
   impl_->thread_count = options.threads == 0 ? 1 : options.threads;
+  for (int i = 0; i < 2; ++i) {
+    Impl::TimerQueue& q = impl_->queues[i];
+    q.impl = impl_.get();
+    ev_timer_init(&q.watcher, &Impl::fire, 0.0, 0.0);
+    ev_set_priority(&q.watcher, i == 0 ? 0 : -1);
+  }
   ev_async_init(&impl_->async, &Impl::on_async);
   impl_->async.data = impl_.get();
   ev_async_start(impl_->loop, &impl_->async);
@@ -189,11 +235,11 @@ LibevHub::~LibevHub() {
   }
   impl_->jobs_ready.notify_all();
   for (auto& t : impl_->threads) t.join();
-  for (auto& [id, t] : impl_->timers) {
-    ev_timer_stop(impl_->loop, &t->watcher);
-    t->cb.discard();
-    delete t;
+  for (auto& q : impl_->queues) {
+    ev_timer_stop(impl_->loop, &q.watcher);
+    q.due.clear();
   }
+  for (auto& [id, t] : impl_->timers) t.cb.discard();
   impl_->timers.clear();
   for (auto& s : impl_->signals) {
     ev_ref(impl_->loop);
@@ -206,31 +252,32 @@ LibevHub::~LibevHub() {
 }
 
 std::int64_t LibevHub::now_ns() const {
-  return static_cast<std::int64_t>((ev_now(impl_->loop) - impl_->start) * 1e9);
+  // Refreshed at every read, as gevent refreshes the loop's clock before arming a timer: a
+  // deadline computed after a busy stretch counts from now, not from the iteration's start.
+  ev_now_update(impl_->loop);
+  return impl_->cached_now_ns();
 }
 
 TimerId LibevHub::start_timer(std::int64_t deadline_ns, Callback cb, TimerPriority priority) {
-  auto* t = new Impl::Timer;
-  t->impl = impl_.get();
-  t->id = impl_->next_id++;
-  t->cb = cb;
-  const std::int64_t now = now_ns();
-  const double after = deadline_ns <= now ? 0.0 : static_cast<double>(deadline_ns - now) / 1e9;
-  ev_timer_init(&t->watcher, &Impl::fire, after, 0.0);
-  ev_set_priority(&t->watcher, priority == TimerPriority::low ? -1 : 0);
-  ev_timer_start(impl_->loop, &t->watcher);
-  impl_->timers.emplace(t->id, t);
-  return t->id;
+  const TimerId id = impl_->next_id++;
+  impl_->timers.emplace(id, Impl::Timer{deadline_ns, priority, cb});
+  Impl::TimerQueue& q = impl_->queue_of(priority);
+  const bool earliest = q.due.empty() || std::pair{deadline_ns, id} < *q.due.begin();
+  q.due.emplace(deadline_ns, id);
+  if (earliest) impl_->arm(q);
+  return id;
 }
 
 void LibevHub::cancel_timer(TimerId id) noexcept {
   auto it = impl_->timers.find(id);
   if (it == impl_->timers.end()) return;
-  Impl::Timer* t = it->second;
+  Impl::TimerQueue& q = impl_->queue_of(it->second.priority);
+  const std::pair<std::int64_t, TimerId> key{it->second.deadline_ns, id};
+  const bool earliest = *q.due.begin() == key;
+  q.due.erase(key);
+  Callback cb = it->second.cb;
   impl_->timers.erase(it);
-  ev_timer_stop(impl_->loop, &t->watcher);
-  Callback cb = t->cb;
-  delete t;
+  if (earliest) impl_->arm(q);
   cb.discard();
 }
 

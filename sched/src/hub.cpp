@@ -236,7 +236,8 @@ HubBinding::~HubBinding() { detail::t_bound_hub = nullptr; }
 
 // ---- Hub ----
 
-Hub::Hub(HubOptions options) : stacks_(options.stack), serial_(detail::register_hub()) {}
+Hub::Hub(HubOptions options)
+    : stacks_(options.stack), eh_globals_(detail::eh_globals()), serial_(detail::register_hub()) {}
 
 Hub::~Hub() {
   ready_.clear();
@@ -555,6 +556,7 @@ void Hub::run_main(Greenlet& main) {
   running_ = true;
   stop_ = false;
   main_ = &main;
+  eh_globals_ = detail::eh_globals();
   struct Reset {
     Hub* hub;
     ~Reset() {
@@ -667,7 +669,9 @@ void Hub::teardown() {
       remove_live(g.get());
       g->state_ = Greenlet::State::dead;
       detail::tsan_enter(g->tsan_fiber_, tsan_native_);
+      detail::eh_swap(eh_globals_, g->eh_);
       g->ctx_ = boost::context::fiber();  // forced_unwind runs the greenlet's destructors
+      detail::eh_swap(eh_globals_, g->eh_);
       detail::tsan_leave(tsan_native_);
       detail::tsan_destroy(g->tsan_fiber_);
       g->release();  // the hub's reference for the running greenlet

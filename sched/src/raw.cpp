@@ -16,6 +16,7 @@ thread_local boost::context::fiber t_thread_ctx;  // the thread's own stack whil
 thread_local const void* t_thread_stack_bottom = nullptr;
 thread_local std::size_t t_thread_stack_size = 0;
 thread_local void* t_thread_tsan = nullptr;  // TSan's fiber of the thread's own stack
+thread_local detail::EhState t_thread_eh;    // the thread's own exception state meanwhile
 
 struct RecordingStack {
   boost::context::protected_fixedsize_stack inner;
@@ -101,6 +102,7 @@ void RawGreenlet::switch_to() {
           stack_bounds(parent, parent ? &parent->stack_ : nullptr, &bottom, &size);
           detail::asan_start_switch(nullptr, bottom, size);
           detail::tsan_leave(parent ? parent->tsan_fiber_ : t_thread_tsan);
+          *detail::eh_globals() = parent ? parent->eh_ : t_thread_eh;
           return std::move(slot_of(parent));
         });
     started_ = true;  // only once the fiber exists: a failed stack allocation leaves it unstarted
@@ -114,6 +116,10 @@ void RawGreenlet::switch_to() {
   void* leaving = nullptr;
   detail::tsan_enter(tsan_fiber_, leaving);
   if (self == nullptr) t_thread_tsan = leaving;
+  // Exception state: keep ours, install the target's; whoever switches back here installs ours.
+  detail::EhState* const eh = detail::eh_globals();
+  (self ? self->eh_ : t_thread_eh) = *eh;
+  *eh = eh_;
   boost::context::fiber back = std::move(ctx_).resume();
   const void* bottom = nullptr;
   std::size_t size = 0;

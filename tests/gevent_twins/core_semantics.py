@@ -72,3 +72,61 @@ def t9():
         finally: log.append("unwound")
     g=gevent.spawn(w); gevent.sleep(0); g.kill(block=False); log.append("after kill"); g.join()
 t9(); print("t9", log); log.clear()
+# t_exc1: ExceptionState.RethrowAfterBlockingInCatch (each greenlet handles its own exception)
+def t_exc1():
+    def body(name):
+        try:
+            try:
+                raise RuntimeError(name + "'s error")
+            except Exception:
+                gevent.sleep(0)
+                log.append(name + " sees " + str(sys.exc_info()[1]))
+                gevent.sleep(0.001)
+                raise
+        except RuntimeError as e:
+            log.append(name + " rethrew " + str(e))
+    a=gevent.spawn(body, "a"); b=gevent.spawn(body, "b"); gevent.joinall([a,b])
+t_exc1(); print("t_exc1", log); log.clear()
+# t_exc2: ExceptionState.NestedHandlersStayNested
+def t_exc2():
+    def nested():
+        try:
+            raise RuntimeError("outer")
+        except Exception:
+            try:
+                raise ValueError("inner")
+            except Exception:
+                gevent.sleep(0.001)
+                log.append("inner handler: " + str(sys.exc_info()[1]))
+            gevent.sleep(0.001)
+            log.append("outer handler: " + str(sys.exc_info()[1]))
+        log.append("after: still handling" if sys.exc_info()[0] else "after: none")
+    g=gevent.spawn(nested)
+    try:
+        raise IndexError("main's")
+    except Exception:
+        g.join()
+        log.append("main: " + str(sys.exc_info()[1]))
+    log.append("main after: still handling" if sys.exc_info()[0] else "main after: none")
+t_exc2(); print("t_exc2", log); log.clear()
+# t_clock1: LibevHub.EqualSleepsWakeInArmingOrder
+def t_clock1():
+    def sleeper(i):
+        gevent.sleep(0.04); log.append(i)
+    gevent.joinall([gevent.spawn(sleeper, i) for i in range(1, 9)])
+t_clock1(); print("t_clock1", log); log.clear()
+# t_clock2: LibevHub.OverdueTimeoutFiresAtTheNextWait and SleepAfterBusyWorkCountsFromNow
+def t_clock2():
+    import time
+    def busy(s):
+        until = time.monotonic() + s
+        while time.monotonic() < until: pass
+    try:
+        with gevent.Timeout(0.05):
+            busy(0.08); gevent.sleep(0.01); log.append("slept")
+    except gevent.Timeout:
+        log.append("timeout")
+    gevent.sleep(0); busy(0.08)
+    start = time.monotonic(); gevent.sleep(0.1)
+    log.append("slept at least 100 ms" if time.monotonic() - start >= 0.1 else "woke early")
+t_clock2(); print("t_clock2", log); log.clear()

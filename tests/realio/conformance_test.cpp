@@ -247,6 +247,85 @@ TEST(LibevHub, BlockingCallDoesNotStallOtherGreenlets) {
   });
 }
 
+namespace {
+// busy() computes for d without yielding (the hub cannot run meanwhile).
+void busy(std::chrono::nanoseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+}  // namespace
+
+// The clock is refreshed before a deadline is computed (gevent's update=True): a sleep(100ms)
+// after 80 ms of work without yielding still sleeps 100 ms (it used to return after about 20 ms,
+// counted from the loop iteration's cached time).
+TEST(LibevHub, SleepAfterBusyWorkCountsFromNow) {
+  tendril::LibevHub hub;
+  std::chrono::nanoseconds slept{};
+  tendril::run(hub, [&] {
+    tendril::sleep(0s);  // a fresh loop iteration: its cached time is now
+    busy(80ms);
+    const auto from = std::chrono::steady_clock::now();
+    tendril::sleep(100ms);
+    slept = std::chrono::steady_clock::now() - from;
+  });
+  EXPECT_GE(slept, 100ms);
+  EXPECT_LT(slept, 1s);
+}
+
+// Eight sleep(40ms) started in one pass wake in the order they were started (libev's timer heap
+// gave 7, 6, ..., when their deadlines came out equal), as in gevent (tests/gevent_twins).
+TEST(LibevHub, EqualSleepsWakeInArmingOrder) {
+  tendril::LibevHub hub;
+  std::vector<int> woke;
+  tendril::run(hub, [&] {
+    std::vector<tendril::Ref<tendril::Greenlet>> gs;
+    for (int i = 1; i <= 8; ++i) {
+      gs.push_back(tendril::spawn([&woke, i] {
+        tendril::sleep(40ms);
+        woke.push_back(i);
+      }));
+    }
+    tendril::joinall(gs);
+  });
+  EXPECT_EQ(woke, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+// Equal deadlines fire in arming order even when the clock reads the same for all of them:
+// start_timer() with one absolute deadline, eight times.
+TEST(LibevHub, EqualDeadlinesFireInArmingOrder) {
+  tendril::LibevHub hub;
+  std::vector<int> fired;
+  tendril::run(hub, [&] {
+    const std::int64_t deadline = hub.now_ns() + 20'000'000;
+    for (int i = 1; i <= 8; ++i) {
+      hub.start_timer(deadline,
+                      tendril::Callback::from_function([&fired, i] { fired.push_back(i); }));
+    }
+    tendril::sleep(50ms);
+  });
+  EXPECT_EQ(fired, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+// A Timeout that expires during work that does not yield fires at the first wait after it: a
+// sleep armed then counts from now, so it does not come due in the same turn and win (it did,
+// and the Timeout never fired). gevent raises the Timeout (tests/gevent_twins).
+TEST(LibevHub, OverdueTimeoutFiresAtTheNextWait) {
+  tendril::LibevHub hub;
+  std::string outcome;
+  tendril::run(hub, [&] {
+    try {
+      tendril::TimeoutScope t(50ms);
+      busy(80ms);
+      tendril::sleep(10ms);
+      outcome = "slept";
+    } catch (const tendril::Timeout&) {
+      outcome = "timeout";
+    }
+  });
+  EXPECT_EQ(outcome, "timeout");
+}
+
 // post_threadsafe() from another thread wakes the hub and runs on its thread; SimHub refuses it.
 TEST(LibevHub, PostFromAnotherThread) {
   tendril::LibevHub hub;

@@ -39,8 +39,9 @@ class LibevHub final : public Hub {
   explicit LibevHub(LibevOptions options = {});
   ~LibevHub() override;
 
-  // now_ns() is libev's loop time (cached per loop iteration, as gevent's), in nanoseconds since
-  // the hub was made; monotonic.
+  // now_ns() is libev's loop time, refreshed at every read (as gevent refreshes it before
+  // arming a timer), in nanoseconds since the hub was made; monotonic. Timers fire in deadline
+  // order, equal deadlines in arming order.
   std::int64_t now_ns() const override;
   TimerId start_timer(std::int64_t deadline_ns, Callback cb,
                       TimerPriority priority = TimerPriority::normal) override;

@@ -164,6 +164,7 @@ class Greenlet : public RefCounted, public Waitable {
   Greenlet* live_next_ = nullptr;
   std::vector<std::pair<std::uint64_t, std::unique_ptr<detail::LocalSlot>>> locals_;
   void* tsan_fiber_ = nullptr;  // ThreadSanitizer's context for this greenlet (TSan builds only)
+  detail::EhState eh_;          // its C++ exception state while it is switched out
   void destroy_locals() noexcept;
 };
 
@@ -182,7 +183,10 @@ inline void Hub::resume(Greenlet* g, Resume why) {
   detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
                             g->stack_.size);
   detail::tsan_enter(g->tsan_fiber_, tsan_native_);
+  detail::EhState* const eh = eh_globals_;
+  detail::eh_swap(eh, g->eh_);  // g's exception state in, the hub's kept in g->eh_
   g->ctx_ = std::move(g->ctx_).resume();
+  detail::eh_swap(eh, g->eh_);
   detail::asan_finish_switch(fake_stack, nullptr, nullptr);
   current_ = nullptr;
   if (observer != nullptr) [[unlikely]] {

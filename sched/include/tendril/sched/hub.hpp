@@ -332,7 +332,8 @@ class Hub {
   boost::context::fiber native_;               // the hub's own stack while a greenlet runs
   const void* native_stack_bottom_ = nullptr;  // ASan bookkeeping of the hub's stack
   std::size_t native_stack_size_ = 0;
-  void* tsan_native_ = nullptr;    // ThreadSanitizer's fiber of the hub's stack
+  void* tsan_native_ = nullptr;            // ThreadSanitizer's fiber of the hub's stack
+  detail::EhState* eh_globals_ = nullptr;  // the running thread's C++ exception state
   Greenlet* live_head_ = nullptr;  // live greenlets in spawn order (deadlock reports, teardown)
   Greenlet* live_tail_ = nullptr;
   std::size_t live_count_ = 0;

@@ -7,6 +7,8 @@
 #include <exception>
 #include <functional>
 
+#include "tendril/sched/detail/switch.hpp"
+
 namespace tendril {
 
 // RawGreenlet runs a function on its own stack and transfers control only when asked: switch_to()
@@ -45,6 +47,7 @@ class RawGreenlet {
   bool dead_ = false;
   std::exception_ptr error_;    // escaped from fn_, rethrown in the parent
   void* tsan_fiber_ = nullptr;  // ThreadSanitizer's context for it (TSan builds only)
+  detail::EhState eh_;          // its C++ exception state while it is switched out
 };
 
 }  // namespace tendril

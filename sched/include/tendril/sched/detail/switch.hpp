@@ -5,7 +5,10 @@
 // hub.hpp/greenlet.hpp.
 #pragma once
 
+#include <cxxabi.h>
+
 #include <cstddef>
+#include <utility>
 
 // GCC says __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__; clang says __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
@@ -49,6 +52,29 @@ inline void asan_finish_switch([[maybe_unused]] void* save,
 #if defined(TENDRIL_ASAN)
   __sanitizer_finish_switch_fiber(save, from_bottom, from_size);
 #endif
+}
+
+// The C++ runtime keeps the exceptions being handled (the stack of caught exceptions that
+// `throw;` and std::current_exception() read) and std::uncaught_exceptions() per thread. Each
+// greenlet needs its own, as each thread does, or a greenlet that blocks inside a catch block
+// hands its exception to the next one to run (userver and folly swap them the same way).
+// EhState mirrors __cxa_eh_globals of the Itanium C++ ABI (libstdc++ and libc++ alike).
+struct EhState {
+  void* caught = nullptr;
+  unsigned int uncaught = 0;
+  unsigned int padding = 0;  // the ABI struct's padding on LP64: whole 16 bytes move as one
+};
+
+// eh_globals() is this thread's exception state.
+inline EhState* eh_globals() noexcept {
+  return reinterpret_cast<EhState*>(abi::__cxa_get_globals());
+}
+
+// eh_swap() exchanges the running context's exception state with a saved one: before a switch it
+// stores the leaving context's and installs the entering one's; after switching back, again.
+inline void eh_swap(EhState* thread, EhState& saved) noexcept {
+  static_assert(sizeof(EhState) == 2 * sizeof(void*) || sizeof(void*) != 8);
+  std::swap(*thread, saved);
 }
 
 // ThreadSanitizer keeps a shadow context per fiber: each greenlet gets one when it first runs,
