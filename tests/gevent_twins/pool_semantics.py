@@ -97,3 +97,16 @@ def l1():
         log.append("%s sees %s" % (name, data.x))
     gevent.joinall([gevent.spawn(f, "a"), gevent.spawn(f, "b")])
 l1(); done("l1")
+# t_mapvoid: Pool.MapOfAVoidFunction (a function returning nothing: every call runs)
+def t_mapvoid():
+    pool = gevent.pool.Pool(2)
+    def f(x):
+        log.append("start %d" % x); gevent.sleep(x / 1000.0); log.append("end %d" % x)
+    pool.map(f, [3, 1, 2]); log.append("map returned")
+    def g(x):
+        if x == 2: raise RuntimeError("two")
+    try:
+        pool.map(g, [1, 2, 3])
+    except RuntimeError as e:
+        log.append("error " + str(e))
+t_mapvoid(); print("t_mapvoid", log); log.clear()

@@ -354,3 +354,56 @@ TEST(Pool, ImapUnorderedIsDeterministicPerSeed) {
   }
   EXPECT_GT(distinct.size(), 1u);  // the seed does change the order
 }
+
+namespace {
+int twice(int x) { return 2 * x; }
+// Whether imap / imap_unordered can be called on a P (an rvalue when P is not a reference).
+template <class P>
+concept imap_callable = requires(std::vector<int> v) {
+  std::declval<P>().imap(twice, v);
+};
+template <class P>
+concept imap_unordered_callable = requires(std::vector<int> v) {
+  std::declval<P>().imap_unordered(twice, v);
+};
+}  // namespace
+
+// A temporary pool cannot be iterated: `for (auto r : Pool(4).imap(f, v))` would destroy the
+// pool before the loop's first step (its feeder stopped: a Deadlock at t=0). It does not compile;
+// a named pool does.
+static_assert(!imap_callable<tendril::Pool>);
+static_assert(!imap_unordered_callable<tendril::Pool>);
+static_assert(!imap_callable<tendril::Group>);
+static_assert(imap_callable<tendril::Pool&>);
+static_assert(imap_unordered_callable<tendril::Group&>);
+
+// map() with a function returning void runs every call (as a Pool allows) and returns once all
+// have finished; the first failure is rethrown after that.
+TEST(Pool, MapOfAVoidFunction) {
+  SimHub hub;
+  std::vector<std::string> log;
+  std::string error;
+  tendril::run(hub, [&] {
+    tendril::Pool pool(2);
+    pool.map(
+        [&](int x) {
+          log.push_back("start " + std::to_string(x));
+          tendril::sleep(std::chrono::milliseconds(x));
+          log.push_back("end " + std::to_string(x));
+        },
+        std::vector<int>{3, 1, 2});
+    log.push_back("map returned");
+    try {
+      pool.map(
+          [](int x) {
+            if (x == 2) throw std::runtime_error("two");
+          },
+          std::vector<int>{1, 2, 3});
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+  });
+  EXPECT_EQ(log, (std::vector<std::string>{"start 3", "start 1", "end 1", "start 2", "end 3",
+                                           "end 2", "map returned"}));
+  EXPECT_EQ(error, "two");
+}

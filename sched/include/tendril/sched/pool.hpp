@@ -165,27 +165,39 @@ class Group {
     return spawn(std::forward<F>(f), std::forward<Args>(args)...)->get();
   }
   // map(f, items) returns f(item) for every item, in input order; rethrows the first failure.
+  // With a function returning void it returns nothing, once every call has finished.
   template <class F, class Range>
   auto map(F f, const Range& items) {
     using R = detail::result_of_t<decltype(detail::bind_args(f, *std::begin(items)))>;
     std::vector<Ref<Task<R>>> tasks;
     for (const auto& item : items) tasks.push_back(spawn(f, item));
-    std::vector<R> out;
-    out.reserve(tasks.size());
-    for (auto& t : tasks) out.push_back(std::move(t->get()));
-    return out;
+    if constexpr (std::is_void_v<R>) {
+      for (auto& t : tasks) t->get();
+    } else {
+      std::vector<R> out;
+      out.reserve(tasks.size());
+      for (auto& t : tasks) out.push_back(std::move(t->get()));
+      return out;
+    }
   }
   // imap(f, items) yields f(item) in input order, lazily: a feeder greenlet spawns the calls
   // (blocking while a Pool is full) as results are consumed.
   template <class F, class Range>
-  auto imap(F f, Range items) {
+  auto imap(F f, Range items) & {
     return start_map(std::move(f), std::move(items), true);
   }
   // imap_unordered(f, items) yields f(item) in completion order.
   template <class F, class Range>
-  auto imap_unordered(F f, Range items) {
+  auto imap_unordered(F f, Range items) & {
     return start_map(std::move(f), std::move(items), false);
   }
+  // Not on a temporary: in `for (auto r : Pool(4).imap(f, v))` the pool would die before the
+  // loop's first step and its feeder with it. Name the pool (`Pool pool(4);`) and iterate
+  // pool.imap(...).
+  template <class F, class Range>
+  auto imap(F f, Range items) && = delete;
+  template <class F, class Range>
+  auto imap_unordered(F f, Range items) && = delete;
 
  protected:
   // add_member() applies a Pool's blocking rules (Full when there is no room and blocking is
