@@ -152,7 +152,17 @@ net::Selected select(const std::vector<Stream*>& readable, const std::vector<Str
     }
     return out;
   };
-  return hub.net().select(impls(readable, "readable"), impls(writable, "writable"), timeout);
+  const auto rs = impls(readable, "readable");
+  const auto ws = impls(writable, "writable");
+  // As gevent's select: look without waiting first; if something is ready (or the timeout is
+  // zero), yield once anyway (a sleep(0)) so that a loop over ready streams cannot starve the
+  // other greenlets, and return what was ready.
+  net::Selected ready = hub.net().select(rs, ws, Duration::zero());
+  if (!ready.empty() || (timeout && *timeout == Duration::zero())) {
+    sleep(Duration::zero());
+    return ready;
+  }
+  return hub.net().select(rs, ws, timeout);
 }
 
 Listener listen(const Address& at, int backlog) {

@@ -130,3 +130,16 @@ def t_clock2():
     start = time.monotonic(); gevent.sleep(0.1)
     log.append("slept at least 100 ms" if time.monotonic() - start >= 0.1 else "woke early")
 t_clock2(); print("t_clock2", log); log.clear()
+# t_select: Conformance.SelectYieldsOnceEvenWhenReady
+def t_select():
+    import gevent.select, gevent.socket
+    a, b = gevent.socket.socketpair()
+    b.sendall(b"x"); gevent.sleep(0.01)
+    other = gevent.spawn(lambda: log.append("other ran"))
+    r, w, x = gevent.select.select([a], [], [], 5)
+    log.append("select returned %d" % len(r))
+    again = gevent.spawn(lambda: log.append("other ran again"))
+    r, w, x = gevent.select.select([], [], [], 0)
+    log.append("select(0) returned %d" % len(r))
+    gevent.joinall([other, again]); a.close(); b.close()
+t_select(); print("t_select", log); log.clear()

@@ -520,6 +520,29 @@ TYPED_TEST(Conformance, SelectOverStreams) {
   });
 }
 
+// A select that finds a stream ready still yields once before it returns (gevent's select
+// sleeps 0 then), so a loop over ready streams cannot starve the others; a zero timeout too.
+TYPED_TEST(Conformance, SelectYieldsOnceEvenWhenReady) {
+  auto hub = TypeParam::make();
+  Log log;
+  tendril::run(*hub, [&] {
+    tendril::Listener l = tendril::listen({"127.0.0.1", 0});
+    tendril::Stream client = tendril::connect(l.address(), 5s);
+    tendril::Stream server = l.accept(5s);
+    server.sendall("x");
+    tendril::sleep(10ms);
+    auto other = tendril::spawn([&] { log.push_back("other ran"); });
+    const tendril::net::Selected ready = tendril::select({&client}, {}, 5s);
+    log.push_back("select returned " + std::to_string(ready.readable.size()));
+    auto again = tendril::spawn([&] { log.push_back("other ran again"); });
+    const tendril::net::Selected none = tendril::select({}, {}, 0s);
+    log.push_back("select(0) returned " + std::to_string(none.readable.size()));
+    tendril::joinall({other, again});
+  });
+  EXPECT_EQ(log,
+            (Log{"other ran", "select returned 1", "other ran again", "select(0) returned 0"}));
+}
+
 namespace {
 
 // errno_of() runs f and returns the errno of the std::system_error it throws (0: none).

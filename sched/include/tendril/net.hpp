@@ -165,8 +165,10 @@ Stream connect(const Address& to, std::optional<Duration> timeout = std::nullopt
 // EOF or a pending error such as a reset) or one of `writable` can be written, or until timeout
 // passes, and returns the indexes of every stream ready at that moment, in index order (empty
 // lists on timeout: no Timeout is thrown). With both lists empty it just waits for the timeout,
-// as select([], [], [], t) does; without a timeout it waits forever. Throws UsageError for a
-// closed stream, a null pointer or a negative timeout. Call it from a greenlet.
+// as select([], [], [], t) does; without a timeout it waits forever. When streams are ready at
+// once (or the timeout is zero) it still yields once, a sleep(0), before returning what was
+// ready, as gevent's does, so a loop over ready streams cannot starve other greenlets. Throws
+// UsageError for a closed stream, a null pointer or a negative timeout. Call it from a greenlet.
 net::Selected select(const std::vector<Stream*>& readable, const std::vector<Stream*>& writable,
                      std::optional<Duration> timeout = std::nullopt);
 
