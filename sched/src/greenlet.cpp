@@ -386,6 +386,15 @@ Greenlet* getcurrent() noexcept {
 
 Duration now() { return Duration(current_hub("tendril::now").now_ns()); }
 
+void compute_for(Duration d) {
+  Hub& hub = current_hub("tendril::compute_for");
+  if (d < Duration::zero()) {
+    throw UsageError("tendril::compute_for: negative duration (" + std::to_string(d.count()) +
+                     " ns)");
+  }
+  hub.compute_for(d);
+}
+
 std::uint32_t random_below(std::uint32_t n) {
   Hub& hub = current_hub("tendril::random_below");
   if (n == 0) throw UsageError("tendril::random_below: n must be at least 1");

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -249,6 +250,8 @@ void Hub::post_threadsafe(std::function<void()>) {
       "tendril::Hub::post_threadsafe: this hub takes no cross-thread posts (a "
       "simulated run is single-threaded and deterministic; use LibevHub)");
 }
+
+void Hub::compute_for(Duration d) { std::this_thread::sleep_for(d); }
 
 void Hub::run_blocking(const std::function<void()>& work) {
   if (current_ == nullptr) detail::throw_not_in_greenlet("tendril::blocking_call");

@@ -1,6 +1,7 @@
 // sim_hub.cpp: the simulated hub's loop and timers.
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 #include "tendril/sched/assert.hpp"
@@ -389,6 +390,11 @@ void SimHub::fire_due_timers() {
     }
   }
   batch_.clear();
+}
+
+void SimHub::compute_for(Duration d) {
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  now_ns_ = d.count() > max - now_ns_ ? max : now_ns_ + d.count();
 }
 
 void SimHub::run_loop() {

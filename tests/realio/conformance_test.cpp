@@ -520,6 +520,30 @@ TYPED_TEST(Conformance, SelectOverStreams) {
   });
 }
 
+// compute_for(d) is work that does not yield: nothing else runs meanwhile, and a Timeout that
+// expires during it fires at the next wait (gevent: tests/gevent_twins t_clock2). SimHub
+// advances its virtual clock by exactly d; LibevHub blocks for d.
+TYPED_TEST(Conformance, ComputeForDoesNotYieldAndTimeoutsFireAtTheNextWait) {
+  auto hub = TypeParam::make();
+  Log log;
+  tendril::run(*hub, [&] {
+    auto other = tendril::spawn([&] { log.push_back("other ran"); });
+    const auto t0 = tendril::now();
+    try {
+      tendril::TimeoutScope t(50ms);
+      tendril::compute_for(80ms);
+      log.push_back("computed");
+      tendril::sleep(10ms);
+      log.push_back("slept");
+    } catch (const tendril::Timeout&) {
+      log.push_back("timeout");
+    }
+    EXPECT_GE(tendril::now() - t0, 80ms);
+    other->join();
+  });
+  EXPECT_EQ(log, (Log{"computed", "other ran", "timeout"}));
+}
+
 // A select that finds a stream ready still yields once before it returns (gevent's select
 // sleeps 0 then), so a loop over ready streams cannot starve the others; a zero timeout too.
 TYPED_TEST(Conformance, SelectYieldsOnceEvenWhenReady) {

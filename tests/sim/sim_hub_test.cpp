@@ -358,3 +358,35 @@ TEST(SimHub, DeadlockReportOfALongJoinChain) {
   EXPECT_EQ(report.find("wait-for cycle"), std::string::npos);
   EXPECT_NE(report.find("#2 blocked in Event.wait on Event#1 'never'"), std::string::npos);
 }
+
+// compute_for() on SimHub: the virtual clock moves by exactly d and nothing runs meanwhile;
+// timers that came due fire at the next wait in deadline order (the Timeout of 50 ms before a
+// sleep armed after the work); a negative duration is refused.
+TEST(SimHub, ComputeForAdvancesVirtualTime) {
+  SimHub hub;
+  std::vector<std::string> log;
+  tendril::run(hub, [&] {
+    auto sleeper = tendril::spawn([&] {
+      tendril::sleep(30ms);
+      log.push_back("sleeper woke at " + std::to_string(tendril::now().count()));
+    });
+    tendril::sleep(0s);  // the sleeper is waiting
+    try {
+      tendril::TimeoutScope t(50ms);
+      tendril::compute_for(80ms);
+      log.push_back("computed at " + std::to_string(tendril::now().count()));
+      tendril::sleep(10ms);
+    } catch (const tendril::Timeout&) {
+      log.push_back("timeout at " + std::to_string(tendril::now().count()));
+    }
+    sleeper->join();
+    try {
+      tendril::compute_for(-1ns);
+    } catch (const tendril::UsageError& e) {
+      log.push_back(e.what());
+    }
+  });
+  EXPECT_EQ(log, (std::vector<std::string>{"computed at 80000000", "sleeper woke at 80000000",
+                                           "timeout at 80000000",
+                                           "tendril::compute_for: negative duration (-1 ns)"}));
+}

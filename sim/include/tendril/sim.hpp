@@ -245,6 +245,8 @@ class SimHub final : public Hub {
   ~SimHub() override;
 
   std::int64_t now_ns() const override { return now_ns_; }
+  // compute_for() advances the virtual clock by d (saturating) without running anything.
+  void compute_for(Duration d) override;
   TimerId start_timer(std::int64_t deadline_ns, Callback cb,
                       TimerPriority priority = TimerPriority::normal) override;
   void cancel_timer(TimerId id) noexcept override;

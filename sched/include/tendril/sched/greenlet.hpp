@@ -411,6 +411,13 @@ Greenlet* getcurrent() noexcept;
 // now() is the running hub's time since its start (SimHub: virtual time).
 Duration now();
 
+// compute_for(d) says "this code computes for d without yielding": nothing else runs meanwhile,
+// and timers that come due (a TimeoutScope's, say) fire at the caller's next wait, as in gevent
+// when code burns CPU. SimHub advances its virtual clock by d at once (so a simulated program's
+// CPU-bound work costs virtual time, deterministically); LibevHub blocks the thread for d.
+// Throws UsageError for a negative duration or with no running hub.
+void compute_for(Duration d);
+
 // random_below(n) draws a number in [0, n) from the running hub's choice stream (SimHub: its
 // Chooser, so seeded and replayable); n must be at least 1.
 std::uint32_t random_below(std::uint32_t n);

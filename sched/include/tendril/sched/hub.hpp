@@ -174,6 +174,9 @@ class Hub {
   // blocks the calling greenlet until it is done, rethrowing its exception. LibevHub runs it on a
   // small thread pool while other greenlets go on; SimHub runs it inline, in no virtual time.
   virtual void run_blocking(const std::function<void()>& work);
+  // compute_for() is the running context computing for d without yielding (see
+  // tendril::compute_for): the base blocks the thread for d; SimHub advances its virtual clock.
+  virtual void compute_for(Duration d);
   // net() is the hub's TCP backend (tendril/net.hpp); a hub without one throws UsageError.
   virtual net::Backend& net();
 
