@@ -143,3 +143,13 @@ def t_select():
     log.append("select(0) returned %d" % len(r))
     gevent.joinall([other, again]); a.close(); b.close()
 t_select(); print("t_select", log); log.clear()
+# t_rename: Greenlet.RenameAndKillNowait
+def t_rename():
+    def worker():
+        try: gevent.sleep(3600)
+        except gevent.GreenletExit:
+            log.append("victim unwinds"); raise
+    g = gevent.spawn(worker); g.name = "renamed"; log.append(g.name)
+    gevent.sleep(0); g.kill(block=False); log.append("kill_nowait returned"); g.join()
+    log.append("killed" if g.dead and isinstance(g.value, gevent.GreenletExit) else "alive")
+t_rename(); print("t_rename", log); log.clear()

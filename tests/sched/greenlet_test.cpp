@@ -410,3 +410,30 @@ TEST(Greenlet, HugeSleepSaturates) {
   });
   EXPECT_EQ(hub.now_ns(), 1'000'000'000);
 }
+
+// set_name() renames a greenlet (gevent's g.name = ...), and kill_nowait() is kill(block=False):
+// it returns before the victim has unwound.
+TEST(Greenlet, RenameAndKillNowait) {
+  tendril::SimHub hub;
+  std::vector<std::string> log;
+  std::string report;
+  tendril::run(hub, [&] {
+    auto g = tendril::spawn("worker", [&] {
+      try {
+        tendril::sleep(1h);
+      } catch (const tendril::GreenletExit&) {
+        log.push_back("victim unwinds");
+        throw;
+      }
+    });
+    g->set_name("renamed");
+    log.push_back(g->describe());
+    tendril::sleep(0s);
+    g->kill_nowait();
+    log.push_back("kill_nowait returned");
+    g->join();
+    log.push_back(g->killed() ? "killed" : "alive");
+  });
+  EXPECT_EQ(log, (std::vector<std::string>{"#2 'renamed'", "kill_nowait returned", "victim unwinds",
+                                           "killed"}));
+}

@@ -63,6 +63,9 @@ class Greenlet : public RefCounted, public Waitable {
   // the caller waits until the greenlet has died (or timeout passed). A no-op on a dead greenlet.
   void kill(std::exception_ptr exception = nullptr, bool block = true,
             std::optional<Duration> timeout = std::nullopt);
+  // kill_nowait() is kill(exception, false): it raises the exception in the greenlet and returns
+  // at once (gevent's kill(block=False); the name follows get_nowait/put_nowait).
+  void kill_nowait(std::exception_ptr exception = nullptr) { kill(std::move(exception), false); }
 
   // started() is true from start() until the greenlet dies, then false again (gevent).
   bool started() const noexcept { return state_ == State::scheduled || state_ == State::running; }
@@ -89,6 +92,9 @@ class Greenlet : public RefCounted, public Waitable {
   // id() counts greenlets in creation order on their hub (main is 1); stable across runs.
   std::uint64_t id() const noexcept { return id_; }
   const std::string& name() const noexcept { return name_; }
+  // set_name() renames the greenlet (gevent's g.name = ...): reports, deadlock reports and
+  // describe() use the new name from then on; a trace keeps the name it was spawned with.
+  void set_name(std::string name) { name_ = std::move(name); }
   // stack() is the greenlet's stack (empty until it first runs), for diagnostics.
   const boost::context::stack_context& stack() const noexcept { return stack_; }
   // describe() renders "#3 'foo'" (or "#3" when unnamed) for reports.
