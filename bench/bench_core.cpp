@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_core: Google Benchmark figures for the greenlet core on SimHub, with raw Boost.Context
 // fiber switching measured in the same run as the reference. bench/run.sh runs it with
 // repetitions and prints medians and ratios; see the README's benchmark table.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_explore: schedules explored per second for a 10-greenlet, ~100-switch test under each
 // policy, with and without recording, and replaying a recorded schedule. One iteration is one
 // whole schedule on a reset (warm) SimHub, as explore() runs them.

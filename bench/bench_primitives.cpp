@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_primitives: Google Benchmark figures for the coordination primitives on SimHub (Queue
 // ping-pong, Event wakeup of 10k waiters, Pool(10).imap_unordered, Semaphore hand-off).
 // bench/run.sh runs it next to gevent's twins (bench/gevent_twin.py) and prints the ratios.

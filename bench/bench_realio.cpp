@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_realio: Google Benchmark figures for the real hub (LibevHub): sleep(0) ping-pong, which
 // runs on the ready queue, and timer sleeps, which go through an ev_timer and one libev loop
 // iteration. bench/net.sh runs it with repetitions and prints medians next to gevent's.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_shrink: how well and how fast explore() minimises the failures it finds. Planted bugs of
 // known minimal depth (the fewest answers away from FIFO any failing schedule needs); for each,
 // 20 explorations (random, then pct d=3) from different seeds, each finding a failure and

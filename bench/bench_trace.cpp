@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_trace: what flow tracing costs on SimHub. Each workload runs untraced (traced:0) and with
 // a trace::Tracer recording in memory (traced:1) in the same run; bench/run.sh prints the ratio.
 // The cost of the hook itself with no tracer installed is measured by instruction counts against

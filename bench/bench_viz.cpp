@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_viz: what drawing a trace costs: the flow graph's DOT text and its SVG through Graphviz
 // for a trace of 10,000 switches, and writing and reading trace files. bench/run.sh prints the
 // medians.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // callgrind_probe MODE N: runs N operations of MODE so that bench/run.sh can take the difference
 // of two callgrind instruction totals (N2 - N1 operations) as the exact cost of one operation.
 // MODE: raw_fiber (N ping-pongs: 2N one-way switches), sleep0 (N sleep(0) by each of two

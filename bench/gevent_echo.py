@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gevent_echo.py PORT: the gevent side of bench/net.sh's echo benchmark: gevent's StreamServer
 echoing what each connection sends until it closes. Listens on 127.0.0.1:PORT (0 picks a free
 port), prints "serving on 127.0.0.1:PORT" and runs until SIGTERM or SIGINT.

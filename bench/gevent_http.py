@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gevent_http.py PORT: the seed's hello-world HTTP/1.0 server in gevent, the twin of
 examples/hello_http.cpp for bench/net.sh: read the request head, sleep 0.1 s cooperatively,
 answer "Hello World" and close. Listens on 127.0.0.1:PORT (0 picks a free port) with the same

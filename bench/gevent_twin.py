@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gevent_twin.py: gevent's cost for every operation bench_core and bench_primitives measure, on
 the same machine, as the median of 5 runs. Prints one JSON object: {name: ns_per_op}.
 Run with Debian's /usr/bin/python3 and python3-gevent (bench/run.sh does)."""

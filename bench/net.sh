@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # net.sh: the network benchmarks, on loopback only and bounded in count and time: (a) the seed's
 # HTTP load (hello HTTP/1.0 server sleeping 0.1 s per request; ab -n 200 -c 200, 200 and 10,000
 # concurrent connections) for tendril and gevent, (b) echo throughput at 100 connections for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // net_load: the load generator of bench/net.sh, on raw epoll (one thread), so that the client is
 // not the bottleneck and the same client drives every server. Loopback only; every run is bounded
 // in count and time. Prints one JSON object on stdout.

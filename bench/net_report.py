@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """net_report.py: the network benchmarks of bench/net.sh, run against servers on loopback, with
 one table per benchmark: medians of several runs (this machine is noisy) and the ratios.
   (a) the seed's HTTP load: the hello HTTP/1.0 server (each request sleeps 0.1 s), tendril

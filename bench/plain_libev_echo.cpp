@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // plain_libev_echo PORT: the ceiling of bench/net.sh's echo benchmark: an echo server written
 // directly on libev callbacks (no greenlets), non-blocking sockets, one ev_io per connection that
 // stays started. Listens on 127.0.0.1:PORT, prints "serving on 127.0.0.1:PORT" and runs until

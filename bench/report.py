@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """report.py: runs tendril's benchmarks and gevent's twins in one go and prints one table with
 instruction counts (callgrind: exact and repeatable), wall-time medians and ratios.
 Called by bench/run.sh after the build; paths are relative to the repository root."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run.sh: builds the benchmarks (Release) and prints one table: callgrind instructions per
 # operation (exact and repeatable: the stable figures), wall-time medians of 5 repetitions
 # (secondary: this machine is noisy), and gevent's figures measured in the same run with their

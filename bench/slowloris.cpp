@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // slowloris [SLOW] [SECONDS]: normal clients' requests per second against a StreamServer on the
 // real hub (LibevHub), without and with a slowloris attack, measured in one run. Loopback only.
 //

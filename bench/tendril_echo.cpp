@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril_echo PORT: the tendril side of bench/net.sh's echo benchmark: a StreamServer on the
 // real hub (LibevHub) whose handler echoes what it receives until the peer closes. Listens on
 // 127.0.0.1:PORT (0 picks a free port), prints "serving on 127.0.0.1:PORT" and runs until

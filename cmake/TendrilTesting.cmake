@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # TendrilTesting.cmake: CMake helpers for projects that test with tendril (installed with the
 # package and included by tendril-config.cmake; tendril's own tests use it too).
 include_guard(GLOBAL)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // actors: gevent's Actor example (Pinger/Ponger with inbox queues), on the simulated hub.
 #include <iostream>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // demo: runs every seed program on the simulated hub and prints what happened and how long it
 // took in wall time (virtual seconds cost microseconds).
 #include <unistd.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # demo.sh: installs the Debian packages if missing, builds the examples and runs the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // foo_bar: the seed program seeds::foo_bar() (see seeds.hpp), on the simulated hub.
 #include <iostream>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hello_http [PORT]: the seed's hello-world HTTP/1.0 server (seeds::hello_http_handler) on the
 // real hub: each request sleeps 0.1 s (cooperatively) and answers "Hello World". With 200
 // concurrent clients (`ab -n 200 -c 200 http://127.0.0.1:8000/`) all are answered in about

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // raw_switch: the seed program seeds::raw_switch() (see seeds.hpp), on the simulated hub.
 #include <iostream>
 

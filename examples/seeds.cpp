@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // seeds.cpp: the seed programs (see seeds.hpp).
 #include "seeds.hpp"
 

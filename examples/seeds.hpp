@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // seeds.hpp: the seed programs from gevent's tutorial and the greenlet docs, written with
 // tendril. Each runs on its own simulated hub (or on the hub it is given) and prints to `out`; the
 // example programs, the demo and the tests all call these.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // select [--hub=sim|libev]: gevent's select example (seeds::select_polling): gr1 and gr2 poll
 // with select([], [], [], 2 s) while gr3 runs. On the simulated hub (the default) it takes
 // microseconds of wall time; on the libev hub about 2 s.

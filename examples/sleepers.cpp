@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sleepers: the seed program seeds::sleepers() (see seeds.hpp), on the simulated hub.
 #include <iostream>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // subclass: the seed program seeds::subclass() (see seeds.hpp), on the simulated hub.
 #include <iostream>
 

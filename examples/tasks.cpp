@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tasks [SEED]: the seed's task(pid) program; the same seed always prints the same order.
 #include <cerrno>
 #include <cstdlib>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # install-deps.sh: installs the Debian 12 packages tendril builds and tests with.
 # Idempotent: when everything is present it only checks and returns (well under a second).
 # Needs root (or passwordless sudo) only when something is missing.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run.sh: installs the Debian packages if missing, then builds and runs the whole test suite
 # twice: an optimised build, and an ASan+UBSan build (fiber switches annotated for ASan); then
 # the core's and the cross-thread tests under ThreadSanitizer (switches annotated for TSan); then

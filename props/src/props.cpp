@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // props.cpp: running bodies under generated schedules, for RapidCheck properties.
 #include "tendril/props.hpp"
 

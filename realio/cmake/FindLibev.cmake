@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # FindLibev: Debian's libev-dev ships <ev.h> and libev.so with neither a .pc file nor a CMake
 # config. Defines Libev::libev.
 find_path(LIBEV_INCLUDE_DIR ev.h)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libev_hub.cpp: the real hub on libev. The only file of tendril that includes <ev.h>.
 #include <arpa/inet.h>
 #include <ev.h>

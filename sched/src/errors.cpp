@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // errors.cpp: exception rendering and the invariant-failure path.
 #include "tendril/sched/errors.hpp"
 

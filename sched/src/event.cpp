@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // event.cpp: Event and AsyncResult, on Linkable.
 #include "tendril/sched/event.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // greenlet.cpp: the Greenlet lifecycle (start, death, links, join, kill) and the free functions.
 #include "tendril/sched/greenlet.hpp"
 

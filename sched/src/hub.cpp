@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hub.cpp: the greenlet core shared by every hub: the ready queue, switching, parking, kill
 // delivery, run() and its teardown, deadlock reports.
 #include "tendril/sched/hub.hpp"

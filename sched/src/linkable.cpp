@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // linkable.cpp: gevent's AbstractLinkable notification order, without allocation per wait.
 #include "tendril/sched/linkable.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // lock.cpp: semaphores and locks on Linkable (gevent's _semaphore.py and lock.py).
 #include "tendril/sched/lock.hpp"
 

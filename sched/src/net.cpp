@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // net.cpp: the backend-independent half of tendril/net.hpp.
 #include "tendril/net.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // overflow.cpp: naming the greenlet when the process dies in one: a stack overflow, or
 // std::terminate (an exception thrown by a destructor while GreenletExit unwinds, say).
 //

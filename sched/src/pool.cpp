@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pool.cpp: Group and Pool (gevent.pool), with members in creation order.
 #include "tendril/sched/pool.hpp"
 

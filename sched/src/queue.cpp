@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // queue.cpp: the non-template part of the queues.
 #include "tendril/sched/queue.hpp"
 

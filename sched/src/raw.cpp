@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // raw.cpp: RawGreenlet, symmetric switching with no hub.
 #include "tendril/sched/raw.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // stack.cpp: the greenlet stack pool.
 #include "tendril/sched/stack.hpp"
 

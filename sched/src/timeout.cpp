@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // timeout.cpp: TimeoutScope.
 #include "tendril/sched/timeout.hpp"
 

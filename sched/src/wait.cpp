@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // wait.cpp: iwait/wait over greenlets and Linkables, and waiting for an idle hub.
 #include "tendril/sched/wait.hpp"
 

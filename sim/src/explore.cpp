@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // explore.cpp: exploration and replay of schedules for tests.
 #include "tendril/explore.hpp"
 

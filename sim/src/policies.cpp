@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // policies.cpp: PCT and the delay-bounded depth-first explorer.
 #include <algorithm>
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sim_hub.cpp: the simulated hub's loop and timers.
 #include <algorithm>
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sim_net.cpp: the simulated network: listeners and byte-stream connections in virtual time.
 // Every delivery takes a latency drawn through the hub's Chooser (Fifo: the minimum), so runs are
 // seeded and replayable; faults (refusals, resets, partitions) are injected through SimNet's API

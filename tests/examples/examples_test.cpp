@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The seed programs print exactly what gevent's versions print, on the simulated hub.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A user's test binary whose explorations fail on purpose: failure_path_test.cpp runs it in a
 // child process, as a user would, and pastes the commands it prints. Not registered with ctest.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The failure path as a user meets it: a test binary that fails is run in a child process, and
 // the commands it prints are pasted into a shell from another directory. Each failure is
 // reported once, at the user's line; the replay fails the same way and leaves its files as they

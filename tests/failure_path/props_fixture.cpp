@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A user's property test binary that fails on purpose, with an input besides the schedule:
 // failure_path_test.cpp runs it in a child process and pastes the replay command it prints.
 // Not registered with ctest.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # user_project.sh SOURCE_DIR BUILD_DIR: builds the user-style project in user_project/ and runs
 # its ctest with GoogleTest's shard variables exported, as a CI job might: six of its seven tests
 # fail, and ctest must say so (without tendril_discover_tests() it reported 7/7 passed).

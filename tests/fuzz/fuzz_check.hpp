@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fuzz_check.hpp: what the fuzz targets in tests/fuzz/ share: a check that turns a broken
 // property into a crash libFuzzer (or the corpus replay) reports.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // replay_main.cpp: the deterministic corpus replay. Linked with one fuzz target's source, it
 // feeds every file under the folders (or the files) named on its command line to that target's
 // LLVMFuzzerTestOneInput(), in name order, so that the committed corpus and regression inputs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run.sh: builds the file parsers' libFuzzer targets with clang (build-fuzz/, ASan + UBSan) and
 # runs each for a short budget, starting from the committed corpus (tests/fuzz/corpus/<target>/).
 # Prints the executions per target; exits 1 on any finding (crash, uncaught exception, sanitizer

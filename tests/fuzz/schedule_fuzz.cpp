@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // schedule_fuzz.cpp: libFuzzer target for the schedule file parser (tendril::parse_schedule,
 // trace/FORMAT.md). Any input must either parse or throw ScheduleError naming the source; a parsed
 // schedule must survive format_schedule() and parse_schedule() unchanged. Anything else (another

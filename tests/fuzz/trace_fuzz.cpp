@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trace_fuzz.cpp: libFuzzer target for the trace file reader (tendril::trace::parse_trace,
 // trace/TRACE_FORMAT.md) and for what tendril-viz does with a trace it read: the flow graph's DOT
 // text, the Perfetto JSON, the side-by-side diff, and the text report of a run's last steps. Any

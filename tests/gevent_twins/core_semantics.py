@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """core_semantics.py: gevent's own behaviour for every order tests/sched pins.
 
 Each block below is the gevent twin of a tendril test (named in its comment); the output is compared

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pool_semantics.py: gevent's behaviour for the orders tests/sched/pool_test.cpp pins.
 
 Each block is the twin of the tendril test named in its comment; the output is compared with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pool determinism properties over schedules (RapidCheck): what holds for every schedule, and a
 // property that finds what does not.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Properties of the other primitives over schedules, the shrinking demonstration, and the
 // record/replay property over generated program shapes.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The hub conformance suite: the same greenlet code, unchanged, on SimHub (virtual time) and on
 // LibevHub (libev, real time), with the same observable order. Real-time bounds are generous.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The real hub's waits on file descriptors: a stream keeps one libev watcher per direction across
 // waits, so these pin what that must not break: two greenlets waiting on one stream, a reader and
 // a writer on one stream at once, waits ended by a timeout or a kill, and descriptor numbers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TCP on the real hub (the echo server with 100 clients is in conformance_test.cpp, on both
 // hubs): the concurrency limit, IPv6 loopback, timeouts, and clear network errors.
 #include "tendril/net.hpp"

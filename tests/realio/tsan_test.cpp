@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tsan_test.cpp: ThreadSanitizer sees each greenlet as a fiber of its own (built only with
 // TENDRIL_SANITIZE=thread; tests/run.sh runs it). A data race between a greenlet and another
 // thread is reported with the racing greenlet's own stack, never with the frames of the hub and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // exception_state_test.cpp: each greenlet has its own C++ exception state, as each thread does:
 // the exception a catch block handles (`throw;`, std::current_exception()) and
 // std::uncaught_exceptions() stay the greenlet's own across every switch, on both hubs' shared

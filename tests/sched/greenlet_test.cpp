@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Greenlet lifecycle and scheduling order on the simulated hub, pinned to gevent 22.10's order.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kill(), killall() and GreenletExit delivery, pinned to gevent 22.10's semantics.
 #include <gtest/gtest.h>
 

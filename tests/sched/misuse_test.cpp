@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // API misuse gets a clear UsageError (or a documented no-op), never a crash or a hang.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Group, Pool, imap/imap_unordered, GreenPile, wait/iwait and Local, pinned to gevent 22.10's
 // observable order (tests/gevent_twins/pool_semantics.py prints gevent's side).
 #include <gtest/gtest.h>

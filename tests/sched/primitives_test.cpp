@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Event, AsyncResult, TimeoutScope and the locks, pinned to gevent 22.10's observable order
 // (tests/gevent_twins/primitives_semantics.py prints gevent's side of each test).
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RawGreenlet: the greenlet library's symmetric switch, with no hub.
 #include <gtest/gtest.h>
 

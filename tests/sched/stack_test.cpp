@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stack pool: reuse without remapping, dense mode, and clear errors at the mapping limit.
 #include <gtest/gtest.h>
 #include <unistd.h>

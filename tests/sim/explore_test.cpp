@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Exploration of schedules: policies find the bank race (Fifo never does), failing schedules are
 // saved and replay, deadlocks and livelocks are failures with a schedule, sharding splits seeds.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // StreamServer against slow and idle clients on the simulated network, at exact virtual times:
 // the idle timeout, eviction when every handler is busy (slowloris), and Stream's own timeout.
 #include <gtest/gtest.h>

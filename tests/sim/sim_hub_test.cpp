@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SimHub: virtual time, policies, deadlock reports, step limit, timer ordering and cancellation.
 #include <gtest/gtest.h>
 

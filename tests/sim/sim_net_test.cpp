@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The simulated network's faults (refusals, resets, partitions) at exact virtual times, and the
 // echo server under faults: clients that reconnect and resend lose and duplicate no byte.
 #include <gtest/gtest.h>

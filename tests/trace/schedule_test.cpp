@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Schedule files (format, validation with line/field errors), recording, and replay with
 // divergence detection.
 #include <gtest/gtest.h>

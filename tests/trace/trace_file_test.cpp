@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trace_file_test.cpp: the trace file format: round trips, streaming, and every load error with
 // its line and field.
 #include <gtest/gtest.h>

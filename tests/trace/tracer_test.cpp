@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tracer_test.cpp: the observer hook and the in-memory Tracer on the simulated hub: the exact
 // event sequence of the seed's foo/bar program, queue and timer reasons, kills and exits.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // viz_test.cpp: flow graphs (DOT structure for foo/bar and producer/consumer, windows, folding
 // of repeats, the size guard), rendering through Graphviz to SVG/PNG/PDF, Perfetto export.
 #include "tendril/viz.hpp"

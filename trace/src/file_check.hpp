@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // file_check.hpp: the checks both loaders (schedules, traces) make before reading a file.
 #pragma once
 

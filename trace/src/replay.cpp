@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // replay.cpp: recording and replaying the choice stream.
 #include <algorithm>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // schedule.cpp: the schedule file format (trace/FORMAT.md): writing, and reading with
 // validation that names the line and field of every problem.
 #include <cerrno>

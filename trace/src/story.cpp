@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // story.cpp: the text report of a run's last steps, per greenlet, for test logs.
 #include <algorithm>
 #include <map>

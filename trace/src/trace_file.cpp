@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trace_file.cpp: the trace data model's helpers and the JSON Lines trace file format.
 #include "tendril/trace/trace_file.hpp"
 

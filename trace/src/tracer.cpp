@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tracer.cpp: the in-memory flow tracer.
 #include "tendril/trace/tracer.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // flow.cpp: flow graphs (DOT) and Perfetto export of traces.
 #include <algorithm>
 #include <cinttypes>

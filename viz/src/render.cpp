@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // render.cpp: Graphviz's C library (cgraph + gvc) behind render_dot(). Graphviz is not
 // thread-safe: every call is serialised by one mutex.
 #include <graphviz/cgraph.h>

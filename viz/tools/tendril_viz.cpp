@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril-viz: draws a tendril trace file as a flow graph (DOT, SVG, PNG, PDF) and/or exports it
 // for Perfetto. Exit codes: 0 done, 2 bad arguments or a bad trace file, 1 rendering failed.
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/props.hpp: property tests over schedules with RapidCheck. A schedule is a vector of
 // answers (answer i of the run is answers[i] mod n, then 0 once the vector is exhausted), so
 // RapidCheck's shrinking of the vector (shorter, smaller numbers) shrinks the interleaving toward

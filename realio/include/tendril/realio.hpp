@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/realio.hpp: LibevHub, the real hub: libev's loop, wall-clock (monotonic) time. The
 // same greenlet code runs on it and on SimHub; pick one in one line:
 //

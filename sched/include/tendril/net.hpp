@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/net.hpp: cooperative TCP streams, written against the running hub's network backend:
 // LibevHub uses non-blocking sockets and libev; SimHub a simulated network (SimNet). A blocking
 // call (accept, connect, recv, send) suspends only the calling greenlet.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched.hpp: the greenlet core. Include this one header to use greenlets on any hub.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/explore.hpp: run a test body under many schedules on the simulated hub; save the first
 // failing schedule and say how to replay it. tendril/explore_gtest.hpp wraps it for GoogleTest.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/explore_gtest.hpp: explore() for GoogleTest. Include it in a test file that links
 // GTest::gtest; tendril's libraries do not depend on GoogleTest.
 //

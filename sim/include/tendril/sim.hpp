@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sim.hpp: SimHub, the deterministic simulated hub: virtual time in integer nanoseconds,
 // autojump to the next timer, and every nondeterministic choice drawn from one Chooser.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Seven tests, six of which fail: what ctest must report, sharding variables or not.
 #include <gtest/gtest.h>
 

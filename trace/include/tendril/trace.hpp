@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/trace.hpp: schedules (the recorded choice stream of a simulated run), their file
 // format, recording, and replay with divergence detection. The file format is documented in
 // trace/FORMAT.md.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/viz.hpp: flow graphs of traces (tendril/trace/events.hpp), like the gevent tutorial's
 // flow figure: one lane per greenlet (and one for the hub), a node for each stretch a greenlet
 // runs between switches, an arrow for every switch labelled with its reason and time, time

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/assert.hpp: invariant checks that stay on in every build.
 #pragma once
 

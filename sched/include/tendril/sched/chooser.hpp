@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/chooser.hpp: the Chooser seam, through which every nondeterministic choice of a
 // simulated run passes (which ready callback runs next, which of several timers due at the same
 // instant fires first, user-visible randomness). Policies live in sim/; recording and replay in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/errors.hpp: the exceptions tendril throws, following gevent's model.
 #pragma once
 

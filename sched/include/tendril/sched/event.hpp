@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/event.hpp: Event and AsyncResult<T> (gevent.event).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/greenlet.hpp: greenlets (gevent's Greenlet), spawn, sleep, join, kill, run.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/hub.hpp: the Hub seam. A hub owns time, timers, randomness and the ready queue;
 // SimHub (sim/) and LibevHub (realio/) implement it, and everything in sched/ is written against
 // it. Modelled on Boost.Fiber's `algorithm`: few pure virtuals, each with a contract.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/linkable.hpp: Linkable, the waiting machinery shared by Event, AsyncResult and
 // the semaphores (gevent's AbstractLinkable), and the intrusive wait list the queues use.
 #pragma once

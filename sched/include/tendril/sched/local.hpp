@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/local.hpp: Local<T>, greenlet-local storage (gevent.local).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/lock.hpp: Semaphore, BoundedSemaphore, Lock and RLock (gevent.lock). All satisfy
 // std::Lockable (lock/unlock/try_lock), so std::lock_guard and std::unique_lock work as guards.
 #pragma once

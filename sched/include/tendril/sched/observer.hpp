@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/observer.hpp: the observer hook. A hub with an Observer installed tells it about
 // every spawn, context switch, block, wakeup, timer, fd readiness, choice, exit and kill, in the
 // order they happen; trace/'s Tracer records them for flow graphs. With no observer installed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/pool.hpp: Group, Pool, map/imap/imap_unordered, apply (gevent.pool), and GreenPile
 // (eventlet). Members are kept in creation order, so iteration and kill order are deterministic.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/queue.hpp: Queue, LifoQueue, PriorityQueue, JoinableQueue and Channel
 // (gevent.queue). Blocked putters and getters are served in the order they started waiting, by
 // one queued callback; put() and get() never switch unless they block.

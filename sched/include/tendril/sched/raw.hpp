@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/raw.hpp: RawGreenlet, the plain symmetric coroutine of the `greenlet` library
 // (gr1.switch_to() / gr2.switch_to()), with no hub, no scheduling and no timers.
 #pragma once

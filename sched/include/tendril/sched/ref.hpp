@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/ref.hpp: Ref<T>, the intrusive, single-threaded owning handle to greenlets.
 #pragma once
 

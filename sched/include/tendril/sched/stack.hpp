@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/stack.hpp: greenlet stacks, pooled so that spawning never maps memory when warm.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/timeout.hpp: TimeoutScope (gevent's `with Timeout(s):`) and with_timeout().
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/wait.hpp: wait() and iwait() over greenlets and events (gevent.wait/iwait).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/trace/events.hpp: the flow-trace data model. A Trace is what a Tracer records from a hub
 // (every spawn, context switch, block, wakeup, timer, I/O readiness, choice, exit and kill) and
 // what a trace file holds (trace/TRACE_FORMAT.md); viz/ renders it as a flow graph or exports it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/trace/trace_file.hpp: the trace file format (JSON Lines, trace/TRACE_FORMAT.md): one
 // header line, one line per event, one end line with the event count. Writing streams; loading
 // validates everything and says what is wrong and where (origin:line: field).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/trace/tracer.hpp: Tracer, the Observer that records a hub's flow trace in memory
 // (tendril/trace/events.hpp). Recording is cheap: one compact record per event, with names
 // resolved once per greenlet and object; trace() turns the records into a Trace.

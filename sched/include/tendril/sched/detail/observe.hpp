@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/detail/observe.hpp (internal): how sched/ reads the observer hook. A build
 // configured with -DTENDRIL_TRACE_HOOK=OFF (bench/run.sh makes one, to measure what the hook
 // costs) compiles every hook point away.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tendril/sched/detail/switch.hpp (internal): AddressSanitizer and ThreadSanitizer annotations
 // for fiber switches. Boost 1.74's fcontext fibers carry none, so tendril tells the sanitizers
 // about every switch itself (see README.md, "Sanitizers"); in other builds these compile to
