@@ -1,0 +1,24 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# add_subdirectory.sh SOURCE_DIR BUILD_DIR: configures tests/packaging/consumer, a project that
+# pulls tendril in with add_subdirectory, and checks that tendril stays out of its way: none of
+# tendril's tests in the user's ctest, no build type written into the user's cache, and C++20
+# carried by the targets (the user's hello program, which sets no standard, builds and runs).
+set -eu
+src=$1
+build=$2
+rm -rf "$build"
+cmake -S "$src/tests/packaging/consumer" -B "$build" -DTENDRIL_SOURCE_DIR="$src" >/dev/null
+tests=$(ctest --test-dir "$build" -N | sed -n 's/^Total Tests: //p')
+if [ "$tests" != 1 ]; then
+  echo "add_subdirectory: the user's ctest lists $tests tests, expected only its own 1" >&2
+  ctest --test-dir "$build" -N >&2
+  exit 1
+fi
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
+if [ -n "$build_type" ]; then
+  echo "add_subdirectory: tendril wrote CMAKE_BUILD_TYPE=$build_type into the user's cache" >&2
+  exit 1
+fi
+cmake --build "$build" --target hello -j2 >/dev/null
+"$build/hello"
