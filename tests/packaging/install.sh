@@ -3,7 +3,8 @@
 # install.sh BUILD_DIR SOURCE_DIR WORK_DIR: installs the built tendril into a fresh prefix, then
 # builds tests/packaging/installed against it with find_package(tendril 0.1 CONFIG REQUIRED
 # COMPONENTS ...): every component (sim realio viz props), sim alone, and checks that an
-# incompatible version (1.0) and an unknown component are refused with a clear message.
+# incompatible version (1.0) and an unknown component are refused with a clear message; then
+# builds the same programs with g++ and the installed pkg-config files.
 set -eu
 build=$1
 src=$2
@@ -36,4 +37,12 @@ if cmake -S "$project" -B "$work/unknown" -DCMAKE_PREFIX_PATH="$work/prefix" \
   exit 1
 fi
 grep -q "tendril has no component 'bogus'" "$work/unknown.log" || { cat "$work/unknown.log" >&2; exit 1; }
+# pkg-config: the same programs built with plain g++ and the installed .pc files.
+export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
+g++ "$src/tests/packaging/consumer/hello.cpp" $(pkg-config --cflags --libs tendril-sim) \
+  -o "$work/pc-hello"
+"$work/pc-hello"
+g++ "$src/tests/packaging/installed/hello_real.cpp" \
+  $(pkg-config --cflags --libs tendril-realio tendril-viz) -o "$work/pc-hello-real"
+"$work/pc-hello-real"
 echo "install.sh: installed package OK"
