@@ -149,3 +149,11 @@ def q8():
     g2.join()
     log.append("size %d" % q.qsize())
 q8(); done("q8")
+# t_chsize: Queue.ChannelSizeIsAlwaysZero
+def t_chsize():
+    import gevent.queue
+    ch = gevent.queue.Channel()
+    say = lambda: log.append("%d %s %s balance %d" % (ch.qsize(), "empty" if ch.empty() else "not empty", "full" if ch.full() else "not full", ch.balance))
+    say(); p = gevent.spawn(ch.put, 1); gevent.sleep(0); say()
+    log.append("got %d" % ch.get()); p.join()
+t_chsize(); print("t_chsize", log); log.clear()

@@ -313,3 +313,26 @@ TEST(Queue, GetterThatDestroysTheQueueEndsTheUnlockPass) {
   EXPECT_EQ(log, (Log{"first got a", "first destroyed the queue", "main after the pass",
                       "second killed"}));
 }
+
+// A Channel reads like an always-empty, always-full queue (gevent's qsize() 0, empty() and
+// full() True), even while a putter waits on it.
+TEST(Queue, ChannelSizeIsAlwaysZero) {
+  tendril::SimHub hub;
+  std::vector<std::string> log;
+  tendril::run(hub, [&] {
+    tendril::Channel<int> ch;
+    auto say = [&] {
+      log.push_back(std::to_string(ch.qsize()) + (ch.empty() ? " empty" : " not empty") +
+                    (ch.full() ? " full" : " not full") + " balance " +
+                    std::to_string(ch.balance()));
+    };
+    say();
+    auto putter = tendril::spawn([&] { ch.put(1); });
+    tendril::sleep(0s);
+    say();
+    log.push_back("got " + std::to_string(ch.get()));
+    putter->join();
+  });
+  EXPECT_EQ(
+      log, (std::vector<std::string>{"0 empty full balance 0", "0 empty full balance 1", "got 1"}));
+}

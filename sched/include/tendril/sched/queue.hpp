@@ -353,6 +353,11 @@ class Channel : public detail::QueueBase {
     return std::move(*slot);
   }
   T get_nowait() { return get(false); }
+  // qsize() is always 0, and empty() and full() always true: a channel holds no item (gevent's
+  // Channel, so code written against a Queue's interface reads it the same way).
+  std::size_t qsize() const noexcept { return 0; }
+  bool empty() const noexcept { return true; }
+  bool full() const noexcept { return true; }
   // balance() is putters waiting minus getters waiting.
   std::ptrdiff_t balance() const noexcept {
     return static_cast<std::ptrdiff_t>(putters_.size()) -
