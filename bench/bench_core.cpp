@@ -40,29 +40,9 @@ void BM_RawFiberPingPong(benchmark::State& state) {
 }
 BENCHMARK(BM_RawFiberPingPong);
 
-// sleep(0) ping-pong between main and a partner greenlet on SimHub; one iteration is two sleep(0)s.
-void BM_SleepZeroPingPong(benchmark::State& state) {
-  tendril::SimHub hub;
-  tendril::run(hub, [&] {
-    bool stop = false;
-    auto partner = tendril::spawn([&] {
-      while (!stop) tendril::sleep(0s);
-    });
-    tendril::sleep(0s);
-    for (auto _ : state) tendril::sleep(0s);
-    stop = true;
-    partner->join();
-  });
-  state.counters["ns_per_sleep0"] =
-      benchmark::Counter(static_cast<double>(state.iterations()) * 2,
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-}
-BENCHMARK(BM_SleepZeroPingPong);
-
-// The same on dense stacks: each switch out also checks the page under the stack (overflow).
-void BM_SleepZeroPingPongDense(benchmark::State& state) {
-  tendril::SimOptions options;
-  options.stack.mode = tendril::StackMode::dense;
+// sleep(0) ping-pong between main and a partner greenlet on a SimHub made with `options`; one
+// iteration is two sleep(0)s.
+void sleep_zero_ping_pong(benchmark::State& state, const tendril::SimOptions& options) {
   tendril::SimHub hub(options);
   tendril::run(hub, [&] {
     bool stop = false;
@@ -77,6 +57,17 @@ void BM_SleepZeroPingPongDense(benchmark::State& state) {
   state.counters["ns_per_sleep0"] =
       benchmark::Counter(static_cast<double>(state.iterations()) * 2,
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void BM_SleepZeroPingPong(benchmark::State& state) { sleep_zero_ping_pong(state, {}); }
+BENCHMARK(BM_SleepZeroPingPong);
+
+// The same on dense stacks (kernel guard regions where Linux has them, else the check of the page
+// under the stack at every switch out).
+void BM_SleepZeroPingPongDense(benchmark::State& state) {
+  tendril::SimOptions options;
+  options.stack.mode = tendril::StackMode::dense;
+  sleep_zero_ping_pong(state, options);
 }
 BENCHMARK(BM_SleepZeroPingPongDense);
 
