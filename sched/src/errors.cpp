@@ -37,6 +37,8 @@ std::string describe_exception(const std::exception_ptr& e) noexcept {
       return x.what();
     } catch (const Timeout& x) {
       return x.what();
+    } catch (const SystemExit& x) {
+      return std::string(x.what()) + "(" + std::to_string(x.code()) + ")";
     } catch (...) {
       return demangle(abi::__cxa_current_exception_type());
     }

@@ -2,6 +2,7 @@
 // greenlet.cpp: the Greenlet lifecycle (start, death, links, join, kill) and the free functions.
 #include "tendril/sched/greenlet.hpp"
 
+#include <algorithm>
 #include <boost/context/fiber.hpp>
 #include <cstdio>
 #include <limits>
@@ -10,6 +11,7 @@
 #include "tendril/sched/assert.hpp"
 #include "tendril/sched/detail/observe.hpp"
 #include "tendril/sched/detail/switch.hpp"
+#include "tendril/sched/wait.hpp"
 
 namespace tendril {
 namespace {
@@ -159,6 +161,7 @@ void Greenlet::entry_point(Greenlet* self) {
     throw;  // Boost.Context is unwinding this stack; never swallow it.
   } catch (const GreenletExit&) {
     self->killed_ = true;
+    self->exit_ = std::current_exception();
   } catch (...) {
     self->error_ = std::current_exception();
   }
@@ -202,6 +205,7 @@ void Greenlet::on_death() noexcept {
   }
   destroy_locals();  // still on the greenlet's own stack, so getcurrent() is this greenlet
   state_ = State::dead;
+  death_seq_ = hub_->next_death_seq_++;
   hub_->remove_live(this);
   if (links_next_ < links_.size() && !notify_pending_) schedule_notify();
 }
@@ -212,6 +216,7 @@ void Greenlet::die_before_start(std::exception_ptr error) {
   if (start_timer_ != 0) hub_->cancel_timer(std::exchange(start_timer_, 0));
   if (is_greenlet_exit(error)) {
     killed_ = true;
+    exit_ = std::move(error);
   } else {
     error_ = std::move(error);
   }
@@ -223,6 +228,7 @@ void Greenlet::die_before_start(std::exception_ptr error) {
     on_death();
   } else {
     state_ = State::dead;
+    death_seq_ = hub_->next_death_seq_++;
     if (!links_.empty()) schedule_notify();
   }
   if (report) hub_->report_error(*this, error_);
@@ -249,10 +255,14 @@ void Greenlet::notify_cb(Callback& cb, bool run) {
           (link.kind == Link::Kind::exception && g->successful())) {
         continue;
       }
+      if (link.kind != Link::Kind::raw) {
+        g->spawn_link(std::move(link.fn));
+        continue;
+      }
       try {
         link.fn(*g);
       } catch (...) {
-        g->hub_->report_error(*g, std::current_exception());
+        g->hub_->report_error(*g, std::current_exception(), ErrorOrigin::rawlink);
       }
     }
     g->links_.clear();
@@ -272,6 +282,25 @@ LinkId Greenlet::add_link(Link::Kind kind, std::function<void(Greenlet&)> fn, Wa
 
 LinkId Greenlet::link(std::function<void(Greenlet&)> callback) {
   return add_link(Link::Kind::any, std::move(callback), {});
+}
+
+LinkId Greenlet::rawlink(std::function<void(Greenlet&)> callback) {
+  return add_link(Link::Kind::raw, std::move(callback), {});
+}
+
+void Greenlet::spawn_link(std::function<void(Greenlet&)> fn) {
+  // gevent's SpawnedLink switches into a fresh greenlet from the notifying loop, so the link runs
+  // until it blocks before the next link fires; entering it here, on the hub's stack, does the
+  // same (a queued start would let every later link and callback run first).
+  Ref<Greenlet> source(this);
+  auto task = detail::new_task(std::string(), [fn = std::move(fn), source]() { fn(*source); });
+  task->link_of_ = std::move(source);
+  task->state_ = State::scheduled;
+  hub_->add_live(task.get());
+  if (TENDRIL_OBSERVER(hub_) != nullptr) [[unlikely]] {
+    hub_->observer_->on_spawn(*task, nullptr);
+  }
+  task->begin_start();
 }
 
 LinkId Greenlet::link_value(std::function<void(Greenlet&)> callback) {
@@ -402,20 +431,60 @@ std::uint32_t random_below(std::uint32_t n) {
   return n == 1 ? 0 : hub.choose(n);
 }
 
-bool joinall(std::span<const Ref<Greenlet>> greenlets, std::optional<Duration> timeout) {
-  bool all_dead = true;
-  for (const auto& g : greenlets) all_dead = all_dead && (!g || g->dead());
-  if (all_dead) return true;
+namespace detail {
+
+std::vector<std::size_t> joinall_indexes(std::span<Greenlet* const> greenlets,
+                                         std::optional<Duration> timeout, bool raise_error) {
+  // gevent's joinall is wait() (or iwait() with raise_error): the greenlets already dead come
+  // first, in list order, then the others in the order they die.
+  std::vector<std::size_t> done;
+  std::vector<std::size_t> pending;
+  for (std::size_t i = 0; i < greenlets.size(); ++i) {
+    Greenlet* g = greenlets[i];
+    if (g == nullptr) continue;
+    (g->dead() ? done : pending).push_back(i);
+  }
+  if (raise_error) {
+    for (std::size_t i : done) {
+      if (std::exception_ptr e = greenlets[i]->exception()) std::rethrow_exception(e);
+    }
+  }
+  if (pending.empty()) return done;
   Hub& hub = current_hub("tendril::joinall");
   const auto deadline = optional_deadline(hub, timeout, "tendril::joinall");
-  for (const auto& g : greenlets) {
-    if (!g || g->dead()) continue;
+  if (!raise_error) {
+    // Join one after another (as many wakeups as iwait would cost), then order by death.
+    for (std::size_t i : pending) {
+      Greenlet* g = greenlets[i];
+      if (g->dead()) continue;
+      std::optional<Duration> left;
+      if (deadline) left = Duration(std::max<std::int64_t>(0, *deadline - hub.now_ns()));
+      if (!g->join(left)) break;
+    }
+  } else {
+    // Wait for the next death among the pending ones, so that a failure is seen as it happens.
+    std::vector<WaitObject> objects;
+    objects.reserve(pending.size());
+    for (std::size_t i : pending) objects.emplace_back(greenlets[i]);
     std::optional<Duration> left;
     if (deadline) left = Duration(std::max<std::int64_t>(0, *deadline - hub.now_ns()));
-    if (!g->join(left)) return false;
+    IWait it(std::move(objects), left);
+    while (auto obj = it.next()) {
+      if (std::exception_ptr e = obj->greenlet()->exception()) std::rethrow_exception(e);
+    }
   }
-  return true;
+  std::vector<std::size_t> died;
+  for (std::size_t i : pending) {
+    if (greenlets[i]->dead()) died.push_back(i);
+  }
+  std::sort(died.begin(), died.end(), [&](std::size_t a, std::size_t b) {
+    return greenlets[a]->death_seq_ < greenlets[b]->death_seq_;
+  });
+  done.insert(done.end(), died.begin(), died.end());
+  return done;
 }
+
+}  // namespace detail
 
 void killall(std::span<const Ref<Greenlet>> greenlets, std::exception_ptr exception, bool block,
              std::optional<Duration> timeout) {

@@ -284,17 +284,42 @@ void Hub::set_observer(Observer* observer) {
   observer_ = observer;
 }
 
-void Hub::set_error_handler(ErrorHandler handler) { on_error_ = std::move(handler); }
+void Hub::set_error_handler(ErrorHandler handler) {
+  on_error_ = nullptr;
+  if (handler) {
+    on_error_ = [handler = std::move(handler)](Greenlet& g, std::exception_ptr e, ErrorOrigin) {
+      handler(g, std::move(e));
+    };
+  }
+}
 
-void Hub::report_error(Greenlet& greenlet, std::exception_ptr error) noexcept {
+void Hub::set_error_handler(OriginErrorHandler handler) { on_error_ = std::move(handler); }
+
+void Hub::report_error(Greenlet& greenlet, std::exception_ptr error, ErrorOrigin origin) noexcept {
   try {
+    if (origin == ErrorOrigin::greenlet && greenlet.link_of() != nullptr)
+      origin = ErrorOrigin::link;
     if (on_error_) {
-      const ErrorHandler handler = on_error_;  // the handler may replace itself
-      handler(greenlet, error);
+      const OriginErrorHandler handler = on_error_;  // the handler may replace itself
+      handler(greenlet, error, origin);
       return;
     }
-    std::fprintf(stderr, "tendril: greenlet %s failed with %s\n", greenlet.describe().c_str(),
-                 describe_exception(error).c_str());
+    const std::string what = describe_exception(error);
+    switch (origin) {
+      case ErrorOrigin::greenlet:
+        std::fprintf(stderr, "tendril: greenlet %s failed with %s\n", greenlet.describe().c_str(),
+                     what.c_str());
+        break;
+      case ErrorOrigin::link:
+        std::fprintf(stderr, "tendril: a link of %s (greenlet %s) failed with %s\n",
+                     greenlet.link_of()->describe().c_str(), greenlet.describe().c_str(),
+                     what.c_str());
+        break;
+      case ErrorOrigin::rawlink:
+        std::fprintf(stderr, "tendril: a rawlink of %s failed with %s\n",
+                     greenlet.describe().c_str(), what.c_str());
+        break;
+    }
   } catch (...) {
     std::fprintf(stderr, "tendril: the error handler threw while reporting a greenlet failure\n");
   }
@@ -312,12 +337,34 @@ void Hub::resume_while_running(Greenlet* g) const {
       detail::concat("resume(", g->describe(), ") while ", current_->describe(), " is running"));
 }
 
+namespace {
+
+bool is_system_exit(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const SystemExit&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
 void Hub::finish_dead(Greenlet* g) {
   // The fiber has returned and its stack is back in the pool. Report an uncaught exception once,
   // here on the hub's stack, before any joiner or link runs (gevent); main's goes to run()'s
   // caller instead. Then drop the hub's reference; nothing may touch g after this.
   detail::tsan_destroy(g->tsan_fiber_);
-  if (g->error_ && g != main_) report_error(*g, g->error_);
+  if (g->error_ && g != main_) [[unlikely]] {
+    if (is_system_exit(g->error_)) {
+      // Not a failure: the program is to end. gevent throws it into main at once, wherever main
+      // is blocked; so do we, before any other callback runs (main handles it or run() ends).
+      if (main_ != nullptr && main_->state_ == Greenlet::State::running) deliver(main_, g->error_);
+    } else {
+      report_error(*g, g->error_);
+    }
+  }
   g->release();
 }
 

@@ -296,7 +296,7 @@ void StreamServer::accept_loop(const std::shared_ptr<State>& state) {
     });
     // The link holds the state weakly: the state holds the handler through `connections`.
     std::weak_ptr<State> weak = state;
-    it->handler->link([weak, it](Greenlet&) {
+    it->handler->rawlink([weak, it](Greenlet&) {
       if (const auto s = weak.lock()) {
         s->connections.erase(it);
         s->changed->set();

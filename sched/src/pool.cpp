@@ -22,7 +22,7 @@ Group::~Group() {
 void Group::add_member(const Ref<Greenlet>& g, bool, std::optional<Duration>) {
   if (!g || g->dead() || contains(*g)) return;
   const std::uint64_t id = g->id();
-  const LinkId link = g->link([this, id](Greenlet&) { remove_member(id); });
+  const LinkId link = g->rawlink([this, id](Greenlet&) { remove_member(id); });
   members_.emplace(id, Member{g, link});
   empty_.clear();
 }

@@ -18,7 +18,7 @@ IWait::IWait(std::vector<WaitObject> objects, std::optional<Duration> timeout,
     // in the order given (gevent).
     Ref<State> state = state_;
     if (Greenlet* g = objects_[i].greenlet()) {
-      links_.push_back(g->link([state, i](Greenlet&) { state->ready.put(i); }));
+      links_.push_back(g->rawlink([state, i](Greenlet&) { state->ready.put(i); }));
     } else {
       links_.push_back(objects_[i].linkable()->rawlink([state, i] { state->ready.put(i); }));
     }

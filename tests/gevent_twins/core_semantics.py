@@ -154,3 +154,80 @@ def t_rename():
     gevent.sleep(0); g.kill(block=False); log.append("kill_nowait returned"); g.join()
     log.append("killed" if g.dead and isinstance(g.value, gevent.GreenletExit) else "alive")
 t_rename(); print("t_rename", log); log.clear()
+# t_link1: Link.LinkRunsInItsOwnGreenletAndMayBlock (link spawns a greenlet; rawlink runs on the hub)
+def t_link1():
+    def a():
+        log.append("a runs"); gevent.sleep(0); log.append("a ends"); return 1
+    g = gevent.spawn(a)
+    def l1(src):
+        log.append("l1 start"); gevent.sleep(0.01); log.append("l1 end")
+    def l3(src):
+        log.append("l3 start"); raise ValueError("boom")
+    g.link(l1); g.rawlink(lambda src: log.append("raw l2")); g.link(l3)
+    g.link_value(lambda src: log.append("lv in its own greenlet %s" % (gevent.getcurrent() is not g)))
+    gevent.sleep(0)
+    gevent.spawn(lambda: log.append("other runs"))
+    g.join(); log.append("joined")
+    gevent.sleep(0.02)
+t_link1(); print("t_link1", log); log.clear()
+# t_task1: Link.UnstartedTaskFromFunction (Greenlet(f, *args), then start / start_later / kill)
+def t_task1():
+    def f(x):
+        log.append("ran %d" % x); return x * 2
+    g = gevent.Greenlet(f, 21)
+    gevent.sleep(0); log.append("started %s" % g.started)
+    g.start(); g.join(); log.append("value %d" % g.get())
+    h = gevent.Greenlet(f, 5); h.start_later(1); gevent.sleep(0.5); log.append("not yet")
+    h.join(); log.append("later value %d" % h.value)
+    k = gevent.Greenlet(f, 7); k.kill(); log.append("killed unstarted %s %s" % (k.dead, type(k.value).__name__))
+t_task1(); print("t_task1", log); log.clear()
+# t_exitval: Link.KilledGreenletsValueIsItsGreenletExit
+def t_exitval():
+    class MyExit(gevent.GreenletExit):
+        pass
+    g = gevent.spawn(gevent.sleep, 1); gevent.sleep(0); g.kill(MyExit())
+    log.append("%s %s %s" % (type(g.value).__name__, g.successful(), g.exception))
+    g = gevent.spawn(gevent.sleep, 1); gevent.sleep(0); g.kill()
+    log.append("%s %s %s" % (type(g.value).__name__, g.successful(), g.exception))
+t_exitval(); print("t_exitval", log); log.clear()
+# t_joinall1: Link.JoinallReturnsTheFinishedInGeventsOrder
+def t_joinall1():
+    def f(i, d):
+        gevent.sleep(d); return i
+    first = gevent.spawn(f, 9, 0); first.join()
+    gs = [gevent.spawn(f, 0, 0.3), gevent.spawn(f, 2, 0.2), first, gevent.spawn(f, 1, 0.1)]
+    log.append("done %s" % [x.value for x in gevent.joinall(gs, timeout=0.25)])
+    log.append("rest %s" % [x.value for x in gevent.joinall(gs)])
+t_joinall1(); print("t_joinall1", log); log.clear()
+# t_joinall2: Link.JoinallRaiseErrorRethrowsTheFirstFailureAsItHappens
+def t_joinall2():
+    def f(i, d):
+        gevent.sleep(d); return i
+    def boom(d):
+        gevent.sleep(d); raise ValueError("boom %d ms" % (d * 1000))
+    gs = [gevent.spawn(f, 0, 0.3), gevent.spawn(boom, 0.1), gevent.spawn(boom, 0.2)]
+    try:
+        gevent.joinall(gs, raise_error=True)
+    except ValueError as e:
+        log.append("raised %s, dead %s" % (e, [g.dead for g in gs]))
+    gevent.joinall(gs)
+t_joinall2(); print("t_joinall2", log); log.clear()
+# t_sysexit: Link.SystemExitInAGreenletReachesMainAtItsBlockingCall
+def t_sysexit():
+    def bad():
+        log.append("bad exits"); raise SystemExit(3)
+    def other():
+        log.append("other runs"); gevent.sleep(0); log.append("other again")
+    g = gevent.spawn(bad); gevent.spawn(other)
+    g.link(lambda s: log.append("link fired"))
+    try:
+        gevent.sleep(1); log.append("slept")
+    except SystemExit as e:
+        log.append("main got SystemExit %s successful=%s" % (e.code, g.successful()))
+    g2 = gevent.spawn(bad)
+    try:
+        g2.join(); log.append("joined")
+    except SystemExit as e:
+        log.append("main got SystemExit %s in join" % e.code)
+    gevent.sleep(0)
+t_sysexit(); print("t_sysexit", log); log.clear()

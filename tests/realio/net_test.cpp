@@ -39,7 +39,7 @@ TEST(Net, ServerConcurrencyLimit) {
         EXPECT_EQ(s.recv(16, 5s), "bye");
       }));
     }
-    EXPECT_TRUE(tendril::joinall(clients, 10s));
+    EXPECT_EQ(tendril::joinall(clients, 10s).size(), clients.size());
     EXPECT_EQ(peak, 2);
     server.stop(1s);
   });
@@ -153,7 +153,7 @@ TEST(Net, HelloHttpWith200ConcurrentClients) {
         }
       }));
     }
-    EXPECT_TRUE(tendril::joinall(clients, 20s));
+    EXPECT_EQ(tendril::joinall(clients, 20s).size(), clients.size());
     server.stop(1s);
   });
   EXPECT_EQ(ok, 200);
@@ -268,7 +268,7 @@ TEST(Net, ServerBoundsSlowAndIdleClients) {
     EXPECT_EQ(server.evicted(), 31u);
     EXPECT_EQ(server.timed_out(), 0u);
     drip = false;
-    EXPECT_TRUE(tendril::joinall(slow, 10s));
+    EXPECT_EQ(tendril::joinall(slow, 10s).size(), slow.size());
     EXPECT_EQ(server.timed_out(), 19u);
     EXPECT_EQ(server.handled(), 80u);
     server.stop(1s);

@@ -79,13 +79,13 @@ TEST(Misuse, JoinSelf) {
   });
 }
 
-// Blocking inside a link callback (the hub's own stack) is refused.
+// Blocking inside a rawlink callback (the hub's own stack) is refused.
 TEST(Misuse, BlockingInLinkCallback) {
   SimHub hub;
   std::string message;
   tendril::run(hub, [&] {
     auto g = tendril::spawn([] {});
-    g->link([&](tendril::Greenlet&) {
+    g->rawlink([&](tendril::Greenlet&) {
       try {
         tendril::sleep(1s);
       } catch (const UsageError& e) {

@@ -389,7 +389,7 @@ TEST(Primitives, BadInput) {
     EXPECT_THROW(sem.acquire(true, -5ns), tendril::UsageError);
     auto g = tendril::spawn([] {});
     std::string message;
-    g->link([&](tendril::Greenlet&) {
+    g->rawlink([&](tendril::Greenlet&) {
       try {
         ev.wait();
       } catch (const tendril::UsageError& e) {

@@ -109,7 +109,7 @@ TEST(SimServerTimeout, IdleClientsAreClosedAtTheIdleTimeout) {
       log.push_back(std::string("drip ") + (closed ? "closed at " : "open at ") +
                     std::to_string(now_us()) + " us");
     }));
-    EXPECT_TRUE(tendril::joinall(clients, 1h));
+    EXPECT_EQ(tendril::joinall(clients, 1h).size(), clients.size());
     EXPECT_EQ(server.handled(), 4u);
     EXPECT_EQ(server.timed_out(), 4u);
     EXPECT_EQ(server.evicted(), 0u);
@@ -186,7 +186,7 @@ SlowlorisResult slowloris(tendril::StreamServer::Options options, int slow) {
         r.normal_worst_us = std::max(r.normal_worst_us, now_us() - start);
       }));
     }
-    EXPECT_TRUE(tendril::joinall(clients, 1h));
+    EXPECT_EQ(tendril::joinall(clients, 1h).size(), clients.size());
     r.evicted = server.evicted();
     r.timed_out = server.timed_out();
     server.stop(1s);

@@ -20,6 +20,24 @@ class GreenletExit {
   virtual const char* what() const noexcept { return "GreenletExit"; }
 };
 
+// SystemExit ends the whole program from any greenlet (Python's SystemExit): a greenlet that dies
+// of it is not reported as failed; the hub throws it into the main greenlet at once, where main
+// is blocked, so main sees it at its blocking call and, unless it catches it, run() throws it to
+// its caller, which can exit with code() (gevent's handle_system_error). Raised by main itself,
+// it leaves run() like any exception. Like GreenletExit it does not derive from std::exception.
+class SystemExit {
+ public:
+  explicit SystemExit(int code = 0) noexcept : code_(code) {}
+  virtual ~SystemExit() = default;
+  // code() is the exit status the program should end with.
+  int code() const noexcept { return code_; }
+  // what() names the exception, for reports.
+  virtual const char* what() const noexcept { return "SystemExit"; }
+
+ private:
+  int code_;
+};
+
 // Timeout is thrown by a blocking call whose timeout expired (for example Task<T>::get(timeout)).
 // Like gevent's Timeout it does not derive from std::exception, so generic handlers let it pass.
 class Timeout {

@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -26,11 +27,17 @@ namespace tendril {
 // LinkId names a link so that unlink() can remove it.
 using LinkId = std::uint64_t;
 
+class Greenlet;
+
 namespace detail {
 // LocalSlot is one greenlet-local value (see Local<T> in tendril/sched/local.hpp).
 struct LocalSlot {
   virtual ~LocalSlot() = default;
 };
+// joinall_indexes() is joinall() over plain pointers (null entries are skipped): the indexes of
+// the greenlets that finished, in gevent's order.
+std::vector<std::size_t> joinall_indexes(std::span<Greenlet* const> greenlets,
+                                         std::optional<Duration> timeout, bool raise_error);
 }  // namespace detail
 
 // Greenlet is a cooperative green thread on its own stack, run by the hub of the thread that
@@ -79,16 +86,32 @@ class Greenlet : public RefCounted, public Waitable {
   bool killed() const noexcept { return dead() && killed_; }
   // exception() is the uncaught exception the greenlet died of, or null.
   std::exception_ptr exception() const noexcept { return error_; }
+  // exit_value() is the GreenletExit (or subclass) the greenlet was killed by, or null: gevent's
+  // g.value for a killed greenlet (a Task's typed value() cannot hold it, and get() throws
+  // NoValue).
+  std::exception_ptr exit_value() const noexcept { return exit_; }
   State state() const noexcept { return state_; }
 
-  // link() calls callback(*this) on the hub after the greenlet dies, in registration order with
-  // joiners; it runs on the hub's stack and must not block. Linking a dead greenlet schedules the
-  // callback at once. link_value() / link_exception() fire only on success / failure.
+  // link() runs callback(*this) in a new greenlet after this one dies (gevent's SpawnedLink), so
+  // the callback may block. Links fire in registration order with joiners and rawlinks, from one
+  // notification callback: each link greenlet is entered at once and runs until it blocks or
+  // ends before the next link fires. Linking a dead greenlet schedules the notification at once.
+  // An exception escaping the callback is reported like any greenlet's, by the link greenlet,
+  // whose link_of() names this one. link_value() / link_exception() fire only on success /
+  // failure (ending by GreenletExit is a success).
   LinkId link(std::function<void(Greenlet&)> callback);
   LinkId link_value(std::function<void(Greenlet&)> callback);
   LinkId link_exception(std::function<void(Greenlet&)> callback);
-  // unlink() removes a link that has not fired yet; a no-op otherwise.
+  // rawlink() calls callback(*this) on the hub's stack after the greenlet dies, in order with the
+  // other links (gevent's rawlink): cheaper than link(), but the callback must not block (a
+  // blocking call there throws UsageError). An exception escaping it is reported as "a rawlink
+  // of" this greenlet, with this greenlet passed to the error handler.
+  LinkId rawlink(std::function<void(Greenlet&)> callback);
+  // unlink() removes a link or rawlink that has not fired yet; a no-op otherwise.
   void unlink(LinkId id) noexcept;
+  // link_of() is, for a greenlet running a link() callback, the greenlet whose link it runs;
+  // otherwise nullptr. Error handlers use it to tell a failing link from a failing greenlet.
+  Greenlet* link_of() const noexcept { return link_of_.get(); }
 
   // id() counts greenlets in creation order on their hub (main is 1); stable across runs.
   std::uint64_t id() const noexcept { return id_; }
@@ -125,11 +148,13 @@ class Greenlet : public RefCounted, public Waitable {
  private:
   friend class Hub;
   friend Alternative identify(const Callback& cb) noexcept;
+  friend std::vector<std::size_t> detail::joinall_indexes(std::span<Greenlet* const>,
+                                                          std::optional<Duration>, bool);
   template <class G, class... Args>
   friend Ref<G> make_greenlet(Args&&... args);
 
   struct Link {
-    enum class Kind : std::uint8_t { any, value, exception, joiner };
+    enum class Kind : std::uint8_t { any, value, exception, joiner, raw };
     LinkId id;
     Kind kind;
     std::function<void(Greenlet&)> fn;
@@ -137,6 +162,8 @@ class Greenlet : public RefCounted, public Waitable {
   };
 
   LinkId add_link(Link::Kind kind, std::function<void(Greenlet&)> fn, WaitToken joiner);
+  // spawn_link() runs fn(*this) in a new greenlet entered at once (from the hub's stack).
+  void spawn_link(std::function<void(Greenlet&)> fn);
   void begin_start();
   // check_hub() throws UsageError naming api if the greenlet's hub was destroyed.
   void check_hub(const char* api) const;
@@ -163,6 +190,8 @@ class Greenlet : public RefCounted, public Waitable {
   const Waitable* wait_object_ = nullptr;
   std::exception_ptr pending_throw_;
   std::exception_ptr error_;
+  std::exception_ptr exit_;      // the GreenletExit that killed it
+  std::uint64_t death_seq_ = 0;  // the order of its death on its hub (joinall's result order)
   TimerId start_timer_ = 0;
   std::vector<Link> links_;
   std::size_t links_next_ = 0;  // first link not yet notified, while notifying
@@ -170,6 +199,7 @@ class Greenlet : public RefCounted, public Waitable {
   Greenlet* live_prev_ = nullptr;
   Greenlet* live_next_ = nullptr;
   std::vector<std::pair<std::uint64_t, std::unique_ptr<detail::LocalSlot>>> locals_;
+  Ref<Greenlet> link_of_;       // the greenlet whose link() this one runs, if any
   void* tsan_fiber_ = nullptr;  // ThreadSanitizer's context for this greenlet (TSan builds only)
   detail::EhState eh_;          // its C++ exception state while it is switched out
   void destroy_locals() noexcept;
@@ -335,7 +365,7 @@ template <class Fn>
 using result_of_t = std::decay_t<std::invoke_result_t<Fn&>>;
 
 template <class F>
-Ref<Task<result_of_t<F>>> make_task(std::string name, F fn) {
+Ref<Task<result_of_t<F>>> new_task(std::string name, F fn) {
   using T = result_of_t<F>;
   return make_greenlet<FnTask<T, F>>(std::move(name), std::move(fn));
 }
@@ -347,8 +377,8 @@ Ref<Task<result_of_t<F>>> make_task(std::string name, F fn) {
 template <class F, class... Args>
 requires std::invocable < std::decay_t<F>
 &, std::decay_t<Args>&... > auto spawn(F&& f, Args&&... args) {
-  auto g = detail::make_task(std::string(),
-                             detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+  auto g = detail::new_task(std::string(),
+                            detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
   g->start();
   return g;
 }
@@ -357,18 +387,36 @@ requires std::invocable < std::decay_t<F>
 template <class F, class... Args>
 requires std::invocable < std::decay_t<F>
 &, std::decay_t<Args>&... > auto spawn(std::string name, F&& f, Args&&... args) {
-  auto g = detail::make_task(std::move(name),
-                             detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+  auto g = detail::new_task(std::move(name),
+                            detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
   g->start();
   return g;
+}
+
+// make_task(f, args...) creates a greenlet that will run f(args...) without starting it (gevent's
+// Greenlet(f, *args)); start it with start() or start_later(), or kill it unstarted. args are
+// copied. Call it inside run(); throws UsageError otherwise.
+template <class F, class... Args>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > auto make_task(F&& f, Args&&... args) {
+  return detail::new_task(std::string(),
+                          detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+}
+
+// make_task(name, f, args...) is make_task() with a name for reports and traces.
+template <class F, class... Args>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > auto make_task(std::string name, F&& f, Args&&... args) {
+  return detail::new_task(std::move(name),
+                          detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
 }
 
 // spawn_later(delay, f, args...) creates a greenlet and starts it after delay (a timer).
 template <class F, class... Args>
 requires std::invocable < std::decay_t<F>
 &, std::decay_t<Args>&... > auto spawn_later(Duration delay, F&& f, Args&&... args) {
-  auto g = detail::make_task(std::string(),
-                             detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+  auto g = detail::new_task(std::string(),
+                            detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
   g->start_later(delay);
   return g;
 }
@@ -429,19 +477,47 @@ void compute_for(Duration d);
 // Chooser, so seeded and replayable); n must be at least 1.
 std::uint32_t random_below(std::uint32_t n);
 
-// joinall() waits until every greenlet in the list is dead or timeout passes; returns true when
-// all are dead. Call it from a greenlet.
-bool joinall(std::span<const Ref<Greenlet>> greenlets,
-             std::optional<Duration> timeout = std::nullopt);
-inline bool joinall(std::initializer_list<Ref<Greenlet>> greenlets,
-                    std::optional<Duration> timeout = std::nullopt) {
-  return joinall(std::span<const Ref<Greenlet>>(greenlets.begin(), greenlets.size()), timeout);
+// GreenletRefs is a range of Ref<G> for some greenlet type G (a vector, span or array of them).
+template <class R>
+concept GreenletRefs = std::ranges::forward_range<R> && requires(std::ranges::range_value_t<R> r) {
+  { r.get() } -> std::convertible_to<Greenlet*>;
+};
+
+// joinall() waits until every greenlet in the list is dead or timeout passes, and returns the ones
+// that finished (gevent's joinall): those already dead first, in list order, then in the order
+// they died; the result has the list's own element type (`std::vector<Ref<Task<int>>>` in, the
+// same type out). With raise_error, it returns early by rethrowing the first failure it sees, in
+// that order, as soon as it sees it. Call it from a greenlet (unless all are dead already).
+template <GreenletRefs R>
+auto joinall(const R& greenlets, std::optional<Duration> timeout = std::nullopt,
+             bool raise_error = false) -> std::vector<std::ranges::range_value_t<R>> {
+  std::vector<std::ranges::range_value_t<R>> refs(std::ranges::begin(greenlets),
+                                                  std::ranges::end(greenlets));
+  std::vector<Greenlet*> raw;
+  raw.reserve(refs.size());
+  for (const auto& g : refs) raw.push_back(g.get());
+  std::vector<std::ranges::range_value_t<R>> done;
+  for (std::size_t i : detail::joinall_indexes(raw, timeout, raise_error)) done.push_back(refs[i]);
+  return done;
+}
+inline std::vector<Ref<Greenlet>> joinall(std::initializer_list<Ref<Greenlet>> greenlets,
+                                          std::optional<Duration> timeout = std::nullopt,
+                                          bool raise_error = false) {
+  return joinall(std::span<const Ref<Greenlet>>(greenlets.begin(), greenlets.size()), timeout,
+                 raise_error);
 }
 
 // killall() kills every greenlet in the list (never-started ones at once, the others through one
 // queued callback, in list order); with block, waits until all are dead or timeout passes.
 void killall(std::span<const Ref<Greenlet>> greenlets, std::exception_ptr exception = nullptr,
              bool block = true, std::optional<Duration> timeout = std::nullopt);
+template <GreenletRefs R>
+void killall(const R& greenlets, std::exception_ptr exception = nullptr, bool block = true,
+             std::optional<Duration> timeout = std::nullopt) {
+  std::vector<Ref<Greenlet>> all;
+  for (const auto& g : greenlets) all.emplace_back(g.get());
+  killall(std::span<const Ref<Greenlet>>(all), std::move(exception), block, timeout);
+}
 inline void killall(std::initializer_list<Ref<Greenlet>> greenlets,
                     std::exception_ptr exception = nullptr, bool block = true,
                     std::optional<Duration> timeout = std::nullopt) {
@@ -456,7 +532,7 @@ inline void killall(std::initializer_list<Ref<Greenlet>> greenlets,
 template <class F>
 auto run(Hub& hub, F&& f) -> detail::result_of_t<F> {
   HubBinding binding(hub);
-  auto main = detail::make_task("main", std::decay_t<F>(std::forward<F>(f)));
+  auto main = detail::new_task("main", std::decay_t<F>(std::forward<F>(f)));
   hub.run_main(*main);
   if constexpr (std::is_void_v<detail::result_of_t<F>>) {
     main->get();

@@ -138,6 +138,15 @@ struct HubOptions {
 // Hub.handle_error). It runs on the hub's stack and must not block.
 using ErrorHandler = std::function<void(Greenlet& greenlet, std::exception_ptr error)>;
 
+// ErrorOrigin says what failed, for an error handler that wants to know (gevent passes a context):
+// a greenlet; a greenlet running a link() callback (greenlet.link_of() is the linked one); or a
+// rawlink() callback of `greenlet`, which itself may have ended well.
+enum class ErrorOrigin : std::uint8_t { greenlet, link, rawlink };
+
+// OriginErrorHandler is an ErrorHandler that is also told the ErrorOrigin.
+using OriginErrorHandler =
+    std::function<void(Greenlet& greenlet, std::exception_ptr error, ErrorOrigin origin)>;
+
 // Hub is the seam between the greenlet core and a loop. One hub runs on one thread at a time,
 // bound by run(); only post_threadsafe() may be called from another thread.
 class Hub {
@@ -219,8 +228,14 @@ class Hub {
   // set_error_handler() replaces the default report (one line on stderr) of uncaught greenlet
   // exceptions; pass nullptr to restore the default.
   void set_error_handler(ErrorHandler handler);
-  // report_error() hands an uncaught exception to the error handler; never throws.
-  void report_error(Greenlet& greenlet, std::exception_ptr error) noexcept;
+  // set_error_handler(OriginErrorHandler) is the same for a handler that takes the ErrorOrigin.
+  void set_error_handler(OriginErrorHandler handler);
+  // set_error_handler(nullptr) restores the default report.
+  void set_error_handler(std::nullptr_t) noexcept { on_error_ = nullptr; }
+  // report_error() hands an uncaught exception to the error handler; never throws. For a
+  // greenlet running a link, ErrorOrigin::greenlet is reported as ErrorOrigin::link.
+  void report_error(Greenlet& greenlet, std::exception_ptr error,
+                    ErrorOrigin origin = ErrorOrigin::greenlet) noexcept;
   // fail_run() ends the active run() as soon as the callback now running returns: the greenlets
   // still alive are killed (every other greenlet first, main last, so that their unwinding never
   // touches main's dead locals) and run() throws `error`. The first call of a run wins; outside
@@ -347,7 +362,8 @@ class Hub {
   std::uint64_t steps_ = 0;
   bool stop_ = false;
   bool running_ = false;
-  ErrorHandler on_error_;
+  std::uint64_t next_death_seq_ = 1;  // numbers greenlet deaths (joinall's order)
+  OriginErrorHandler on_error_;
   std::vector<std::pair<Ref<Greenlet>, WaitToken>> idle_waiters_;
   std::string deadlock_report_;     // taken at a deadlock, raised in main once the others are dead
   std::exception_ptr run_failure_;  // set by fail_run(): run() throws it after teardown

@@ -134,8 +134,8 @@ class Group {
   template <class F, class... Args>
   requires std::invocable < std::decay_t<F>
   &, std::decay_t<Args>&... > auto spawn(F&& f, Args&&... args) {
-    auto g = detail::make_task(std::string(),
-                               detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+    auto g = detail::new_task(std::string(),
+                              detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
     start(g);
     return g;
   }
@@ -228,7 +228,7 @@ class Group {
             const std::size_t index = state->spawned++;
             ++state->outstanding;
             auto task = state->group->spawn(f, item);
-            task->link([state, index](Greenlet& g) {
+            task->rawlink([state, index](Greenlet& g) {
               --state->outstanding;
               auto& t = static_cast<Task<R>&>(g);
               if (t.exception()) {
