@@ -666,6 +666,25 @@ class LibevBackend final : public net::Backend {
     };
     add(readable, EV_READ);
     add(writable, EV_WRITE);
+    return wait_any(fds, readable.size(), deadline, "tendril::select", "select");
+  }
+  net::Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
+                           std::optional<Duration> timeout) override {
+    const auto deadline = deadline_of(hub_, timeout, "tendril::select_fds");
+    std::vector<std::pair<int, int>> fds;
+    fds.reserve(readable.size() + writable.size());
+    for (int fd : readable) fds.emplace_back(fd, EV_READ);
+    for (int fd : writable) fds.emplace_back(fd, EV_WRITE);
+    return wait_any(fds, readable.size(), deadline, "tendril::select_fds", "select_fds");
+  }
+
+ private:
+  // wait_any() waits until one of fds (the first `readable` of them for reading) is ready or the
+  // deadline passes, and returns the ready ones as indexes into their own lists.
+  // api names the call in errors, reason the wait in reports.
+  net::Selected wait_any(const std::vector<std::pair<int, int>>& fds, std::size_t readable,
+                         std::optional<std::int64_t> deadline, const char* api,
+                         const char* reason) {
     std::vector<pollfd> polled(fds.size());
     for (;;) {
       // Readiness is asked of the kernel (poll with no wait); libev only does the waiting.
@@ -677,22 +696,25 @@ class LibevBackend final : public net::Backend {
       do {
         rc = ::poll(polled.data(), polled.size(), 0);
       } while (rc < 0 && errno == EINTR);
-      if (rc < 0) syserr("poll in select");
+      if (rc < 0) syserr(std::string("poll in ") + api);
       net::Selected out;
       for (std::size_t i = 0; i < fds.size(); ++i) {
         if (polled[i].revents == 0) continue;
-        if (i < readable.size()) {
+        if (polled[i].revents & POLLNVAL) {
+          // A descriptor that is not open: gevent's select raises OSError(EBADF) too.
+          syserr(std::string(api) + ": fd " + std::to_string(fds[i].first), EBADF);
+        }
+        if (i < readable) {
           out.readable.push_back(i);
         } else {
-          out.writable.push_back(i - readable.size());
+          out.writable.push_back(i - readable);
         }
       }
       if (!out.empty()) return out;
-      if (!hub_.wait_fds(fds, deadline, "select")) return out;
+      if (!hub_.wait_fds(fds, deadline, reason)) return out;
     }
   }
 
- private:
   LibevHub& hub_;
   IoState& io_;
 };

@@ -166,6 +166,41 @@ net::Selected select(const std::vector<Stream*>& readable, const std::vector<Str
   return hub.net().select(rs, ws, timeout);
 }
 
+net::Selected net::Backend::select_fds(const std::vector<int>& readable,
+                                       const std::vector<int>& writable, std::optional<Duration>) {
+  const int fd = readable.empty() ? (writable.empty() ? -1 : writable.front()) : readable.front();
+  throw UsageError(std::string("tendril::select_fds: ") +
+                   current_hub("tendril::select_fds").hub_name() +
+                   " cannot wait on file descriptors" +
+                   (fd >= 0 ? " (fd " + std::to_string(fd) + ")" : std::string()) +
+                   ": its network is simulated and a real descriptor would make the run "
+                   "unrepeatable; use tendril::Stream and select()");
+}
+
+net::Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
+                         std::optional<Duration> timeout) {
+  Hub& hub = current_hub("tendril::select_fds");
+  if (timeout && *timeout < Duration::zero()) {
+    throw UsageError("tendril::select_fds: negative timeout");
+  }
+  for (const auto* list : {&readable, &writable}) {
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      if ((*list)[i] < 0) {
+        throw UsageError("tendril::select_fds: fd " + std::to_string((*list)[i]) + " (entry " +
+                         std::to_string(i) + " of the " +
+                         (list == &readable ? "readable" : "writable") + " list) is negative");
+      }
+    }
+  }
+  // The same yield-once rule as select() over streams (gevent's select).
+  net::Selected ready = hub.net().select_fds(readable, writable, Duration::zero());
+  if (!ready.empty() || (timeout && *timeout == Duration::zero())) {
+    sleep(Duration::zero());
+    return ready;
+  }
+  return hub.net().select_fds(readable, writable, timeout);
+}
+
 Listener listen(const Address& at, int backlog) {
   return Listener(current_hub("tendril::listen").net().listen(at, backlog));
 }

@@ -231,3 +231,20 @@ def t_sysexit():
         log.append("main got SystemExit %s in join" % e.code)
     gevent.sleep(0)
 t_sysexit(); print("t_sysexit", log); log.clear()
+# t_selectfd: FdWait.SelectFdsOverAPipe (gevent's select over plain file descriptors)
+def t_selectfd():
+    import os
+    from gevent.select import select
+    r, w = os.pipe()
+    def writer():
+        log.append("writer runs"); os.write(w, b"x")
+    gevent.spawn(writer)
+    rl, wl, _ = select([r], [w], [], 1)
+    log.append("first %d %d" % (len(rl), len(wl)))
+    rl, wl, _ = select([r], [], [], 1)
+    log.append("second %s" % (rl == [r]))
+    os.read(r, 1)
+    rl, wl, _ = select([r], [], [], 0.05)
+    log.append("timeout %d" % len(rl))
+    os.close(r); os.close(w)
+t_selectfd(); print("t_selectfd", log); log.clear()

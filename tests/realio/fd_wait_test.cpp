@@ -4,10 +4,12 @@
 // a writer on one stream at once, waits ended by a timeout or a kill, and descriptor numbers
 // reused by new connections.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "tendril/net.hpp"
@@ -116,5 +118,55 @@ TEST(FdWait, DescriptorNumberReusedWithinOneIteration) {
     EXPECT_TRUE(server->join(10s));
     EXPECT_EQ(got, (std::vector<std::string>{"client 0", "client 1", "client 2", "client 3",
                                              "client 4"}));
+  });
+}
+
+// t_selectfd: select_fds() over a pipe the program made itself, in gevent's order: a ready
+// descriptor still yields once (the writer runs), then reading waits for the writer's byte, and
+// an idle descriptor times out with empty lists.
+TEST(FdWait, SelectFdsOverAPipe) {
+  tendril::LibevHub hub;
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  std::vector<std::string> log;
+  tendril::run(hub, [&] {
+    tendril::spawn([&] {
+      log.push_back("writer runs");
+      ASSERT_EQ(::write(p[1], "x", 1), 1);
+    });
+    auto first = tendril::select_fds({p[0]}, {p[1]}, 1s);
+    log.push_back("first " + std::to_string(first.readable.size()) + " " +
+                  std::to_string(first.writable.size()));
+    auto second = tendril::select_fds({p[0]}, {}, 1s);
+    log.push_back(std::string("second ") +
+                  (second.readable == std::vector<std::size_t>{0} ? "True" : "False"));
+    char c;
+    ASSERT_EQ(::read(p[0], &c, 1), 1);
+    auto idle = tendril::select_fds({p[0]}, {}, 50ms);
+    log.push_back("timeout " + std::to_string(idle.readable.size()));
+  });
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"writer runs", "first 0 1", "second True", "timeout 0"}));
+  ::close(p[0]);
+  ::close(p[1]);
+  // A closed descriptor is EBADF, a negative one a UsageError, as gevent's OSError / ValueError.
+  tendril::run(hub, [&] {
+    try {
+      tendril::select_fds({p[0]}, {}, 1s);
+      ADD_FAILURE() << "no error for a closed fd";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), EBADF);
+      EXPECT_EQ(std::string(e.what()).rfind(
+                    "tendril: tendril::select_fds: fd " + std::to_string(p[0]) + ": ", 0),
+                0u)
+          << e.what();
+    }
+    try {
+      tendril::select_fds({}, {3, -1}, 1s);
+      ADD_FAILURE() << "no error for a negative fd";
+    } catch (const tendril::UsageError& e) {
+      EXPECT_STREQ(e.what(),
+                   "tendril::select_fds: fd -1 (entry 1 of the writable list) is negative");
+    }
   });
 }

@@ -441,3 +441,21 @@ TEST(SimNet, FaultsAreTraced) {
   EXPECT_EQ(tendril::trace::parse_trace(tendril::trace::format_trace(trace), "faults.trace"),
             trace);
 }
+
+// SimHub refuses select_fds(): a real descriptor would make a simulated run unrepeatable.
+TEST(SimNet, SelectFdsIsRefusedWithAClearError) {
+  tendril::SimHub hub;
+  std::string message;
+  tendril::run(hub, [&] {
+    try {
+      tendril::select_fds({0}, {}, 1s);
+    } catch (const tendril::UsageError& e) {
+      message = e.what();
+    }
+    EXPECT_EQ(tendril::now(), 0s);
+  });
+  EXPECT_EQ(message,
+            "tendril::select_fds: SimHub cannot wait on file descriptors (fd 0): its network is "
+            "simulated and a real descriptor would make the run unrepeatable; use tendril::Stream "
+            "and select()");
+}

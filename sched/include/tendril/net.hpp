@@ -78,6 +78,10 @@ class Backend {
   virtual Selected select(const std::vector<StreamImpl*>& readable,
                           const std::vector<StreamImpl*>& writable,
                           std::optional<Duration> timeout) = 0;
+  // select_fds() is select() over the process's own file descriptors (see tendril::select_fds).
+  // The default refuses: a simulated network has no file descriptors to wait on.
+  virtual Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
+                              std::optional<Duration> timeout);
 };
 
 }  // namespace net
@@ -172,6 +176,17 @@ Stream connect(const Address& to, std::optional<Duration> timeout = std::nullopt
 // UsageError for a closed stream, a null pointer or a negative timeout. Call it from a greenlet.
 net::Selected select(const std::vector<Stream*>& readable, const std::vector<Stream*>& writable,
                      std::optional<Duration> timeout = std::nullopt);
+
+// select_fds() is select() over file descriptors the program holds itself (pipes, sockets made
+// without tendril, a terminal), as gevent's select.select takes them: the same wait, the same
+// yield-once rule, indexes of the ready ones. LibevHub waits on them with libev. SimHub refuses
+// with UsageError: its network and clock are simulated, and a real descriptor becomes ready on
+// the kernel's schedule, not the simulation's, so waiting on it would make runs unrepeatable
+// (wrap such input in a simulated stream instead). A negative fd is a UsageError (gevent: a
+// ValueError); a closed one is std::system_error with EBADF (gevent: OSError EBADF). Call it
+// from a greenlet.
+net::Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
+                         std::optional<Duration> timeout = std::nullopt);
 
 // StreamServer accepts connections and runs handler(stream) in a greenlet for each, at most
 // `concurrency` at once (eventlet's serve). stop() closes the listener and waits for the
