@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // tendril/sched/queue.hpp: Queue, LifoQueue, PriorityQueue, JoinableQueue and Channel
 // (gevent.queue). Blocked putters and getters are served in the order they started waiting, by
-// one queued callback; put() and get() never switch unless they block.
+// one queued callback; put() and get() never switch unless they block. Queues start from
+// gevent's items, iterate up to a sentinel with until(), and copy their contents with
+// snapshot().
 #pragma once
 
 #include <algorithm>
@@ -142,6 +144,7 @@ struct PriorityStore {
 template <class Q, class T>
 class UntilRange {
  public:
+  // UntilRange(queue, sentinel) gets nothing yet; begin() does.
   UntilRange(Q& queue, T sentinel) : queue_(&queue), sentinel_(std::move(sentinel)) {}
   // iterator reads the item got last; ++ blocks in get() for the next one.
   class iterator {
@@ -149,6 +152,7 @@ class UntilRange {
     using value_type = T;
     using difference_type = std::ptrdiff_t;
     using iterator_concept = std::input_iterator_tag;
+    // A default-constructed iterator is only there for the iterator concepts; do not use it.
     iterator() = default;
     // operator*() is the item got last; valid until the next ++.
     T& operator*() const { return *range_->current_; }
@@ -158,6 +162,7 @@ class UntilRange {
       range_->advance();
       return *this;
     }
+    // operator++(int) is operator++() (an input iterator has no old value to return).
     void operator++(int) { ++*this; }
     // An iterator is at the end once the sentinel was got.
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
@@ -175,6 +180,7 @@ class UntilRange {
     advance();
     return iterator(this);
   }
+  // end() is the end mark: an iterator equals it once the sentinel was got.
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
@@ -298,8 +304,10 @@ class BasicQueue : public QueueBase {
   // until() is gevent's `for item in q:` with a sentinel of your choosing (gevent's is
   // StopIteration): `for (T x : q.until(sentinel))` blocks in get() for each item and ends,
   // without yielding it, at the first item == sentinel; items put after the sentinel stay
-  // queued. Call it in a greenlet; killed while blocked in get(), the loop ends with
-  // GreenletExit and takes no item. Not on a temporary queue: the range points at the queue.
+  // queued. Call it where get() may be called. A greenlet killed while the loop blocks in get()
+  // leaves the loop with GreenletExit and takes no item; killed in the loop's body, it keeps
+  // the item it was given (already off the queue). Not on a temporary queue: the range points
+  // at the queue.
   UntilRange<BasicQueue, T> until(T sentinel) & { return {*this, std::move(sentinel)}; }
   void until(T sentinel) && = delete;
 
@@ -376,6 +384,7 @@ class Queue : public detail::BasicQueue<T, detail::FifoStore<T>> {
   explicit Queue(std::int64_t maxsize, std::vector<T> items, std::string name = {})
       : detail::BasicQueue<T, detail::FifoStore<T>>("Queue", maxsize, std::move(name),
                                                     std::move(items)) {}
+  // Queue(maxsize, {items...}, name) is the same from a braced list.
   explicit Queue(std::int64_t maxsize, std::initializer_list<T> items, std::string name = {})
       : Queue(maxsize, std::vector<T>(items), std::move(name)) {}
 
@@ -397,6 +406,7 @@ class LifoQueue : public detail::BasicQueue<T, detail::LifoStore<T>> {
   explicit LifoQueue(std::int64_t maxsize, std::vector<T> items, std::string name = {})
       : detail::BasicQueue<T, detail::LifoStore<T>>("LifoQueue", maxsize, std::move(name),
                                                     std::move(items)) {}
+  // LifoQueue(maxsize, {items...}, name) is the same from a braced list.
   explicit LifoQueue(std::int64_t maxsize, std::initializer_list<T> items, std::string name = {})
       : LifoQueue(maxsize, std::vector<T>(items), std::move(name)) {}
 };
@@ -414,6 +424,7 @@ class PriorityQueue : public detail::BasicQueue<T, detail::PriorityStore<T, Less
   explicit PriorityQueue(std::int64_t maxsize, std::vector<T> items, std::string name = {})
       : detail::BasicQueue<T, detail::PriorityStore<T, Less>>("PriorityQueue", maxsize,
                                                               std::move(name), std::move(items)) {}
+  // PriorityQueue(maxsize, {items...}, name) is the same from a braced list.
   explicit PriorityQueue(std::int64_t maxsize, std::initializer_list<T> items,
                          std::string name = {})
       : PriorityQueue(maxsize, std::vector<T>(items), std::move(name)) {}
@@ -441,6 +452,7 @@ class JoinableQueue : public Queue<T> {
         unfinished_(checked_unfinished(this->qsize(), unfinished_tasks)) {
     if (unfinished_ == 0) done_.set();
   }
+  // JoinableQueue(maxsize, {items...}, unfinished_tasks, name) is the same from a braced list.
   explicit JoinableQueue(std::int64_t maxsize, std::initializer_list<T> items,
                          std::optional<std::int64_t> unfinished_tasks = std::nullopt,
                          std::string name = {})
