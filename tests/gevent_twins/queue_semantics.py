@@ -157,3 +157,169 @@ def t_chsize():
     say(); p = gevent.spawn(ch.put, 1); gevent.sleep(0); say()
     log.append("got %d" % ch.get()); p.join()
 t_chsize(); print("t_chsize", log); log.clear()
+
+
+# t_items_beyond: Queue.ItemsBeyondMaxsizeAreAllQueued
+def t_items_beyond():
+    for cls in (Queue, LifoQueue, PriorityQueue, JoinableQueue):
+        q = cls(2, [3, 1, 4, 1, 5])
+        log.append("%s qsize %d full %s maxsize %d" % (cls.__name__, q.qsize(), q.full(), q.maxsize))
+        try:
+            q.put_nowait(9)
+        except Full:
+            log.append(" put_nowait Full")
+        got = []
+        while not q.empty():
+            got.append(q.get())
+        log.append(" got %s" % got)
+t_items_beyond(); done("t_items_beyond")
+
+
+# t_overfull_putter: Queue.OverfullQueueBlocksPutterUntilBelowMaxsize
+def t_overfull_putter():
+    q = Queue(2, [1, 2, 3])
+    p = gevent.spawn(lambda: (q.put(4), log.append("put 4 returned")))
+    gevent.sleep(0)
+    log.append("got %s" % q.get())
+    gevent.sleep(0)
+    log.append("qsize %d" % q.qsize())
+    log.append("got %s" % q.get())
+    gevent.sleep(0)
+    log.append("qsize %d" % q.qsize())
+    p.join()
+    assert list(q.queue) == [3, 4]
+t_overfull_putter(); done("t_overfull_putter")
+
+
+# t_braced: Queue.BracedArgumentsPickTheRightConstructor (C++'s ({5}) and {5} are Queue(5);
+# gevent has no braces, so the twin passes the same values by position)
+def t_braced():
+    for label in ("({5})", "{5}"):
+        q = Queue(5)
+        log.append("%s maxsize %d qsize %d" % (label, q.maxsize, q.qsize()))
+    q = Queue(None, [5])
+    log.append("(0, {5}) got %s" % [q.get()])
+    q = Queue(None, ["a", "b"])
+    log.append("(0, {a, b}) got %s" % list(q.queue))
+    q = Queue(None, [7, 8])
+    log.append("(0, vector) got %s" % [q.get(), q.get()])
+    q = Queue(None, [11])
+    log.append("move-only got %d" % q.get())
+t_braced(); done("t_braced")
+
+
+# t_joinable_items: Queue.JoinableQueueItemsAreUnfinishedTasks
+def t_joinable_items():
+    q = JoinableQueue(None, [1, 2, 3])
+    log.append("unfinished %d join %s" % (q.unfinished_tasks, q.join(timeout=0)))
+    def worker():
+        while True:
+            item = q.get()
+            log.append("done %d" % item)
+            q.task_done()
+    w = gevent.spawn(worker)
+    log.append("joined %s" % q.join())
+    w.kill()
+    more = JoinableQueue(None, [1, 2, 3], 5)
+    done_count = 0
+    try:
+        while True:
+            more.task_done()
+            done_count += 1
+    except ValueError:
+        pass
+    log.append("given 5: task_done ok %d qsize %d" % (done_count, more.qsize()))
+    none = JoinableQueue(None, (), 2)
+    log.append("no items, given 2: unfinished %d join %s" % (none.unfinished_tasks, none.join(timeout=0)))
+    empty = JoinableQueue()
+    log.append("default: unfinished %d join %s" % (empty.unfinished_tasks, empty.join(timeout=0)))
+t_joinable_items(); done("t_joinable_items")
+
+
+# t_joinable_below: Queue.JoinableQueueCountBelowItemsIsRefused. tendril throws UsageError for
+# these; this block records what gevent does instead: 0 counts the items, 1 lets join() return
+# with 2 items still queued, -1 makes task_done() fail at once and join() never return.
+def t_joinable_below():
+    for given in (0, 1, -1):
+        q = JoinableQueue(None, [1, 2, 3], given)
+        log.append("given %d: unfinished %d" % (given, q.unfinished_tasks))
+        try:
+            q.get()
+            q.task_done()
+            log.append(" after one task_done join %s qsize %d" % (q.join(timeout=0), q.qsize()))
+        except ValueError:
+            log.append(" task_done ValueError")
+t_joinable_below(); done("t_joinable_below")
+
+
+# t_until: Queue.UntilStopsAtTheSentinel
+def t_until():
+    q = Queue()
+    def consumer():
+        for x in q:
+            log.append("got %s" % x)
+        log.append("loop ended")
+    c = gevent.spawn(consumer)
+    gevent.sleep(0)
+    for item in ("a", "b", StopIteration, "c"):
+        q.put(item)
+        log.append("put %s" % getattr(item, "__name__", item))
+    log.append("puts done")
+    c.join()
+    log.append("left %s" % list(q.queue))
+t_until(); done("t_until")
+
+
+# t_until_kill: Queue.UntilKilledWhileBlockedTakesNoItem
+def t_until_kill():
+    q = Queue()
+    def consumer():
+        try:
+            for x in q:
+                log.append("got %s" % x)
+        except gevent.GreenletExit:
+            log.append("killed in get")
+            raise
+    c = gevent.spawn(consumer)
+    gevent.sleep(0)
+    q.put("a")
+    gevent.sleep(0)
+    c.kill()
+    log.append("dead %s" % c.dead)
+    q.put("b")
+    log.append("left %s" % list(q.queue))
+t_until_kill(); done("t_until_kill")
+
+
+# t_channel_until: Queue.ChannelUntilStopsAtTheSentinel
+def t_channel_until():
+    ch = Channel()
+    def consumer():
+        for x in ch:
+            log.append("got %s" % x)
+        log.append("loop ended")
+    def producer():
+        for item in ("a", "b", StopIteration):
+            ch.put(item)
+            log.append("put %s" % getattr(item, "__name__", item))
+    gevent.joinall([gevent.spawn(consumer), gevent.spawn(producer)])
+    log.append("balance %d" % ch.balance)
+t_channel_until(); done("t_channel_until")
+
+
+# t_snapshot: Queue.SnapshotIsGetOrder. tendril's snapshot() is the get order ("gets"); gevent's
+# q.queue (printed as "queue") is that only for Queue: put order for LifoQueue, heap order for
+# PriorityQueue.
+def t_snapshot():
+    for label, make in (("Queue", Queue), ("LifoQueue", LifoQueue), ("PriorityQueue", PriorityQueue),
+                        ("PriorityQueue greater", lambda m, items: PriorityQueue(m, [-i for i in items]))):
+        q = make(None, [5, 3, 8, 1, 9])
+        sign = -1 if label.endswith("greater") else 1
+        q.put(sign * 2)
+        q.put(sign * 6)
+        queue = [sign * i for i in q.queue]
+        size = q.qsize()
+        gets = [sign * q.get() for _ in range(size)]
+        log.append("%s queue %s gets %s" % (label, queue, gets))
+    log.append("empty %s" % list(Queue().queue))
+t_snapshot(); done("t_snapshot")

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // tendril/sched/queue.hpp: Queue, LifoQueue, PriorityQueue, JoinableQueue and Channel
 // (gevent.queue). Blocked putters and getters are served in the order they started waiting, by
-// one queued callback; put() and get() never switch unless they block.
+// one queued callback; put() and get() never switch unless they block. Queues start from
+// gevent's items, iterate up to a sentinel with until(), and copy their contents with
+// snapshot().
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -55,6 +59,17 @@ struct FifoStore {
   }
   const T& front() const { return *slots[head]; }
   std::size_t size() const noexcept { return count; }
+  // fill() puts items in, first got first (a new queue's items).
+  void fill(std::vector<T>&& items) {
+    for (T& v : items) push(std::move(v));
+  }
+  // snapshot() copies the items, next got first.
+  std::vector<T> snapshot() const {
+    std::vector<T> out;
+    out.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) out.push_back(*slots[(head + i) & (slots.size() - 1)]);
+    return out;
+  }
 
  private:
   void grow() {
@@ -78,6 +93,10 @@ struct LifoStore {
   }
   const T& front() const { return items.back(); }
   std::size_t size() const noexcept { return items.size(); }
+  // fill() takes items as if put in that order: the last is got first (gevent's list(items)).
+  void fill(std::vector<T>&& given) { items = std::move(given); }
+  // snapshot() copies the items, next got first: newest first.
+  std::vector<T> snapshot() const { return std::vector<T>(items.rbegin(), items.rend()); }
 };
 
 // Lowest first, as gevent's heapq; ties come out in no promised order.
@@ -99,6 +118,80 @@ struct PriorityStore {
   }
   const T& front() const { return items.front(); }
   std::size_t size() const noexcept { return items.size(); }
+  // fill() heapifies items (gevent's heapq.heapify).
+  void fill(std::vector<T>&& given) {
+    items = std::move(given);
+    std::make_heap(items.begin(), items.end(), Greater());
+  }
+  // snapshot() copies the items in the order take() would return them: it pops a copy of the
+  // heap, so even ties come out as get() would give them.
+  std::vector<T> snapshot() const {
+    std::vector<T> heap = items;
+    std::vector<T> out;
+    out.reserve(heap.size());
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), Greater());
+      out.push_back(std::move(heap.back()));
+      heap.pop_back();
+    }
+    return out;
+  }
+};
+
+// UntilRange is what until() returns: an input range whose iterator calls get() for each item
+// and ends at the first item equal to the sentinel, which it takes off the queue but does not
+// yield. It keeps a pointer to the queue: the queue must outlive the loop.
+template <class Q, class T>
+class UntilRange {
+ public:
+  // UntilRange(queue, sentinel) gets nothing yet; begin() does.
+  UntilRange(Q& queue, T sentinel) : queue_(&queue), sentinel_(std::move(sentinel)) {}
+  // iterator reads the item got last; ++ blocks in get() for the next one.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using iterator_concept = std::input_iterator_tag;
+    // A default-constructed iterator is only there for the iterator concepts; do not use it.
+    iterator() = default;
+    // operator*() is the item got last; valid until the next ++.
+    T& operator*() const { return *range_->current_; }
+    // operator++() blocks in get() for the next item (it may switch, and throws what get()
+    // throws: a kill raises GreenletExit here, and no item is lost).
+    iterator& operator++() {
+      range_->advance();
+      return *this;
+    }
+    // operator++(int) is operator++() (an input iterator has no old value to return).
+    void operator++(int) { ++*this; }
+    // An iterator is at the end once the sentinel was got.
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return it.at_end();
+    }
+
+   private:
+    friend class UntilRange;
+    explicit iterator(UntilRange* range) : range_(range) {}
+    bool at_end() const noexcept { return !range_->current_.has_value(); }
+    UntilRange* range_ = nullptr;
+  };
+  // begin() blocks in get() for the first item; call it once.
+  iterator begin() {
+    advance();
+    return iterator(this);
+  }
+  // end() is the end mark: an iterator equals it once the sentinel was got.
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  void advance() {
+    current_.reset();
+    T item = queue_->get();
+    if (!(item == sentinel_)) current_.emplace(std::move(item));
+  }
+  Q* queue_;
+  T sentinel_;
+  std::optional<T> current_;
 };
 
 // QueueBase holds what every queue shares: the waiter lists, the unlock callback, the name.
@@ -203,11 +296,29 @@ class BasicQueue : public QueueBase {
   bool empty() const noexcept { return store_.size() == 0; }
   bool full() const noexcept { return maxsize_ > 0 && store_.size() >= maxsize_; }
   std::size_t maxsize() const noexcept { return maxsize_; }
+  // snapshot() copies the queued items in the order get() would return them if nothing else
+  // were put: oldest first for Queue, newest first for LifoQueue, lowest first for
+  // PriorityQueue (gevent's q.queue is put order for LifoQueue and heap order for
+  // PriorityQueue). Never switches; T must be copyable.
+  std::vector<T> snapshot() const { return store_.snapshot(); }
+  // until() is gevent's `for item in q:` with a sentinel of your choosing (gevent's is
+  // StopIteration): `for (T x : q.until(sentinel))` blocks in get() for each item and ends,
+  // without yielding it, at the first item == sentinel; items put after the sentinel stay
+  // queued. Call it where get() may be called. A greenlet killed while the loop blocks in get()
+  // leaves the loop with GreenletExit and takes no item; killed in the loop's body, it keeps
+  // the item it was given (already off the queue). Not on a temporary queue: the range points
+  // at the queue.
+  UntilRange<BasicQueue, T> until(T sentinel) & { return {*this, std::move(sentinel)}; }
+  void until(T sentinel) && = delete;
 
  protected:
   // maxsize 0 is unbounded (gevent's Queue(None) and Queue(0)); negative is a UsageError.
-  BasicQueue(const char* kind, std::int64_t maxsize, std::string name)
-      : QueueBase(kind, std::move(name)), maxsize_(checked_size(kind, maxsize)) {}
+  // items start the queue as if put in order, even beyond maxsize (as gevent: the queue is then
+  // full until gets bring it below maxsize).
+  BasicQueue(const char* kind, std::int64_t maxsize, std::string name, std::vector<T> items = {})
+      : QueueBase(kind, std::move(name)), maxsize_(checked_size(kind, maxsize)) {
+    store_.fill(std::move(items));
+  }
   // push() stores one item; JoinableQueue counts it.
   virtual void push(T&& item) { store_.push(std::move(item)); }
 
@@ -263,29 +374,60 @@ class BasicQueue : public QueueBase {
 template <class T>
 class Queue : public detail::BasicQueue<T, detail::FifoStore<T>> {
  public:
+  // Queue(maxsize, name) makes an empty queue. A lone braced value is still maxsize:
+  // Queue<int>({5}) is Queue<int>(5).
   explicit Queue(std::int64_t maxsize = 0, std::string name = {})
       : detail::BasicQueue<T, detail::FifoStore<T>>("Queue", maxsize, std::move(name)) {}
+  // Queue(maxsize, items, name) is gevent's Queue(maxsize, items): the items are queued, first
+  // got first, even beyond maxsize (the queue is then full until gets bring it below). A braced
+  // list in second place is items, never the name: Queue<std::string>(0, {"a"}) holds "a".
+  explicit Queue(std::int64_t maxsize, std::vector<T> items, std::string name = {})
+      : detail::BasicQueue<T, detail::FifoStore<T>>("Queue", maxsize, std::move(name),
+                                                    std::move(items)) {}
+  // Queue(maxsize, {items...}, name) is the same from a braced list.
+  explicit Queue(std::int64_t maxsize, std::initializer_list<T> items, std::string name = {})
+      : Queue(maxsize, std::vector<T>(items), std::move(name)) {}
 
  protected:
-  Queue(const char* kind, std::int64_t maxsize, std::string name)
-      : detail::BasicQueue<T, detail::FifoStore<T>>(kind, maxsize, std::move(name)) {}
+  Queue(const char* kind, std::int64_t maxsize, std::string name, std::vector<T> items = {})
+      : detail::BasicQueue<T, detail::FifoStore<T>>(kind, maxsize, std::move(name),
+                                                    std::move(items)) {}
 };
 
 // LifoQueue<T> returns the most recently added item first; picked when the getter wakes.
 template <class T>
 class LifoQueue : public detail::BasicQueue<T, detail::LifoStore<T>> {
  public:
+  // LifoQueue(maxsize, name) makes an empty queue.
   explicit LifoQueue(std::int64_t maxsize = 0, std::string name = {})
       : detail::BasicQueue<T, detail::LifoStore<T>>("LifoQueue", maxsize, std::move(name)) {}
+  // LifoQueue(maxsize, items, name) queues items as if put in order: the last is got first.
+  // Beyond maxsize, as Queue's.
+  explicit LifoQueue(std::int64_t maxsize, std::vector<T> items, std::string name = {})
+      : detail::BasicQueue<T, detail::LifoStore<T>>("LifoQueue", maxsize, std::move(name),
+                                                    std::move(items)) {}
+  // LifoQueue(maxsize, {items...}, name) is the same from a braced list.
+  explicit LifoQueue(std::int64_t maxsize, std::initializer_list<T> items, std::string name = {})
+      : LifoQueue(maxsize, std::vector<T>(items), std::move(name)) {}
 };
 
 // PriorityQueue<T, Less> returns the lowest item first (by Less); picked when the getter wakes.
 template <class T, class Less = std::less<T>>
 class PriorityQueue : public detail::BasicQueue<T, detail::PriorityStore<T, Less>> {
  public:
+  // PriorityQueue(maxsize, name) makes an empty queue.
   explicit PriorityQueue(std::int64_t maxsize = 0, std::string name = {})
       : detail::BasicQueue<T, detail::PriorityStore<T, Less>>("PriorityQueue", maxsize,
                                                               std::move(name)) {}
+  // PriorityQueue(maxsize, items, name) heapifies items: lowest got first. Beyond maxsize, as
+  // Queue's.
+  explicit PriorityQueue(std::int64_t maxsize, std::vector<T> items, std::string name = {})
+      : detail::BasicQueue<T, detail::PriorityStore<T, Less>>("PriorityQueue", maxsize,
+                                                              std::move(name), std::move(items)) {}
+  // PriorityQueue(maxsize, {items...}, name) is the same from a braced list.
+  explicit PriorityQueue(std::int64_t maxsize, std::initializer_list<T> items,
+                         std::string name = {})
+      : PriorityQueue(maxsize, std::vector<T>(items), std::move(name)) {}
 };
 
 // JoinableQueue<T> is a Queue that counts unfinished tasks: each put adds one, task_done()
@@ -293,10 +435,28 @@ class PriorityQueue : public detail::BasicQueue<T, detail::PriorityStore<T, Less
 template <class T>
 class JoinableQueue : public Queue<T> {
  public:
+  // JoinableQueue(maxsize, name) makes an empty queue with no unfinished task.
   explicit JoinableQueue(std::int64_t maxsize = 0, std::string name = {})
       : Queue<T>("JoinableQueue", maxsize, std::move(name)) {
     done_.set();
   }
+  // JoinableQueue(maxsize, items, unfinished_tasks, name) is gevent's: items are queued as
+  // Queue's are, and each is an unfinished task unless unfinished_tasks says how many there are
+  // (more than the items when some were got and are not done yet). A count below the number of
+  // items is a UsageError: gevent takes 0 as "count the items" and a smaller count lets join()
+  // return with items still queued.
+  explicit JoinableQueue(std::int64_t maxsize, std::vector<T> items,
+                         std::optional<std::int64_t> unfinished_tasks = std::nullopt,
+                         std::string name = {})
+      : Queue<T>("JoinableQueue", maxsize, std::move(name), std::move(items)),
+        unfinished_(checked_unfinished(this->qsize(), unfinished_tasks)) {
+    if (unfinished_ == 0) done_.set();
+  }
+  // JoinableQueue(maxsize, {items...}, unfinished_tasks, name) is the same from a braced list.
+  explicit JoinableQueue(std::int64_t maxsize, std::initializer_list<T> items,
+                         std::optional<std::int64_t> unfinished_tasks = std::nullopt,
+                         std::string name = {})
+      : JoinableQueue(maxsize, std::vector<T>(items), unfinished_tasks, std::move(name)) {}
   // task_done() marks one item as processed; throws UsageError if called more times than put.
   void task_done() {
     if (unfinished_ == 0) {
@@ -319,6 +479,14 @@ class JoinableQueue : public Queue<T> {
   }
 
  private:
+  static std::size_t checked_unfinished(std::size_t items, std::optional<std::int64_t> given) {
+    if (!given) return items;
+    if (*given < 0 || static_cast<std::uint64_t>(*given) < items) {
+      throw UsageError("tendril::JoinableQueue: unfinished_tasks must count at least the " +
+                       std::to_string(items) + " items given, got " + std::to_string(*given));
+    }
+    return static_cast<std::size_t>(*given);
+  }
   std::size_t unfinished_ = 0;
   Event done_;
 };
@@ -358,6 +526,9 @@ class Channel : public detail::QueueBase {
   std::size_t qsize() const noexcept { return 0; }
   bool empty() const noexcept { return true; }
   bool full() const noexcept { return true; }
+  // until() iterates as BasicQueue::until() does (gevent's `for item in channel:`).
+  detail::UntilRange<Channel, T> until(T sentinel) & { return {*this, std::move(sentinel)}; }
+  void until(T sentinel) && = delete;
   // balance() is putters waiting minus getters waiting.
   std::ptrdiff_t balance() const noexcept {
     return static_cast<std::ptrdiff_t>(putters_.size()) -
