@@ -160,7 +160,7 @@ def t_link1():
         log.append("a runs"); gevent.sleep(0); log.append("a ends"); return 1
     g = gevent.spawn(a)
     def l1(src):
-        log.append("l1 start"); gevent.sleep(0.01); log.append("l1 end")
+        log.append("l1 start"); gevent.sleep(0.05); log.append("l1 end")
     def l3(src):
         log.append("l3 start"); raise ValueError("boom")
     g.link(l1); g.rawlink(lambda src: log.append("raw l2")); g.link(l3)
@@ -168,7 +168,7 @@ def t_link1():
     gevent.sleep(0)
     gevent.spawn(lambda: log.append("other runs"))
     g.join(); log.append("joined")
-    gevent.sleep(0.02)
+    gevent.sleep(0.2)
 t_link1(); print("t_link1", log); log.clear()
 # t_task1: Link.UnstartedTaskFromFunction (Greenlet(f, *args), then start / start_later / kill)
 def t_task1():

@@ -61,7 +61,7 @@ TEST(Link, LinkRunsInItsOwnGreenletAndMayBlock) {
     Greenlet* a = g.get();
     g->link([&](Greenlet&) {
       log.push_back("l1 start");
-      tendril::sleep(10ms);
+      tendril::sleep(50ms);
       log.push_back("l1 end");
     });
     g->rawlink([&](Greenlet&) { log.push_back("raw l2"); });
@@ -79,7 +79,7 @@ TEST(Link, LinkRunsInItsOwnGreenletAndMayBlock) {
     tendril::spawn([&] { log.push_back("other runs"); });
     g->join();
     log.push_back("joined");
-    tendril::sleep(20ms);
+    tendril::sleep(200ms);
   });
   EXPECT_EQ(log, (Log{"a runs", "a ends", "other runs", "l1 start", "raw l2", "l3 start",
                       "lv in its own greenlet True", "joined", "l1 end"}));

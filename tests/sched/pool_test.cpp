@@ -389,10 +389,10 @@ TEST(Pool, MapOfAVoidFunction) {
     pool.map(
         [&](int x) {
           log.push_back("start " + std::to_string(x));
-          tendril::sleep(std::chrono::milliseconds(x));
+          tendril::sleep(std::chrono::milliseconds(10 * x));  // 10 ms apart: a twin on real time
           log.push_back("end " + std::to_string(x));
         },
-        std::vector<int>{3, 1, 2});
+        std::vector<int>{5, 1, 2});
     log.push_back("map returned");
     try {
       pool.map(
@@ -404,7 +404,7 @@ TEST(Pool, MapOfAVoidFunction) {
       error = e.what();
     }
   });
-  EXPECT_EQ(log, (std::vector<std::string>{"start 3", "start 1", "end 1", "start 2", "end 3",
-                                           "end 2", "map returned"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"start 5", "start 1", "end 1", "start 2", "end 2",
+                                           "end 5", "map returned"}));
   EXPECT_EQ(error, "two");
 }
