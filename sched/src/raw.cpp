@@ -12,11 +12,13 @@
 namespace tendril {
 namespace {
 
-thread_local RawGreenlet* t_current = nullptr;  // null until first asked for: then main()
-thread_local RawGreenlet* t_switched_from =
-    nullptr;                              // who jumped last: the lander keeps its context
-thread_local std::any t_value;            // the value in flight to the lander
-thread_local std::exception_ptr t_error;  // or the exception to raise in it
+// The running raw greenlet: null until first asked for, then main().
+thread_local RawGreenlet* t_current = nullptr;
+// Who jumped last: the greenlet that lands stores the jumper's context in its ctx_.
+thread_local RawGreenlet* t_switched_from = nullptr;
+// What the jumper passes to the greenlet that lands: a value, or an exception to raise there.
+thread_local std::any t_value;
+thread_local std::exception_ptr t_error;
 
 }  // namespace
 
