@@ -2,6 +2,7 @@
 // raw.cpp: RawGreenlet, symmetric switching with no hub.
 #include "tendril/sched/raw.hpp"
 
+#include <boost/context/preallocated.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 #include <utility>
 
@@ -11,131 +12,205 @@
 namespace tendril {
 namespace {
 
+// The running raw greenlet: null until first asked for, then main().
 thread_local RawGreenlet* t_current = nullptr;
+// Who jumped last: the greenlet that lands stores the jumper's context in its ctx_.
 thread_local RawGreenlet* t_switched_from = nullptr;
-thread_local boost::context::fiber t_thread_ctx;  // the thread's own stack while a raw one runs
-thread_local const void* t_thread_stack_bottom = nullptr;
-thread_local std::size_t t_thread_stack_size = 0;
-thread_local void* t_thread_tsan = nullptr;  // TSan's fiber of the thread's own stack
-thread_local detail::EhState t_thread_eh;    // the thread's own exception state meanwhile
-
-struct RecordingStack {
-  boost::context::protected_fixedsize_stack inner;
-  boost::context::stack_context* out;
-  boost::context::stack_context allocate() { return *out = inner.allocate(); }
-  void deallocate(boost::context::stack_context& sctx) noexcept { inner.deallocate(sctx); }
-};
+// What the jumper passes to the greenlet that lands: a value, or an exception to raise there.
+thread_local std::any t_value;
+thread_local std::exception_ptr t_error;
 
 }  // namespace
 
 RawGreenlet::RawGreenlet(std::function<void()> fn, std::size_t stack_size_bytes)
-    : fn_(std::move(fn)), stack_size_bytes_(stack_size_bytes), parent_(t_current) {}
+    : RawGreenlet(std::function<std::any(std::any)>([f = std::move(fn)](std::any) -> std::any {
+                    f();
+                    return {};
+                  }),
+                  stack_size_bytes) {}
+
+RawGreenlet::RawGreenlet(std::function<std::any(std::any)> fn, std::size_t stack_size_bytes)
+    : fn_(std::move(fn)), stack_size_bytes_(stack_size_bytes), parent_(current()) {}
+
+RawGreenlet::RawGreenlet(MainTag) noexcept : is_main_(true), started_(true) {}
 
 RawGreenlet::~RawGreenlet() {
-  if (!started_ || dead_) {
-    detail::tsan_destroy(tsan_fiber_);
-    return;
-  }
-  // Unwind it on our own terms (annotated switch, GreenletExit at its switch point) and come back
-  // here when it is done; Boost.Context's forced unwind would do the same behind ASan's back.
-  exit_pending_ = true;
-  parent_ = t_current;
-  try {
-    switch_to();
-  } catch (...) {
-    // An exception other than GreenletExit escaped while unwinding; a destructor cannot rethrow.
+  if (is_main_) return;  // its TSan fiber is the thread's own
+  if (started_ && !dead_) {
+    // Unwind it on our own terms (annotated switch, GreenletExit at its switch point) and come
+    // back here when it is done, as the greenlet library does; Boost.Context's forced unwind would
+    // do the same behind ASan's back.
+    parent_ = current();
+    try {
+      throw_in(std::make_exception_ptr(GreenletExit()));
+    } catch (...) {
+      // An exception other than GreenletExit escaped while unwinding; a destructor cannot rethrow.
+    }
   }
   detail::tsan_destroy(tsan_fiber_);
 }
 
-RawGreenlet* RawGreenlet::current() noexcept { return t_current; }
-
-boost::context::fiber& RawGreenlet::slot_of(RawGreenlet* g) noexcept {
-  return g ? g->ctx_ : t_thread_ctx;
+RawGreenlet& RawGreenlet::main() noexcept {
+  static thread_local RawGreenlet main_greenlet{MainTag{}};
+  return main_greenlet;
 }
 
-namespace {
-
-void stack_bounds(RawGreenlet* g, const boost::context::stack_context* sctx, const void** bottom,
-                  std::size_t* size) {
-  if (g == nullptr) {
-    *bottom = t_thread_stack_bottom;
-    *size = t_thread_stack_size;
-  } else {
-    *bottom = static_cast<const char*>(sctx->sp) - sctx->size;
-    *size = sctx->size;
-  }
+RawGreenlet* RawGreenlet::current() noexcept {
+  if (t_current == nullptr) t_current = &main();
+  return t_current;
 }
 
-}  // namespace
-
-void RawGreenlet::switch_to() {
-  if (dead_) throw UsageError("tendril::RawGreenlet::switch_to: the greenlet has finished");
-  RawGreenlet* self = t_current;
-  if (self == this) return;
-  if (!started_) {
-    ctx_ = boost::context::fiber(
-        std::allocator_arg,
-        RecordingStack{boost::context::protected_fixedsize_stack(stack_size_bytes_), &stack_},
-        [this](boost::context::fiber&& from) -> boost::context::fiber {
-          const void* bottom = nullptr;
-          std::size_t size = 0;
-          detail::asan_finish_switch(nullptr, &bottom, &size);
-          if (t_switched_from == nullptr) {
-            t_thread_stack_bottom = bottom;
-            t_thread_stack_size = size;
-          }
-          slot_of(t_switched_from) = std::move(from);
-          try {
-            fn_();
-          } catch (const boost::context::detail::forced_unwind&) {
-            throw;
-          } catch (const GreenletExit&) {
-            // Killed (by destruction): a normal end, as in the greenlet library.
-          } catch (...) {
-            error_ = std::current_exception();
-          }
-          dead_ = true;
-          RawGreenlet* parent = parent_;
-          while (parent != nullptr && parent->dead_) parent = parent->parent_;
-          t_switched_from = this;
-          t_current = parent;
-          stack_bounds(parent, parent ? &parent->stack_ : nullptr, &bottom, &size);
-          detail::asan_start_switch(nullptr, bottom, size);
-          detail::tsan_leave(parent ? parent->tsan_fiber_ : t_thread_tsan);
-          *detail::eh_globals() = parent ? parent->eh_ : t_thread_eh;
-          return std::move(slot_of(parent));
-        });
-    started_ = true;  // only once the fiber exists: a failed stack allocation leaves it unstarted
+void RawGreenlet::set_parent(RawGreenlet& p) {
+  if (is_main_) {
+    throw UsageError("tendril::RawGreenlet::set_parent: cannot set the parent of a main greenlet");
   }
+  for (const RawGreenlet* g = &p; g != nullptr; g = g->parent_) {
+    if (g == this) throw UsageError("tendril::RawGreenlet::set_parent: cyclic parent chain");
+  }
+  parent_ = &p;
+}
+
+std::any RawGreenlet::switch_to(std::any value) { return transfer(std::move(value), nullptr); }
+
+std::any RawGreenlet::throw_in(std::exception_ptr error) {
+  if (!error) error = std::make_exception_ptr(GreenletExit());
+  return transfer({}, std::move(error));
+}
+
+void RawGreenlet::record_stack_if_main(const void* bottom, std::size_t size) noexcept {
+  // ASan reports the bounds of the stack just left; only the main greenlet's are not ours.
+  if (!is_main_) return;
+  stack_.sp = const_cast<char*>(static_cast<const char*>(bottom)) + size;
+  stack_.size = size;
+}
+
+std::any RawGreenlet::transfer(std::any value, std::exception_ptr error) {
+  RawGreenlet* const self = current();
+  RawGreenlet* target = this;
+  while (target->dead_) target = target->parent_;  // the main greenlet is never dead
+  if (target == self) {
+    if (error) std::rethrow_exception(error);
+    return value;
+  }
+  if (!target->started_) target->create_fiber();  // may throw: nothing has moved yet
+  t_value = std::move(value);
+  t_error = std::move(error);
+  target->jump_from(self);
+  // Back in `self`: whoever switched here left what it passes in t_value / t_error.
+  if (std::exception_ptr raised = std::exchange(t_error, nullptr)) {
+    t_value.reset();
+    std::rethrow_exception(raised);
+  }
+  return std::exchange(t_value, {});
+}
+
+void RawGreenlet::jump_from(RawGreenlet* self) {
   t_switched_from = self;
   t_current = this;
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, static_cast<const char*>(stack_.sp) - stack_.size,
                             stack_.size);
-  // TSan: the fiber being left is the thread's own when no raw greenlet runs.
+  // TSan: the main greenlet's fiber is whichever the thread was running when it left.
   void* leaving = nullptr;
   detail::tsan_enter(tsan_fiber_, leaving);
-  if (self == nullptr) t_thread_tsan = leaving;
+  if (self->is_main_) self->tsan_fiber_ = leaving;
   // Exception state: keep ours, install the target's; whoever switches back here installs ours.
   detail::EhState* const eh = detail::eh_globals();
-  (self ? self->eh_ : t_thread_eh) = *eh;
+  self->eh_ = *eh;
   *eh = eh_;
   boost::context::fiber back = std::move(ctx_).resume();
   const void* bottom = nullptr;
   std::size_t size = 0;
   detail::asan_finish_switch(fake_stack, &bottom, &size);
-  // Back in `self`: whoever switched here left its context in `back`.
   RawGreenlet* from = t_switched_from;
-  slot_of(from) = std::move(back);
+  from->record_stack_if_main(bottom, size);
+  from->ctx_ = std::move(back);
   t_current = self;
-  if (from != nullptr && from->dead_ && from->error_) {
-    std::rethrow_exception(std::exchange(from->error_, nullptr));
+}
+
+void RawGreenlet::create_fiber() {
+  boost::context::protected_fixedsize_stack salloc(stack_size_bytes_);
+  stack_ = salloc.allocate();  // may throw: then it stays unstarted
+  // Boost.Context's constructor jumps onto the new stack and back (fiber_entry) unannotated, so
+  // fiber_entry's frame would come from the creator's ASan fake stack, which is destroyed when the
+  // creator finishes: a raw greenlet created by another one then faulted at its end under
+  // detect_stack_use_after_return. Announced as a switch, the jump gets no fake frames; the second
+  // (empty) switch puts back the creator's stack bounds, which the first one reports.
+  void* fake_stack = nullptr;
+  const void* creator_bottom = nullptr;
+  std::size_t creator_size = 0;
+  detail::asan_start_switch(&fake_stack, nullptr, 0);
+  ctx_ = boost::context::fiber(
+      std::allocator_arg, boost::context::preallocated(stack_.sp, stack_.size, stack_), salloc,
+      [this](boost::context::fiber&& from) -> boost::context::fiber {
+        const void* bottom = nullptr;
+        std::size_t size = 0;
+        detail::asan_finish_switch(nullptr, &bottom, &size);
+        t_switched_from->record_stack_if_main(bottom, size);
+        t_switched_from->ctx_ = std::move(from);
+        RawGreenlet* const next = run_and_pick_next();
+        // This stack is finished: switch for good to `next`, which lands in jump_from() or, if it
+        // had not started, in this lambda.
+        detail::asan_start_switch(nullptr,
+                                  static_cast<const char*>(next->stack_.sp) - next->stack_.size,
+                                  next->stack_.size);
+        void* ignored = nullptr;
+        detail::tsan_enter(next->tsan_fiber_, ignored);
+        *detail::eh_globals() = next->eh_;
+        return std::move(next->ctx_);
+      });
+  detail::asan_finish_switch(fake_stack, &creator_bottom, &creator_size);
+  detail::asan_start_switch(&fake_stack, creator_bottom, creator_size);
+  detail::asan_finish_switch(fake_stack, nullptr, nullptr);
+  started_ = true;  // only once the fiber exists: a failed stack allocation leaves it unstarted
+}
+
+RawGreenlet* RawGreenlet::run_and_pick_next() {
+  // Every local here is gone before the caller announces the final switch to ASan.
+  std::exception_ptr error = std::exchange(t_error, nullptr);
+  std::any result;
+  if (error) {
+    t_value.reset();  // thrown into before it started: fn never runs, as in the greenlet library
+  } else {
+    try {
+      result = fn_(std::exchange(t_value, {}));
+    } catch (const boost::context::detail::forced_unwind&) {
+      throw;
+    } catch (...) {
+      error = std::current_exception();
+    }
   }
-  if (self != nullptr && self->exit_pending_) {
-    self->exit_pending_ = false;
-    throw GreenletExit();
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const GreenletExit&) {
+      result = error;  // a normal end: the GreenletExit is the value passed on
+      error = nullptr;
+    } catch (...) {
+    }
   }
+  dead_ = true;
+  // Control goes to the parent, or to its first ancestor still alive (the main greenlet never
+  // dies); an unstarted one starts with the value. If its stack cannot be allocated, the error
+  // goes on up instead.
+  RawGreenlet* next = parent_;
+  for (;;) {
+    while (next->dead_) next = next->parent_;
+    if (next->started_) break;
+    try {
+      next->create_fiber();
+      break;
+    } catch (...) {
+      error = std::current_exception();
+      result.reset();
+      next = next->parent_;
+    }
+  }
+  t_value = std::move(result);
+  t_error = std::move(error);
+  t_switched_from = this;
+  t_current = next;
+  return next;
 }
 
 }  // namespace tendril
