@@ -401,8 +401,8 @@ void sleep(Duration d) {
   const WaitToken token = hub.begin_wait("tendril::sleep");
   if (d == Duration::zero()) {
     // A callback, not a timer: every greenlet already ready runs before we resume (gevent).
-    hub.schedule(Hub::wake_callback(token));
-    hub.park(token, "sleep(0)", nullptr);
+    hub.schedule(Hub::yield_callback(token));
+    hub.park(token, detail::sleep0_reason, nullptr);
   } else {
     hub.park(token, "sleep", nullptr, deadline_after(hub, d, "tendril::sleep"),
              TimerPriority::normal);

@@ -99,8 +99,8 @@ Alternative of_greenlet(const Greenlet* g) noexcept {
 
 Alternative identify(const Callback& cb) noexcept {
   // Every callback tendril queues runs one greenlet, or serves one primitive's waiters.
-  if (cb.fn == &Hub::wake_cb || cb.fn == &Hub::timeout_cb || cb.fn == &Greenlet::start_cb ||
-      cb.fn == &Greenlet::notify_cb) {
+  if (cb.fn == &Hub::wake_cb || cb.fn == &Hub::yield_cb || cb.fn == &Hub::timeout_cb ||
+      cb.fn == &Greenlet::start_cb || cb.fn == &Greenlet::notify_cb) {
     return of_greenlet(static_cast<const Greenlet*>(cb.obj));
   }
   if (cb.fn == &Hub::throw_cb) {
@@ -442,6 +442,12 @@ void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
 }
 
 void Hub::wake_cb(Callback& cb, bool run) {
+  auto* g = static_cast<Greenlet*>(cb.obj);
+  if (run) wake(g, cb.arg, false);
+  g->release();
+}
+
+void Hub::yield_cb(Callback& cb, bool run) {
   auto* g = static_cast<Greenlet*>(cb.obj);
   if (run) wake(g, cb.arg, false);
   g->release();

@@ -697,6 +697,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     auto recorder = std::make_unique<RecordingChooser>(std::move(policy));
     RecordingChooser* rec = recorder.get();
     const std::string failure = run_once(o.sim, std::move(recorder), body, hub, checks);
+    const std::uint64_t run_steps = hub->steps();
     ++result.schedules_run;
     next_seed = seed + 1;
     hashes.insert(hub->schedule_hash());
@@ -747,11 +748,19 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     } else {
       result.schedule_file = result.found_file;
     }
-    if (saved) {
+    if (saved && run_steps > o.trace_max_steps) {
+      result.summary += "tendril: no trace written: the failing run took " +
+                        std::to_string(run_steps) +
+                        " steps, more than ExploreOptions::trace_max_steps (" +
+                        std::to_string(o.trace_max_steps) +
+                        "); the schedule replays it, and a higher bound traces it\n";
+    } else if (saved) {
       const trace::Trace failing_trace =
           trace_failure(*hub, o.test, minimal.schedule, body, quiet_checks, result);
       trace_passing_neighbour(*hub, o.test, minimal.schedule, failing_trace, body, quiet_checks,
                               result);
+    }
+    if (saved) {
       result.replay_command =
           in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " + command);
     }

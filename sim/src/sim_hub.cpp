@@ -41,7 +41,8 @@ SimHub::SimHub(std::unique_ptr<Chooser> chooser, SimOptions options)
     : Hub(HubOptions{options.stack}),
       chooser_(std::move(chooser)),
       options_(std::move(options)),
-      step_limit_(options_.max_steps) {
+      step_limit_(options_.max_steps),
+      livelock_limit_(options_.livelock_steps == 0 ? UINT64_MAX : options_.livelock_steps) {
   if (!chooser_) throw UsageError("tendril::SimHub: the chooser must not be null");
   adopt_chooser();
 }
@@ -286,6 +287,33 @@ void SimHub::step_limit_reached() {
                  "SimOptions::max_steps if the run is simply long)");
 }
 
+void SimHub::livelock_reached(Callback& taken) {
+  // Name the greenlets whose sleep(0) resumptions are queued (and the one just taken, whose
+  // resumption is dropped: the kills of the teardown end them all), the ones spinning, by id.
+  std::vector<const Greenlet*> spinners{&Hub::yielder(taken)};
+  for (std::size_t j = 0; j < ready_.size(); ++j) {
+    if (Hub::is_yield(ready_.peek(j))) spinners.push_back(&Hub::yielder(ready_.peek(j)));
+  }
+  std::sort(spinners.begin(), spinners.end(),
+            [](const Greenlet* x, const Greenlet* y) { return x->id() < y->id(); });
+  std::string names;
+  for (std::size_t j = 0; j < spinners.size() && j < 8; ++j) {
+    names += (j == 0 ? "" : ", ") + spinners[j]->describe();
+  }
+  if (spinners.size() > 8) names += " and " + std::to_string(spinners.size() - 8) + " more";
+  taken.discard();
+  const std::uint64_t spun = steps() - progress_step_ - 1;
+  // Let run() kill the spinners cleanly: their kills are progress, and the step limit has room.
+  progress_step_ = steps();
+  step_limit_ = std::max(step_limit_, steps() + options_.max_steps / 16 + 10000);
+  throw Livelock("tendril::SimHub: livelock at " + position() + ": for " + std::to_string(spun) +
+                 " steps greenlets only yielded with sleep(0) while virtual time stood still and "
+                 "nothing else happened; spinning: " +
+                 names +
+                 " (SimOptions::livelock_steps raises the bound if the program simply yields "
+                 "that long; 0 turns the check off)");
+}
+
 void SimHub::restore_batch_from(std::size_t i) {
   // The rest of the batch goes back into the heap, so those timers stay armed for a later run().
   for (std::size_t j = i; j < batch_.size(); ++j) {
@@ -372,6 +400,7 @@ void SimHub::fire_due_timers() {
       throw;
     }
     ++i;
+    progress_step_ = steps();  // a timer fired: time moves, or at least something is due
     Slot& s = slots_[e.slot];
     Callback cb = s.cb;
     s.live = false;
@@ -415,6 +444,12 @@ void SimHub::run_loop() {
       }
       count_and_check_step();  // before taking the callback, so a HubError leaves it queued
       Callback cb = ready_.take(i);
+      // Livelock: only sleep(0) resumptions since the last progress (see SimOptions).
+      if (!Hub::is_yield(cb)) [[likely]] {
+        progress_step_ = steps();
+      } else if (steps() - progress_step_ > livelock_limit_) [[unlikely]] {
+        livelock_reached(cb);
+      }
       cb.invoke();
       if (options_.verify_each_step) verify();
       if (stop_requested()) return;

@@ -2,9 +2,13 @@
 // Exploration of schedules: policies find the bank race (Fifo never does), failing schedules are
 // saved and replay, deadlocks and livelocks are failures with a schedule, sharding splits seeds.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -157,6 +161,61 @@ TEST(Explore, LivelockHitsStepLimitAndIsSaved) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.failure.find("step limit of 5000 reached"), std::string::npos) << r.failure;
   EXPECT_TRUE(std::filesystem::exists(r.schedule_file));
+}
+
+// A two-greenlet spin under explore() with every option at its default is reported as a
+// Livelock at the first schedule, saved, not traced (its run is over trace_max_steps), and the
+// whole exploration stays under 100 MB (measured in a child process: its peak resident size).
+TEST(Explore, LivelockWithDefaultOptionsIsReportedInBoundedMemory) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    tendril::ExploreOptions o;
+    o.test = "Explore.DefaultLivelock";
+    o.artifacts = artifacts();
+    o.read_replay_env = false;
+    o.progress = "off";
+    const auto r = tendril::explore(o, [] {
+      bool a_done = false;
+      bool b_done = false;
+      auto a = tendril::spawn("a", [&] {
+        while (!b_done) tendril::sleep(0s);
+        a_done = true;
+      });
+      auto b = tendril::spawn("b", [&] {
+        while (!a_done) tendril::sleep(0s);
+        b_done = true;
+      });
+      tendril::joinall({a, b});
+    });
+    const bool as_expected =
+        !r.ok() && r.schedules_run == 1 &&
+        r.failure.rfind(
+            "tendril::Livelock: tendril::SimHub: livelock at virtual time "
+            "0.000000000 s, step 100004, ",
+            0) == 0 &&
+        r.failure.find("spinning: #2 'a', #3 'b' (SimOptions::livelock_steps") !=
+            std::string::npos &&
+        std::filesystem::exists(r.schedule_file) && r.trace_file.empty() &&
+        r.summary.find(
+            "tendril: no trace written: the failing run took 100011 steps, more than "
+            "ExploreOptions::trace_max_steps (50000); the schedule replays it") !=
+            std::string::npos;
+    if (!as_expected) {
+      std::fprintf(stderr, "runs %llu, trace [%s], schedule [%s]\nfailure: %s\nsummary: %s\n",
+                   static_cast<unsigned long long>(r.schedules_run), r.trace_file.c_str(),
+                   r.schedule_file.c_str(), r.failure.c_str(), r.summary.c_str());
+    }
+    std::_Exit(as_expected ? 0 : 1);
+  }
+  int status = 0;
+  rusage usage{};
+  ASSERT_EQ(::wait4(child, &status, 0, &usage), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's report is on stderr above";
+#if !defined(TENDRIL_ASAN)  // ASan's shadow memory and quarantine inflate the peak
+  EXPECT_LT(usage.ru_maxrss, 100 * 1024) << "peak resident size in KiB";
+#endif
 }
 
 // Replaying a missing file, or a schedule of another test, is a clear error.

@@ -185,6 +185,66 @@ TEST(SimHub, StepLimitStopsSpinningRun) {
   EXPECT_EQ(hub.live_greenlets(), 0u);
 }
 
+// Two greenlets that spin on sleep(0), each waiting for the other, are a Livelock with the default
+// options, after exactly livelock_steps yields, naming both; a yield loop that sleeps on time now
+// and then (a legitimate poller) is not, however long it runs.
+TEST(SimHub, LivelockOfTwoSpinnersIsReportedWithDefaults) {
+  SimHub hub;
+  std::string what;
+  try {
+    tendril::run(hub, [] {
+      bool a_done = false;
+      bool b_done = false;
+      auto a = tendril::spawn("a", [&] {
+        while (!b_done) tendril::sleep(0s);
+        a_done = true;
+      });
+      auto b = tendril::spawn("b", [&] {
+        while (!a_done) tendril::sleep(0s);
+        b_done = true;
+      });
+      tendril::joinall({a, b});
+    });
+  } catch (const tendril::Livelock& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what,
+            "tendril::SimHub: livelock at virtual time 0.000000000 s, step 100004, choice 0, "
+            "policy fifo: for 100000 steps greenlets only yielded with sleep(0) while virtual "
+            "time stood still and nothing else happened; spinning: #2 'a', #3 'b' "
+            "(SimOptions::livelock_steps raises the bound if the program simply yields that "
+            "long; 0 turns the check off)");
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+
+  // 300,000 yields, with a 1 ms sleep every 50,000: progress each time, so no Livelock.
+  SimHub poller;
+  std::uint64_t yields = 0;
+  tendril::run(poller, [&] {
+    for (; yields < 300'000; ++yields) {
+      if (yields % 50'000 == 0) tendril::sleep(1ms);
+      tendril::sleep(0s);
+    }
+  });
+  EXPECT_EQ(yields, 300'000u);
+
+  // With the check off (livelock_steps = 0), only the step limit stops a spin.
+  tendril::SimOptions off;
+  off.livelock_steps = 0;
+  off.max_steps = 200'000;
+  SimHub unchecked(off);
+  EXPECT_THROW(
+      {
+        try {
+          tendril::run(unchecked, [] {
+            for (;;) tendril::sleep(0s);
+          });
+        } catch (const tendril::Livelock&) {
+          ADD_FAILURE() << "Livelock with the check off";
+        }
+      },
+      tendril::HubError);
+}
+
 // Cancelled timers do not fire and do not keep the loop alive.
 TEST(SimHub, CancelledTimerDoesNotFire) {
   SimHub hub;

@@ -41,6 +41,11 @@ struct ExploreOptions {
   bool greenlet_errors_fail = true;
   // shrink_runs bounds the runs spent minimising a failing schedule (0: no minimising).
   std::uint64_t shrink_runs = 2000;
+  // trace_max_steps bounds the failing runs that are traced (a trace, flow graph and passing
+  // neighbour beside the schedule): a run of more steps (a livelock, a run stopped by the step
+  // limit) is not, so that its trace cannot take gigabytes; the summary says so, and the schedule
+  // still replays it. 0 never traces.
+  std::uint64_t trace_max_steps = 50'000;
   // quiet(true) is called before explore() reruns a failing body to minimise it or to record its
   // trace, quiet(false) after: the GoogleTest helper swallows assertion failures meanwhile, so
   // that each failure is reported once. Reruns never print uncaught greenlet errors.

@@ -90,6 +90,15 @@ class HubError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Livelock is the HubError a SimHub raises when greenlets keep yielding (sleep(0)) for
+// SimOptions::livelock_steps steps in a row while nothing else happens: no timer fires, so virtual
+// time stands still, and no greenlet starts, dies or is woken by anything but its own yield. The
+// message names the spinning greenlets.
+class Livelock : public HubError {
+ public:
+  using HubError::HubError;
+};
+
 // describe_exception() renders an exception as "type: message" for reports; never throws.
 std::string describe_exception(const std::exception_ptr& e) noexcept;
 

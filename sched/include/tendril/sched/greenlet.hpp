@@ -276,11 +276,16 @@ inline WaitToken Hub::begin_wait(const char* api) {
 }
 
 inline std::uint64_t Hub::key_of(const Callback& cb) noexcept {
-  if (cb.fn == &Hub::wake_cb || cb.fn == &Hub::timeout_cb || cb.fn == &Greenlet::start_cb ||
-      cb.fn == &Greenlet::notify_cb) {
+  if (cb.fn == &Hub::yield_cb || cb.fn == &Hub::wake_cb || cb.fn == &Hub::timeout_cb ||
+      cb.fn == &Greenlet::start_cb || cb.fn == &Greenlet::notify_cb) {
     return static_cast<const Greenlet*>(cb.obj)->id();
   }
   return identify(cb).key();
+}
+
+inline Callback Hub::yield_callback(const WaitToken& token) {
+  token.greenlet->add_ref();
+  return Callback{&Hub::yield_cb, token.greenlet, token.seq};
 }
 
 inline Callback Hub::wake_callback(const WaitToken& token) {

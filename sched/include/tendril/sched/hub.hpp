@@ -252,6 +252,9 @@ class Hub {
   // wake_callback() makes a callback that resumes the token's greenlet if it is still in that
   // wait (then the wait returns true); any later wakeup for the same wait is ignored.
   static Callback wake_callback(const WaitToken& token);
+  // yield_callback() is wake_callback() for sleep(0)'s own wakeup, which the hub tells apart
+  // (a yield is not progress: see SimOptions::livelock_steps).
+  static Callback yield_callback(const WaitToken& token);
   // park() suspends the current greenlet in the token's wait until a wakeup runs (returns true) or
   // deadline_ns passes (returns false). It throws whatever kill() or a timeout scope delivered.
   // reason ("sleep", "join", "Event.wait"; a string literal: observers keep the pointer) and
@@ -296,6 +299,12 @@ class Hub {
   bool stop_requested() const noexcept { return stop_; }
   // count_step() is called by run_loop() once per callback or timer run.
   void count_step() noexcept { ++steps_; }
+  // is_yield() says whether cb resumes a greenlet parked in sleep(0), a step that is no progress
+  // (SimHub's livelock check); yielder() is that greenlet.
+  static bool is_yield(const Callback& cb) noexcept { return cb.fn == &Hub::yield_cb; }
+  static const Greenlet& yielder(const Callback& cb) noexcept {
+    return *static_cast<const Greenlet*>(cb.obj);
+  }
   // discard_ready() drops every queued callback unrun; hubs call it on destruction.
   void discard_ready() noexcept { ready_.clear(); }
   // begin_run() is called by run_main() before main starts (for per-run budgets).
@@ -337,6 +346,9 @@ class Hub {
   static void wake(Greenlet* g, std::uint64_t seq, bool timed_out);
   static void deliver(Greenlet* g, const std::exception_ptr& error);
   static void wake_cb(Callback& cb, bool run);
+  // yield_cb() is wake_cb() for a sleep(0): its own function, so that a yield is told apart by
+  // one comparison (is_yield()).
+  static void yield_cb(Callback& cb, bool run);
   static void timeout_cb(Callback& cb, bool run);
   static void throw_cb(Callback& cb, bool run);
   void add_live(Greenlet* g) noexcept;
@@ -380,6 +392,8 @@ class HubBinding {
 };
 
 namespace detail {
+// sleep0_reason is the wait reason of a greenlet parked in sleep(0) (one address everywhere).
+inline constexpr char sleep0_reason[] = "sleep(0)";
 // The hub bound to this thread (see HubBinding); read through current_hub().
 // constinit: no dynamic initialiser, so reading it needs no TLS-init check (a branch per access).
 extern thread_local constinit Hub* t_bound_hub;
