@@ -141,7 +141,8 @@ for module in sched trace sim realio viz; do
     -DCMAKE_PREFIX_PATH="$part/usr" -DTENDRIL_COMPONENT=$module >"$work/component.log" 2>&1 &&
     cmake --build "$work/component-$module" >>"$work/component.log" 2>&1 ||
     { cat "$work/component.log" >&2
-      fail "tendril-$module-dev with its Depends ($(closure "tendril-$module-dev")) is not enough for find_package(tendril COMPONENTS $module)"; }
+      fail "tendril-$module-dev with its Depends ($(closure "tendril-$module-dev")) is" \
+        "not enough for find_package(tendril COMPONENTS $module)"; }
   "$work/component-$module/use"
 done
 

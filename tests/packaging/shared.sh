@@ -53,7 +53,8 @@ for module in sched trace sim realio viz; do
   [ "$(readlink "$lib/libtendril_$module.so")" = "libtendril_$module.so.$major" ] ||
     fail "libtendril_$module.so (the link users link with) is not a link to the SONAME"
 done
-runpath=$(objdump -p "$prefix/bin/tendril-viz" | awk '$1 == "RUNPATH" || $1 == "RPATH" { print $2 }')
+runpath=$(objdump -p "$prefix/bin/tendril-viz" |
+  awk '$1 == "RUNPATH" || $1 == "RPATH" { print $2 }')
 case "$runpath" in
   '$ORIGIN/../'"$libdir") ;;
   *) fail "the installed tendril-viz's RUNPATH is '$runpath', expected \$ORIGIN/../$libdir" ;;
