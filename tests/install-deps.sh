@@ -7,6 +7,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config
+  dpkg-dev               # dpkg-shlibdeps: the tendril-viz package's Depends (cpack -G DEB)
   libboost-context-dev   # Boost.Context fibers: the greenlet switch
   libev-dev              # the real hub's event loop
   libgtest-dev libgmock-dev

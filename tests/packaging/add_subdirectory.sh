@@ -4,11 +4,12 @@
 # pulls tendril in with add_subdirectory, and checks that tendril stays out of its way: none of
 # tendril's tests in the user's ctest, no build type written into the user's cache, C++20 carried
 # by the targets (the user's hello program, which sets no standard, builds and runs), and the
-# real hub and the renderer left out on request (no libev or Graphviz needed).
+# real hub and the renderer left out on request (no libev or Graphviz needed); and the README's
+# FetchContent snippet configures.
 set -eu
 src=$1
 build=$2
-rm -rf "$build"
+rm -rf "$build" "$build-fetchcontent"
 # A simulation-only user: no real hub, no renderer, so neither libev nor Graphviz is looked for.
 cmake -S "$src/tests/packaging/consumer" -B "$build" -DTENDRIL_SOURCE_DIR="$src" \
   -DTENDRIL_BUILD_REALIO=OFF -DTENDRIL_BUILD_VIZ=OFF >/dev/null
@@ -29,3 +30,9 @@ if [ -n "$build_type" ]; then
 fi
 cmake --build "$build" --target hello -j2 >/dev/null
 "$build/hello"
+# The same project through the README's FetchContent snippet (the source dir overridden: no
+# download): configured and generated, so its targets (tendril::sim) exist.
+cmake -S "$src/tests/packaging/consumer" -B "$build-fetchcontent" -DTENDRIL_SOURCE_DIR="$src" \
+  -DTENDRIL_FETCHCONTENT=ON -DTENDRIL_BUILD_REALIO=OFF -DTENDRIL_BUILD_VIZ=OFF \
+  >"$build-fetchcontent.log" 2>&1 ||
+  { cat "$build-fetchcontent.log" >&2; echo "add_subdirectory: FetchContent failed" >&2; exit 1; }

@@ -38,11 +38,14 @@ if cmake -S "$project" -B "$work/unknown" -DCMAKE_PREFIX_PATH="$work/prefix" \
 fi
 grep -q "tendril has no component 'bogus'" "$work/unknown.log" || { cat "$work/unknown.log" >&2; exit 1; }
 # pkg-config: the same programs built with plain g++ and the installed .pc files.
-export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
-g++ "$src/tests/packaging/consumer/hello.cpp" $(pkg-config --cflags --libs tendril-sim) \
+# (-rpath: a shared build's libraries are not in the loader's default path.)
+libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:[A-Z]*=//p' "$build/CMakeCache.txt")
+export PKG_CONFIG_PATH="$work/prefix/$libdir/pkgconfig"
+rpath="-Wl,-rpath,$work/prefix/$libdir"
+g++ "$src/tests/packaging/consumer/hello.cpp" $(pkg-config --cflags --libs tendril-sim) "$rpath" \
   -o "$work/pc-hello"
 "$work/pc-hello"
 g++ "$src/tests/packaging/installed/hello_real.cpp" \
-  $(pkg-config --cflags --libs tendril-realio tendril-viz) -o "$work/pc-hello-real"
+  $(pkg-config --cflags --libs tendril-realio tendril-viz) "$rpath" -o "$work/pc-hello-real"
 "$work/pc-hello-real"
 echo "install.sh: installed package OK"

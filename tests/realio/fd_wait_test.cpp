@@ -20,6 +20,8 @@ using namespace std::chrono_literals;
 namespace {
 
 // A connected pair on loopback: {client side, server side}.
+// (Named references to its members rather than a structured binding: clang 14 cannot capture a
+// structured binding in a lambda, a C++20 feature it gained in clang 16.)
 std::pair<tendril::Stream, tendril::Stream> connected_pair(tendril::Listener& l) {
   tendril::Stream c = tendril::connect(l.address(), 5s);
   tendril::Stream s = l.accept(5s);
@@ -33,7 +35,9 @@ TEST(FdWait, TwoReadersOnOneStream) {
   tendril::LibevHub hub;
   tendril::run(hub, [&] {
     tendril::Listener l = tendril::listen({"127.0.0.1", 0});
-    auto [c, s] = connected_pair(l);
+    auto streams = connected_pair(l);
+    tendril::Stream& c = streams.first;
+    tendril::Stream& s = streams.second;
     std::vector<std::string> got;
     auto reader = [&] { got.push_back(s.recv(1, 5s)); };
     std::vector<tendril::Ref<tendril::Greenlet>> readers{tendril::spawn(reader),
@@ -52,7 +56,9 @@ TEST(FdWait, ReaderAndWriterOnOneStream) {
   tendril::LibevHub hub;
   tendril::run(hub, [&] {
     tendril::Listener l = tendril::listen({"127.0.0.1", 0});
-    auto [c, s] = connected_pair(l);
+    auto streams = connected_pair(l);
+    tendril::Stream& c = streams.first;
+    tendril::Stream& s = streams.second;
     std::string big(32 << 20, '\0');
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i % 251);
     std::string message;
@@ -77,7 +83,9 @@ TEST(FdWait, WaitsAfterATimeoutAndAKill) {
   tendril::LibevHub hub;
   tendril::run(hub, [&] {
     tendril::Listener l = tendril::listen({"127.0.0.1", 0});
-    auto [c, s] = connected_pair(l);
+    auto streams = connected_pair(l);
+    tendril::Stream& c = streams.first;
+    tendril::Stream& s = streams.second;
     EXPECT_THROW(s.recv(4, 10ms), tendril::Timeout);
     auto doomed = tendril::spawn([&] { s.recv(4); });
     tendril::sleep(10ms);

@@ -234,12 +234,23 @@ inline ExploreResult explore_and_report(ExploreOptions options, const std::funct
 // in any greenlet fails that schedule; it is reported once (the reruns that minimise and trace
 // the failure are quiet). A Ctrl-C during it ends the exploration after the schedule in
 // progress, prints the summary so far, and ends the process as a Ctrl-C does.
+// clang 14 with GCC 12's libstdc++ (Debian 12's) has no std::source_location (libstdc++'s needs
+// __builtin_source_location, clang 15 and later): there the caller's file and line come from
+// __builtin_FILE() and __builtin_LINE(), which as default arguments are evaluated at the call.
+#if defined(__cpp_lib_source_location)
 inline ExploreResult expect_explore(ExploreOptions options, const std::function<void()>& body,
                                     bool read_shard_env = true,
                                     std::source_location where = std::source_location::current()) {
   return detail::explore_and_report(std::move(options), body, read_shard_env, where.file_name(),
                                     static_cast<int>(where.line()));
 }
+#else
+inline ExploreResult expect_explore(ExploreOptions options, const std::function<void()>& body,
+                                    bool read_shard_env = true, const char* file = __builtin_FILE(),
+                                    int line = __builtin_LINE()) {
+  return detail::explore_and_report(std::move(options), body, read_shard_env, file, line);
+}
+#endif
 
 namespace detail {
 
