@@ -714,8 +714,13 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     result.failures = 1;
     failing_seed = seed;
     const Schedule found = rec->schedule(o.test, seed);
-    const std::string base = absolute(o.artifacts) + "/" + file_safe(o.test) + "-" + o.policy +
-                             "-" + std::to_string(seed);
+    // The name says what made the schedule: the policy with its parameter (PCT's depth, DFS's
+    // bound: runs at other bounds must not overwrite it) and the seed (DFS: the run's index).
+    std::string made_by = o.policy;
+    if (o.policy == "pct") made_by += "-d" + std::to_string(o.pct_depth);
+    if (o.policy == "dfs") made_by += "-bound" + std::to_string(o.dfs_bound);
+    const std::string base = absolute(o.artifacts) + "/" + file_safe(o.test) + "-" + made_by + "-" +
+                             std::to_string(seed);
     result.found_file = base + ".schedule";
     // A folder that cannot be written must not hide the failure found: it is still reported,
     // with the reason the schedule could not be saved (and the seed form, where there is one).

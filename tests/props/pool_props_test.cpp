@@ -131,6 +131,40 @@ RC_GTEST_PROP(PoolProps, FifoYieldsInCompletionOrder, ()) {
   RC_ASSERT(r.completed_at == times);
 }
 
+// The 11th of 11 ready greenlets can run first: schedules()'s answers reach every alternative
+// of a wide choice. The property claims it cannot; with a fixed RapidCheck seed, the default
+// generator finds the counterexample, and answers below 8 (the old default) never can.
+TEST(PoolProps, WideChoicesAreReachable) {
+  const auto claim = [](std::uint32_t max_answer) {
+    return rc::detail::toProperty([max_answer] {
+      const auto schedule = *tendril::props::schedules(64, max_answer);
+      int first = -1;
+      tendril::props::run_under(schedule, [&] {
+        std::vector<tendril::Ref<tendril::Greenlet>> gs;
+        for (int i = 0; i < 11; ++i) {
+          gs.push_back(tendril::spawn([&first, i] {
+            if (first < 0) first = i;
+          }));
+        }
+        tendril::joinall(gs);
+      });
+      RC_ASSERT(first != 10);
+    });
+  };
+  rc::detail::TestParams params;
+  params.seed = 7;
+  rc::detail::TestMetadata metadata;
+  metadata.id = metadata.description = "the 11th greenlet never runs first";
+  const auto wide = rc::detail::checkProperty(claim(65536), metadata, params,
+                                              rc::detail::globalTestListener(), {});
+  ASSERT_TRUE(wide.is<rc::detail::FailureResult>());
+  const auto& failure = wide.get<rc::detail::FailureResult>();
+  EXPECT_NE(failure.description.find("first != 10"), std::string::npos) << failure.description;
+  const auto narrow =
+      rc::detail::checkProperty(claim(8), metadata, params, rc::detail::globalTestListener(), {});
+  EXPECT_TRUE(narrow.is<rc::detail::SuccessResult>());
+}
+
 // What does NOT hold: equal-duration completions may come out in a different order under
 // another schedule. This property claims the opposite; RapidCheck must find a counterexample.
 TEST(PoolProps, EqualDurationCompletionsCanBeReorderedBySchedule) {

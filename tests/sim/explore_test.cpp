@@ -123,6 +123,32 @@ TEST(Explore, DfsEnumeratesWithinTheBound) {
   EXPECT_TRUE(two.ok());
 }
 
+// A failing schedule's file name says what made it: DFS's bound (so that runs at other bounds do
+// not overwrite it), PCT's depth, and the seed or run index.
+TEST(Explore, ScheduleFileNamesSayWhatMadeThem) {
+  auto o = options("dfs", 100000);
+  o.test = "Explore.Names";
+  o.dfs_bound = 2;
+  const auto dfs = tendril::explore(o, [] {
+    std::vector<int> order;
+    auto a = tendril::spawn([&] { order.push_back(1); });
+    auto b = tendril::spawn([&] { order.push_back(2); });
+    tendril::joinall({a, b});
+    if (order.front() == 2) throw std::logic_error("b ran first");
+  });
+  ASSERT_FALSE(dfs.ok());
+  EXPECT_EQ(dfs.failure, "std::logic_error: b ran first");
+  const std::string dfs_name = std::filesystem::path(dfs.found_file).filename().string();
+  EXPECT_EQ(dfs_name.rfind("Explore_Names-dfs-bound2-", 0), 0u) << dfs_name;
+  auto p = options("pct");
+  p.test = "Explore.Names";
+  const auto pct = tendril::explore(p, seeds::bank_race);
+  ASSERT_FALSE(pct.ok());
+  const std::string pct_name = std::filesystem::path(pct.found_file).filename().string();
+  EXPECT_TRUE(std::regex_match(pct_name, std::regex(R"(Explore_Names-pct-d2-[0-9]+\.schedule)")))
+      << pct_name;
+}
+
 // A schedule that deadlocks is a failure with the Deadlock report and a saved schedule.
 TEST(Explore, DeadlockIsAFailureWithSchedule) {
   auto o = options("random", 50);

@@ -52,9 +52,11 @@ class VectorChooser final : public Chooser {
 };
 
 // schedules() generates answer vectors of up to max_length answers below max_answer; shrinking
-// removes answers and lowers them toward 0 (FIFO).
+// removes answers and lowers them toward 0 (FIFO), and an answer a picks alternative a mod n.
+// The default max_answer (65536) reaches every alternative of any choice up to that wide, nearly
+// uniformly; a smaller one (it was 8) can never pick the alternatives at and past it.
 rc::Gen<std::vector<std::uint32_t>> schedules(std::size_t max_length = 64,
-                                              std::uint32_t max_answer = 8);
+                                              std::uint32_t max_answer = 65536);
 
 // RunResult is one run of a body under a schedule.
 struct RunResult {
