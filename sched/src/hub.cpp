@@ -675,6 +675,11 @@ void Hub::drain_ready() {
 }
 
 void Hub::teardown() {
+  begin_teardown();
+  struct End {
+    Hub* hub;
+    ~End() { hub->end_teardown(); }
+  } end{this};
   // Greenlets still alive when main is done are killed, as gevent kills them at interpreter exit,
   // so that their destructors run, their links fire and no stack leaks. A greenlet may catch
   // GreenletExit and block again; it gets a few more kills, then its stack is unwound by force.

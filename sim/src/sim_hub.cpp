@@ -57,6 +57,21 @@ void SimHub::adopt_chooser() {
   records_ = log_ != nullptr || chooser_->wants_records();
 }
 
+void SimHub::begin_teardown() {
+  // Killing what is left is not part of the schedule: FIFO, unrecorded, never starved by a
+  // policy (PCT could give the kill callback the lowest priority for ever).
+  tearing_down_ = true;
+  fifo_ = true;
+  log_zeros_ = false;
+  records_ = false;
+}
+
+void SimHub::end_teardown() noexcept {
+  if (!tearing_down_) return;
+  tearing_down_ = false;
+  adopt_chooser();
+}
+
 void SimHub::reset(std::unique_ptr<Chooser> chooser) {
   if (!chooser) throw UsageError("tendril::SimHub::reset: the chooser must not be null");
   reset_core();

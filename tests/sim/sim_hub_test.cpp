@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "tendril/sim.hpp"
+#include "tendril/trace.hpp"
 
 using namespace std::chrono_literals;
 using tendril::Ref;
@@ -243,6 +245,43 @@ TEST(SimHub, LivelockOfTwoSpinnersIsReportedWithDefaults) {
         }
       },
       tendril::HubError);
+}
+
+// Killing what is left when main returns is not part of the schedule: with a random policy and
+// five leftovers that yield while they clean up, teardown makes no choice (nothing is recorded
+// after main ends) and runs them FIFO: in creation order, each step of each.
+TEST(SimHub, TeardownIsFifoAndOutsideTheSchedule) {
+  auto recorder = std::make_unique<tendril::RecordingChooser>(std::make_unique<tendril::Random>(5));
+  tendril::RecordingChooser* rec = recorder.get();
+  SimHub hub(std::move(recorder));
+  std::vector<std::string> log;
+  std::size_t recorded_at_main_end = 0;
+  std::uint64_t choices_at_main_end = 0;
+  tendril::Event never;
+  tendril::run(hub, [&] {
+    for (int i = 0; i < 5; ++i) {
+      tendril::spawn([&log, &never, i] {
+        try {
+          never.wait();
+        } catch (const tendril::GreenletExit&) {
+          log.push_back("w" + std::to_string(i) + " cleans");
+          tendril::sleep(0s);
+          log.push_back("w" + std::to_string(i) + " done");
+          throw;
+        }
+      });
+    }
+    tendril::sleep(0s);
+    tendril::sleep(0s);
+    choices_at_main_end = hub.choices();
+    recorded_at_main_end = rec->records().size();
+  });
+  EXPECT_GT(choices_at_main_end, 0u);  // the run itself was explored
+  EXPECT_EQ(hub.choices(), choices_at_main_end);
+  EXPECT_EQ(rec->records().size(), recorded_at_main_end);
+  EXPECT_EQ(log, (std::vector<std::string>{"w0 cleans", "w1 cleans", "w2 cleans", "w3 cleans",
+                                           "w4 cleans", "w0 done", "w1 done", "w2 done", "w3 done",
+                                           "w4 done"}));
 }
 
 // Cancelled timers do not fire and do not keep the loop alive.

@@ -288,6 +288,8 @@ class SimHub final : public Hub {
 
  protected:
   void run_loop() override;
+  void begin_teardown() override;
+  void end_teardown() noexcept override;
   void begin_run() override {
     step_limit_ = steps() + options_.max_steps;
     progress_step_ = steps();
@@ -332,6 +334,7 @@ class SimHub final : public Hub {
   ChoiceLog* log_ = nullptr;         // chooser_->inline_log(): the hub records into it
   bool log_zeros_ = false;           // log_ over an always-0 policy: ready choices recorded inline
   bool records_ = false;             // log_, or chooser_->wants_records(): every choice is recorded
+  bool tearing_down_ = false;        // between begin_teardown() and end_teardown()
   std::int64_t now_ns_ = 0;
   std::uint64_t choices_ = 0;
   std::uint64_t hash_ = schedule_hash_basis;

@@ -309,6 +309,11 @@ class Hub {
   void discard_ready() noexcept { ready_.clear(); }
   // begin_run() is called by run_main() before main starts (for per-run budgets).
   virtual void begin_run() {}
+  // begin_teardown() / end_teardown() bracket the killing of what is left when a run ends (see
+  // run_main): SimHub answers the choices in between FIFO and records none, so that teardown is
+  // deterministic and stays out of the explored schedule.
+  virtual void begin_teardown() {}
+  virtual void end_teardown() noexcept {}
   // reset_core() restarts the greenlet and object counters and the step count, for a hub that
   // starts a new, independent run (SimHub::reset); requires no run active and no live greenlet.
   void reset_core();
