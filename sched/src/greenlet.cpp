@@ -156,7 +156,12 @@ void Greenlet::begin_start() {
 
 void Greenlet::entry_point(Greenlet* self) {
   try {
-    self->run();
+    if (self == self->hub_->main_) [[unlikely]] {
+      // An exception leaving main lets the others die before main's locals (unwind_barrier.cpp).
+      detail::run_behind_barrier([](void* g) { static_cast<Greenlet*>(g)->run(); }, self);
+    } else {
+      self->run();
+    }
   } catch (const boost::context::detail::forced_unwind&) {
     throw;  // Boost.Context is unwinding this stack; never swallow it.
   } catch (const GreenletExit&) {

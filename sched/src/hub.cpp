@@ -432,6 +432,10 @@ void Hub::remove_live(Greenlet* g) noexcept {
 
 void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
   if (g->state_ == Greenlet::State::dead) return;
+  // Main, parked while its own exception leaves it, dies of that exception; a kill meanwhile
+  // (from a greenlet being killed) finds it already leaving.
+  if (g == g->hub_->leaving_) [[unlikely]]
+    return;
   if (g->state_ != Greenlet::State::running) {
     g->die_before_start(error);
     return;
@@ -631,6 +635,15 @@ void Hub::run_main(Greenlet& main) {
       run_loop();
       if (run_failure_) std::rethrow_exception(run_failure_);
       if (main.dead()) break;
+      if (leaving_ != nullptr) {
+        // An exception is leaving main (main_exception_leaving()): the others die while main's
+        // frame is intact, then main resumes, its locals are destroyed and it dies of it.
+        teardown(&main);
+        main_ = &main;
+        leaving_ = nullptr;
+        wake(&main, main.wait_seq_, false);
+        continue;
+      }
       if (!idle_waiters_.empty()) {
         // Idle, and someone asked to be woken then (tendril::wait()): that is not a deadlock.
         auto waiters = std::move(idle_waiters_);
@@ -674,7 +687,21 @@ void Hub::drain_ready() {
   }
 }
 
-void Hub::teardown() {
+void Hub::main_exception_leaving() noexcept {
+  // On main's stack, inside the unwinder's search phase: nothing here may throw.
+  Greenlet* const g = current_;
+  if (!running_ || g == nullptr || g != main_ || leaving_ != nullptr || live_count_ <= 1) return;
+  if (run_failure_) return;  // the run is ending already; teardown will order the deaths
+  leaving_ = g;
+  ++g->wait_seq_;  // no wakeup of an earlier wait resumes main meanwhile
+  g->wait_reason_ = "exception";
+  g->wait_object_ = nullptr;
+  stop_ = true;  // run_loop() returns to run_main() once the current callback is done
+  switch_to_hub();
+  g->wait_reason_ = nullptr;
+}
+
+void Hub::teardown(Greenlet* spared) {
   begin_teardown();
   struct End {
     Hub* hub;
@@ -688,17 +715,20 @@ void Hub::teardown() {
   // is still alive and blocked, and the others often hold references into its frame (a lock, a
   // queue, a counter): they die first, while that frame is intact, and main's wait is cancelled
   // so that their deaths cannot resume it; main dies last (as at a deadlock).
+  //
+  // `spared` (main, parked while its exception leaves it) is neither killed nor unwound here.
   Ref<Greenlet> main;
-  if (main_ != nullptr && !main_->dead()) {
+  if (spared == nullptr && main_ != nullptr && !main_->dead()) {
     main = Ref<Greenlet>(main_);
     if (main->state() == Greenlet::State::running) ++main->wait_seq_;
   }
   main_ = nullptr;
-  for (int round = 0; round < 8 && (live_count_ > 0 || !ready_.empty()); ++round) {
+  const std::size_t kept = spared != nullptr ? 1 : 0;
+  for (int round = 0; round < 8 && (live_count_ > kept || !ready_.empty()); ++round) {
     const bool spare_main = main && !main->dead() && live_count_ > 1;
     std::vector<Ref<Greenlet>> alive;
     for (Greenlet* g = live_head_; g != nullptr; g = g->live_next_) {
-      if (!(spare_main && g == main.get())) alive.emplace_back(g);
+      if (!(spare_main && g == main.get()) && g != spared) alive.emplace_back(g);
     }
     std::vector<Ref<Greenlet>> running;
     for (auto& g : alive) {
@@ -711,7 +741,7 @@ void Hub::teardown() {
     if (!running.empty())
       throw_into_all(std::move(running), std::make_exception_ptr(GreenletExit()));
     try {
-      stop_ = live_count_ == 0;
+      stop_ = live_count_ == kept;
       if (!stop_) run_loop();
       drain_ready();
     } catch (...) {
@@ -721,18 +751,32 @@ void Hub::teardown() {
       break;
     }
   }
-  if (live_count_ > 0) {
+  if (live_count_ > kept) {
     std::fprintf(stderr,
-                 "tendril: %zu greenlet(s) survived GreenletExit after main returned; unwinding "
+                 "tendril: %zu greenlet(s) survived GreenletExit after main %s; unwinding "
                  "their stacks by force\n",
-                 live_count_);
-    while (live_head_ != nullptr) {
-      Ref<Greenlet> g(live_head_);
+                 live_count_ - kept, spared != nullptr ? "raised" : "returned");
+    for (;;) {
+      // From the head each time: a destructor run below may end other greenlets too.
+      Greenlet* first = live_head_;
+      if (first != nullptr && first == spared) first = first->live_next_;
+      if (first == nullptr) break;
+      Ref<Greenlet> g(first);
       remove_live(g.get());
       g->state_ = Greenlet::State::dead;
       detail::tsan_enter(g->tsan_fiber_, tsan_native_);
       detail::eh_swap(eh_globals_, g->eh_);
+      // Tell ASan about the switch before the unwinding runs on g's stack: while a switch is
+      // under way ASan takes the stack it is on for the target's, so the throw of forced_unwind
+      // clears stale poison there. The fiber exits by that exception, past the code that would
+      // announce the switch back, so the hub finishes it and then moves ASan back to its own.
+      void* fake_stack = nullptr;
+      detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
+                                g->stack_.size);
       g->ctx_ = boost::context::fiber();  // forced_unwind runs the greenlet's destructors
+      detail::asan_finish_switch(fake_stack, nullptr, nullptr);
+      detail::asan_start_switch(&fake_stack, native_stack_bottom_, native_stack_size_);
+      detail::asan_finish_switch(fake_stack, nullptr, nullptr);
       detail::eh_swap(eh_globals_, g->eh_);
       detail::tsan_leave(tsan_native_);
       detail::tsan_destroy(g->tsan_fiber_);

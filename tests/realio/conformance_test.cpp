@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -188,6 +189,89 @@ TYPED_TEST(Conformance, DeadlockIsReported) {
               std::string::npos)
         << e.what();
   }
+}
+
+namespace {
+
+// Alive is a local of main's frame; Witness, a local of another greenlet's, says on unwinding
+// whether that frame was still alive.
+struct Alive {
+  Log* log;
+  bool alive = true;
+  ~Alive() {
+    alive = false;
+    log->push_back("main's locals die");
+  }
+};
+struct Witness {
+  Log* log;
+  const Alive* main_local;
+  const char* who;
+  ~Witness() {
+    log->push_back(std::string(who) + (main_local->alive ? " unwinds, main alive" : " too late"));
+  }
+};
+
+[[noreturn, gnu::noinline]] void overdraft(int balance) {
+  throw std::runtime_error("overdraft: balance is " + std::to_string(balance));
+}
+
+}  // namespace
+
+// An exception that leaves main (no handler inside it) kills the other greenlets first, while
+// main's locals still exist (the Lock one of them holds, the one the other waits for), then
+// unwinds main; run() rethrows it unchanged.
+TYPED_TEST(Conformance, MainsExceptionKillsTheOthersBeforeItsLocalsDie) {
+  auto hub = TypeParam::make();
+  Log log;
+  std::string what;
+  try {
+    tendril::run(*hub, [&] {
+      Alive main_local{&log};
+      tendril::Lock lock("account");
+      auto holder = tendril::spawn("holder", [&] {
+        std::lock_guard<tendril::Lock> guard(lock);  // released while unwinding: lock must live
+        Witness w{&log, &main_local, "holder"};
+        tendril::Event().wait();
+      });
+      auto waiter = tendril::spawn("waiter", [&] {
+        Witness w{&log, &main_local, "waiter"};
+        std::lock_guard<tendril::Lock> guard(lock);
+      });
+      tendril::sleep(0s);
+      overdraft(-60);
+    });
+    ADD_FAILURE() << "run() returned";
+  } catch (const std::runtime_error& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what, "overdraft: balance is -60");
+  EXPECT_EQ(log,
+            (Log{"holder unwinds, main alive", "waiter unwinds, main alive", "main's locals die"}));
+  EXPECT_EQ(hub->live_greenlets(), 0u);
+}
+
+// An exception main catches itself kills nobody.
+TYPED_TEST(Conformance, MainsCaughtExceptionKillsNobody) {
+  auto hub = TypeParam::make();
+  Log log;
+  tendril::run(*hub, [&] {
+    tendril::Event go("go");
+    auto worker = tendril::spawn("worker", [&] {
+      go.wait();
+      log.push_back("worker woke");
+    });
+    tendril::sleep(0s);
+    try {
+      overdraft(-1);
+    } catch (const std::runtime_error& e) {
+      log.push_back(std::string("main caught ") + e.what());
+    }
+    log.push_back(worker->dead() ? "worker dead" : "worker alive");
+    go.set();
+    worker->join();
+  });
+  EXPECT_EQ(log, (Log{"main caught overdraft: balance is -1", "worker alive", "worker woke"}));
 }
 
 // The seed's gethostbyname example: three lookups as blocking calls, joinall(timeout=2), with

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -405,6 +406,38 @@ TEST(ExploreFailures, AGreenletErrorStopsTheRunAndMainDiesLast) {
   // The run, then the trace rerun: each time the holder unwinds first.
   EXPECT_EQ(log, (std::vector<std::string>{"holder unwinds, main alive", "main's locals die",
                                            "holder unwinds, main alive", "main's locals die"}));
+}
+
+// An exception leaving main fails the schedule with main's exception; the others die before
+// main's locals in the run and in each rerun (the trace, the minimising runs).
+TEST(ExploreFailures, MainsExceptionKillsTheOthersBeforeItsLocals) {
+  std::vector<std::string> log;
+  auto o = options("random", 50);
+  o.test = "Explore.MainThrows";
+  const auto r = tendril::explore(o, [&] {
+    struct Alive {
+      std::vector<std::string>* log;
+      bool alive = true;
+      ~Alive() { alive = false; }
+    } main_local{&log};
+    tendril::Lock lock("held");
+    int balance = 100;
+    auto holder = tendril::spawn("holder", [&] {
+      std::lock_guard<tendril::Lock> guard(lock);
+      struct Note {
+        std::vector<std::string>* log;
+        Alive* main_local;
+        ~Note() { log->push_back(main_local->alive ? "main alive" : "holder unwinds late"); }
+      } note{&log, &main_local};
+      balance -= 160;
+      tendril::Event().wait();
+    });
+    tendril::sleep(0s);
+    if (balance < 0) throw std::logic_error("overdraft: balance is " + std::to_string(balance));
+  });
+  EXPECT_EQ(r.failure, "std::logic_error: overdraft: balance is -60");
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(std::count(log.begin(), log.end(), "main alive"), static_cast<long>(log.size()));
 }
 
 // A Divergence thrown inside a greenlet that catches everything still fails the replay, with the

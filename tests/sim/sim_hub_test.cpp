@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -433,6 +434,120 @@ TEST(SimHub, StepLimitTeardownUnwindsOthersBeforeMain) {
       << what;
   EXPECT_EQ(log, (std::vector<std::string>{"spinner unwinds first", "main's locals die"}));
   EXPECT_EQ(hub.live_greenlets(), 0u);
+}
+
+// An exception leaving main kills the others first. One that catches GreenletExit and blocks again
+// is unwound by force after the rounds of kills, still before main's locals die; then main unwinds
+// and run() rethrows its exception.
+TEST(SimHub, MainsExceptionUnwindsAStubbornGreenletBeforeMainsLocals) {
+  SimHub hub;
+  Log log;
+  std::string what;
+  ::testing::internal::CaptureStderr();
+  try {
+    tendril::run(hub, [&] {
+      struct Alive {
+        Log* log;
+        bool alive = true;
+        ~Alive() {
+          alive = false;
+          log->push_back("main's locals die");
+        }
+      } main_local{&log};
+      auto stubborn = tendril::spawn("stubborn", [&] {
+        struct Note {
+          Log* log;
+          Alive* main_local;
+          ~Note() { log->push_back(main_local->alive ? "stubborn unwinds first" : "too late"); }
+        } note{&log, &main_local};
+        int kills = 0;
+        for (;;) {
+          try {
+            tendril::Event().wait();
+          } catch (const tendril::GreenletExit&) {
+            ++kills;
+          }
+          if (kills == 8) log.push_back("stubborn ignored 8 kills");
+        }
+      });
+      tendril::sleep(0s);
+      throw std::logic_error("main gives up");
+    });
+  } catch (const std::logic_error& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "tendril: 1 greenlet(s) survived GreenletExit after main raised; unwinding their "
+            "stacks by force\n");
+  EXPECT_EQ(what, "main gives up");
+  EXPECT_EQ(log, (Log{"stubborn ignored 8 kills", "stubborn unwinds first", "main's locals die"}));
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+}
+
+// After main returns, a greenlet that ignores every GreenletExit is unwound by force: its
+// destructors run (once, on its own stack; under ASan with no stale poison left there) and the
+// hub says so on stderr.
+TEST(SimHub, StubbornGreenletIsUnwoundByForceAfterMainReturns) {
+  SimHub hub;
+  Log log;
+  ::testing::internal::CaptureStderr();
+  tendril::run(hub, [&] {
+    tendril::spawn("stubborn", [&] {
+      struct Note {
+        Log* log;
+        ~Note() { log->push_back("stubborn unwinds"); }
+      } note{&log};
+      for (int kills = 0;;) {
+        try {
+          tendril::Event().wait();
+        } catch (const tendril::GreenletExit&) {
+          log.push_back("kill " + std::to_string(++kills) + " ignored");
+        }
+      }
+    });
+    tendril::sleep(0s);
+  });
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "tendril: 1 greenlet(s) survived GreenletExit after main returned; unwinding their "
+            "stacks by force\n");
+  EXPECT_EQ(log, (Log{"kill 1 ignored", "kill 2 ignored", "kill 3 ignored", "kill 4 ignored",
+                      "kill 5 ignored", "kill 6 ignored", "kill 7 ignored", "kill 8 ignored",
+                      "stubborn unwinds"}));
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+}
+
+// SystemExit raised by another greenlet reaches main at its blocking point and leaves it: the
+// remaining greenlets die before main's locals.
+TEST(SimHub, SystemExitLeavingMainKillsTheOthersFirst) {
+  SimHub hub;
+  Log log;
+  int code = -1;
+  try {
+    tendril::run(hub, [&] {
+      struct Alive {
+        Log* log;
+        bool alive = true;
+        ~Alive() {
+          alive = false;
+          log->push_back("main's locals die");
+        }
+      } main_local{&log};
+      auto sleeper = tendril::spawn("sleeper", [&] {
+        struct Note {
+          Log* log;
+          Alive* main_local;
+          ~Note() { log->push_back(main_local->alive ? "sleeper unwinds first" : "too late"); }
+        } note{&log, &main_local};
+        tendril::sleep(1h);
+      });
+      tendril::spawn("exiter", [] { throw tendril::SystemExit(3); });
+      tendril::Event().wait();
+    });
+  } catch (const tendril::SystemExit& e) {
+    code = e.code();
+  }
+  EXPECT_EQ(code, 3);
+  EXPECT_EQ(log, (Log{"sleeper unwinds first", "main's locals die"}));
 }
 
 // A deadlock among many greenlets that join one another in a chain (no cycle: the last waits on

@@ -293,6 +293,11 @@ class Hub {
   std::string deadlock_report() const;
   // run_main() runs main to completion on this hub (see tendril::run); rethrows its exception.
   void run_main(Greenlet& main);
+  // main_exception_leaving() is called (by the unwinder, see unwind_barrier.cpp) when an
+  // exception is about to leave main's function, before any of main's locals is destroyed: if
+  // other greenlets are alive, main parks here while the hub kills them, then returns. It does
+  // nothing on another greenlet, outside a run, or when tendril is ending the run itself.
+  void main_exception_leaving() noexcept;
 
  protected:
   // stop_requested() tells run_loop() to return as soon as the current callback finishes.
@@ -358,7 +363,8 @@ class Hub {
   static void throw_cb(Callback& cb, bool run);
   void add_live(Greenlet* g) noexcept;
   void remove_live(Greenlet* g) noexcept;
-  void teardown();
+  // teardown() kills every live greenlet but `spared` (main parked in its unwinding, or none).
+  void teardown(Greenlet* spared = nullptr);
   void drain_ready();
 
   StackPool stacks_;
@@ -379,6 +385,8 @@ class Hub {
   std::uint64_t steps_ = 0;
   bool stop_ = false;
   bool running_ = false;
+  // leaving_: main, parked in main_exception_leaving() until the others are dead; else nullptr.
+  Greenlet* leaving_ = nullptr;
   std::uint64_t next_death_seq_ = 1;  // numbers greenlet deaths (joinall's order)
   OriginErrorHandler on_error_;
   std::vector<std::pair<Ref<Greenlet>, WaitToken>> idle_waiters_;
@@ -397,6 +405,9 @@ class HubBinding {
 };
 
 namespace detail {
+// run_behind_barrier() calls fn(arg) under a frame whose personality routine calls
+// Hub::main_exception_leaving() in the search phase of an exception leaving fn (main's body).
+void run_behind_barrier(void (*fn)(void*), void* arg);
 // sleep0_reason is the wait reason of a greenlet parked in sleep(0) (one address everywhere).
 inline constexpr char sleep0_reason[] = "sleep(0)";
 // The hub bound to this thread (see HubBinding); read through current_hub().
