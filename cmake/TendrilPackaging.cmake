@@ -1,10 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
-# TendrilPackaging.cmake: Debian packages through CPack's DEB generator, one per component.
+# TendrilPackaging.cmake: Debian packages through CPack's DEB generator.
 #
 #   cmake -S . -B build && cmake --build build && (cd build && cpack -G DEB)
-#   apt install ./tendril-*.deb      # or only the packages wanted, with their tendril Depends
+#   apt install ./tendril-dev_*.deb          # everything in one package
 #
-# Packages (installed under /usr), each with /usr/share/doc/<package>/copyright:
+#   (cd build && cpack -G DEB --config CPackConfig-components.cmake)
+#   apt install ./tendril-{sched,trace,sim}-dev_*.deb   # or only the components wanted
+#
+# The default configuration (CPackConfig.cmake) makes one package, tendril-dev: every component
+# below and tendril-viz; Depends on the Debian packages of every component's dependencies, so that
+# apt installs it alone. It Provides, Conflicts with and Replaces the component packages.
+#
+# CPackConfig-components.cmake makes one package per component (installed under /usr), each with
+# /usr/share/doc/<package>/copyright:
 #   tendril-sched-dev   headers, library, the CMake package's config files, tendril-sched.pc;
 #                       Depends libboost-context-dev
 #   tendril-trace-dev   Depends tendril-sched-dev
@@ -15,7 +23,6 @@
 #                       TENDRIL_BUILD_PROPS=ON)
 #   tendril-viz         the tendril-viz tool; Depends computed by dpkg-shlibdeps (a static build)
 #                       or tendril-viz-dev (a shared build, whose libraries it holds)
-#   tendril-dev         every package above (tendril-dev's own files: its copyright)
 # tendril's own Depends are on the same version (= 0.1.0). tests/packaging/deb.sh checks them.
 set(tendril_deb_version ${PROJECT_VERSION})
 set(CPACK_PACKAGE_NAME tendril)
@@ -28,14 +35,16 @@ set(TENDRIL_DEB_MAINTAINER "tendril maintainers <tendril@example.org>" CACHE STR
 set(CPACK_PACKAGE_CONTACT "${TENDRIL_DEB_MAINTAINER}")
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_DEB_COMPONENT_INSTALL OFF)  # ON in CPackConfig-components.cmake
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # <package>_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://example.org/tendril")
 
-# tendril_deb(COMPONENT PACKAGE SUMMARY DEPENDS...): one component's package.
+# tendril_deb(COMPONENT PACKAGE SUMMARY DEPENDS...): one component's package. Its Depends that
+# are not tendril's own go into tendril-dev's too.
 set(tendril_deb_components)
 set(tendril_deb_packages)
+set(tendril_deb_external)
 function(tendril_deb component package summary)
   string(TOUPPER ${component} c)
   set(CPACK_DEBIAN_${c}_PACKAGE_NAME ${package} PARENT_SCOPE)
@@ -44,6 +53,14 @@ function(tendril_deb component package summary)
   set(CPACK_COMPONENT_${c}_DESCRIPTION "tendril: ${summary}" PARENT_SCOPE)
   set(tendril_deb_components ${tendril_deb_components} ${component} PARENT_SCOPE)
   set(tendril_deb_packages ${tendril_deb_packages} ${package} PARENT_SCOPE)
+  set(external ${tendril_deb_external})
+  foreach(dep IN LISTS ARGN)
+    if(NOT dep MATCHES "^tendril-")
+      list(APPEND external "${dep}")
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES external)
+  set(tendril_deb_external ${external} PARENT_SCOPE)
   install(FILES ${PROJECT_SOURCE_DIR}/LICENSE RENAME copyright
     DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${package} COMPONENT ${component})
 endfunction()
@@ -78,11 +95,36 @@ if(TENDRIL_BUILD_PROPS)
   tendril_deb(props tendril-props-dev "RapidCheck properties over schedules (GoogleTest)"
     "tendril-sim-dev ${v}" librapidcheck-dev libgtest-dev)
 endif()
+# tendril-dev, the default: everything in one package.
 set(tendril_deb_all)
 foreach(package IN LISTS tendril_deb_packages)
   list(APPEND tendril_deb_all "${package} ${v}")
 endforeach()
-tendril_deb(dev tendril-dev
-  "every component: headers, libraries, CMake and pkg-config files, tendril-viz" ${tendril_deb_all})
-set(CPACK_COMPONENTS_ALL ${tendril_deb_components})
+string(REPLACE ";" ", " tendril_deb_all "${tendril_deb_all}")
+string(REPLACE ";" ", " tendril_deb_external "${tendril_deb_external}")
+set(CPACK_DEBIAN_PACKAGE_NAME tendril-dev)
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+  "gevent's programming model for C++20: every component, headers, libraries, CMake and pkg-config files, tendril-viz")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "${tendril_deb_external}")
+set(CPACK_DEBIAN_PACKAGE_PROVIDES "${tendril_deb_all}")
+string(REPLACE " ${v}" "" tendril_deb_names "${tendril_deb_all}")
+set(CPACK_DEBIAN_PACKAGE_CONFLICTS "${tendril_deb_names}")
+set(CPACK_DEBIAN_PACKAGE_REPLACES "${tendril_deb_names}")
+if(TENDRIL_BUILD_VIZ AND NOT BUILD_SHARED_LIBS)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # tendril-viz's shared libraries
+endif()
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE RENAME copyright
+  DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/tendril-dev COMPONENT dev)
+set(CPACK_COMPONENTS_ALL ${tendril_deb_components} dev)
 include(CPack)
+# The per-component packages: the same configuration with component installation on.
+file(WRITE ${PROJECT_BINARY_DIR}/CPackConfig-components.cmake
+  "# Generated by cmake/TendrilPackaging.cmake: one Debian package per component.\n"
+  "include(\"\${CMAKE_CURRENT_LIST_DIR}/CPackConfig.cmake\")\n"
+  "set(CPACK_DEB_COMPONENT_INSTALL ON)\n"
+  "set(CPACK_COMPONENTS_ALL ${tendril_deb_components})\n"
+  "unset(CPACK_DEBIAN_PACKAGE_DEPENDS)\n"
+  "unset(CPACK_DEBIAN_PACKAGE_PROVIDES)\n"
+  "unset(CPACK_DEBIAN_PACKAGE_CONFLICTS)\n"
+  "unset(CPACK_DEBIAN_PACKAGE_REPLACES)\n"
+  "unset(CPACK_DEBIAN_PACKAGE_SHLIBDEPS)\n")

@@ -43,7 +43,7 @@ TENDRIL_EXPLORE_TEST(Fixture, ShardedRace, 3, [] {  // FIXTURE-SHARDED-LINE
   o.policy = "random";
   o.schedules = 1000;
   return o;
-}) {
+}) {  // FIXTURE-SHARDED-END
   bank_race_expect();
 }
 

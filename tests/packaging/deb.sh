@@ -1,7 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # deb.sh BUILD_DIR SOURCE_DIR WORK_DIR VERSION: makes the Debian packages of a built (static)
-# tendril with `cpack -G DEB` and checks them without installing anything system-wide:
+# tendril with cpack and checks them without installing anything system-wide.
+# The default configuration, `cpack -G DEB`: one package, tendril-dev:
+#   - its Depends are the Debian packages of every component's dependencies (then what
+#     dpkg-shlibdeps found for tendril-viz); it Provides, Conflicts with and Replaces the
+#     component packages;
+#   - it holds exactly the files of the component packages, and its copyright;
+#   - unpacked, a consumer builds and runs against it (find_package, pkg-config, tendril-viz);
+#   - `apt-get install --simulate ./tendril-dev_*.deb`, alone, from its directory, resolves.
+# CPackConfig-components.cmake, one package per component:
 #   - every package is there, with exactly the Depends cmake/TendrilPackaging.cmake documents;
 #     tendril-viz's Depends name the package of every shared library the tool needs (NEEDED);
 #   - each package holds its module's headers, library, CMake and pkg-config files, copyright,
@@ -23,8 +31,9 @@ fail() {
 }
 rm -rf "$work"
 mkdir -p "$work/debs"
-cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work/debs" >"$work/cpack.log" 2>&1 ||
-  { cat "$work/cpack.log" >&2; fail "cpack -G DEB failed"; }
+cpack -G DEB --config "$build/CPackConfig-components.cmake" -B "$work/debs" \
+  >"$work/cpack.log" 2>&1 ||
+  { cat "$work/cpack.log" >&2; fail "cpack -G DEB --config CPackConfig-components.cmake failed"; }
 arch=$(dpkg --print-architecture)
 libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:[A-Z]*=//p' "$build/CMakeCache.txt")
 deb() { echo "$work/debs/$1_${version}_$arch.deb"; }
@@ -43,10 +52,8 @@ expect_depends tendril-sim-dev "tendril-sched-dev $v, tendril-trace-dev $v"
 expect_depends tendril-realio-dev "tendril-sched-dev $v, libev-dev"
 expect_depends tendril-viz-dev "tendril-sched-dev $v, tendril-trace-dev $v, libgraphviz-dev"
 expect_depends tendril-props-dev "tendril-sim-dev $v, librapidcheck-dev, libgtest-dev"
-expect_depends tendril-dev "tendril-sched-dev $v, tendril-trace-dev $v, tendril-sim-dev $v, \
-tendril-realio-dev $v, tendril-viz-dev $v, tendril-viz $v, tendril-props-dev $v"
 count=$(ls "$work/debs"/*.deb | wc -l)
-[ "$count" = 8 ] || fail "cpack made $count packages, expected 8: $(ls "$work/debs")"
+[ "$count" = 7 ] || fail "cpack made $count packages, expected 7: $(ls "$work/debs")"
 
 # Unpack everything; the tool's Depends must name the owner of every library it needs.
 root="$work/root"
@@ -88,34 +95,41 @@ expect_file tendril-sched-dev "/usr/$libdir/cmake/tendril/tendril-config.cmake"
 expect_file tendril-sched-dev "/usr/$libdir/cmake/tendril/tendril-config-version.cmake"
 expect_file tendril-realio-dev "/usr/$libdir/cmake/tendril/FindLibev.cmake"
 expect_file tendril-viz /usr/bin/tendril-viz
-expect_file tendril-dev /usr/share/doc/tendril-dev/copyright
 for f in "$work/debs"/*.deb; do
   dpkg-deb --contents "$f" | grep -v '^d' | awk '{ print $NF }'
 done | sort | uniq -d >"$work/duplicates"
 [ ! -s "$work/duplicates" ] || fail "files in two packages: $(cat "$work/duplicates")"
 
-# A consumer against the unpacked packages: find_package, then pkg-config.
-project="$src/tests/packaging/installed"
-cmake -S "$project" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$root/usr" \
-  "-DTENDRIL_COMPONENTS=sim;realio;viz;props" >"$work/consumer.log" 2>&1 ||
-  { cat "$work/consumer.log" >&2; fail "find_package(tendril) against the .debs failed"; }
-grep -q "^tendril_DIR:PATH=$root/usr/" "$work/consumer/CMakeCache.txt" ||
-  fail "the consumer found a tendril outside the unpacked packages"
-cmake --build "$work/consumer" -j2 >"$work/consumer-build.log" 2>&1 ||
-  { cat "$work/consumer-build.log" >&2; fail "the consumer did not build against the .debs"; }
-"$work/consumer/hello"
-"$work/consumer/hello_real"
-export PKG_CONFIG_PATH="$root/usr/$libdir/pkgconfig"
-[ "$(pkg-config --variable=prefix tendril-sim)" -ef "$root/usr" ] ||
-  fail "tendril-sim.pc's prefix is $(pkg-config --variable=prefix tendril-sim), not $root/usr"
-g++ "$src/tests/packaging/consumer/hello.cpp" $(pkg-config --cflags --libs tendril-sim) \
-  -o "$work/pc-hello"
-"$work/pc-hello"
-g++ "$project/hello_real.cpp" $(pkg-config --cflags --libs tendril-realio tendril-viz) \
-  -o "$work/pc-hello-real"
-"$work/pc-hello-real"
-"$tool" "$src/tests/viz/fixtures/foo_bar.trace" -o "$work/foo_bar.svg"
-grep -q '<svg' "$work/foo_bar.svg" || fail "the packaged tendril-viz drew no SVG"
+# consume ROOT WHAT: a consumer against packages unpacked into ROOT: find_package, then
+# pkg-config; the unpacked tendril-viz draws a trace.
+consume() {
+  root=$1
+  what=$2
+  out="$work/consumer-$3"
+  project="$src/tests/packaging/installed"
+  cmake -S "$project" -B "$out" -DCMAKE_PREFIX_PATH="$root/usr" \
+    "-DTENDRIL_COMPONENTS=sim;realio;viz;props" >"$out.log" 2>&1 ||
+    { cat "$out.log" >&2; fail "find_package(tendril) against $what failed"; }
+  grep -q "^tendril_DIR:PATH=$root/usr/" "$out/CMakeCache.txt" ||
+    fail "the consumer found a tendril outside $what"
+  cmake --build "$out" -j2 >"$out-build.log" 2>&1 ||
+    { cat "$out-build.log" >&2; fail "the consumer did not build against $what"; }
+  "$out/hello"
+  "$out/hello_real"
+  PKG_CONFIG_PATH="$root/usr/$libdir/pkgconfig"
+  export PKG_CONFIG_PATH
+  [ "$(pkg-config --variable=prefix tendril-sim)" -ef "$root/usr" ] ||
+    fail "tendril-sim.pc's prefix is $(pkg-config --variable=prefix tendril-sim), not $root/usr"
+  g++ "$src/tests/packaging/consumer/hello.cpp" $(pkg-config --cflags --libs tendril-sim) \
+    -o "$out-pc-hello"
+  "$out-pc-hello"
+  g++ "$project/hello_real.cpp" $(pkg-config --cflags --libs tendril-realio tendril-viz) \
+    -o "$out-pc-hello-real"
+  "$out-pc-hello-real"
+  "$root/usr/bin/tendril-viz" "$src/tests/viz/fixtures/foo_bar.trace" -o "$out.svg"
+  grep -q '<svg' "$out.svg" || fail "the tendril-viz of $what drew no SVG"
+}
+consume "$root" "the component packages" components
 
 # Each component with only the tendril packages its Depends name (transitively).
 closure() {
@@ -151,6 +165,39 @@ if ! apt-get install --simulate "$work/debs"/*.deb >"$work/apt.log" 2>&1; then
   cat "$work/apt.log" >&2
   fail "apt-get install --simulate of the packages failed"
 fi
-grep -q '^Inst tendril-dev \|tendril-dev is already the newest' "$work/apt.log" ||
-  { cat "$work/apt.log" >&2; fail "apt-get --simulate would not install tendril-dev"; }
-echo "deb.sh: $count Debian packages OK: $(cd "$work/debs" && echo ./*.deb)"
+grep -q '^Inst tendril-sim-dev \|tendril-sim-dev is already the newest' "$work/apt.log" ||
+  { cat "$work/apt.log" >&2; fail "apt-get --simulate would not install tendril-sim-dev"; }
+
+# The default configuration: tendril-dev alone.
+mkdir -p "$work/dev"
+cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work/dev" >"$work/cpack-dev.log" 2>&1 ||
+  { cat "$work/cpack-dev.log" >&2; fail "cpack -G DEB failed"; }
+dev="$work/dev/tendril-dev_${version}_$arch.deb"
+[ "$(ls "$work/dev"/*.deb)" = "$dev" ] || fail "cpack -G DEB made $(ls "$work/dev"/*.deb), not $dev"
+external="libboost-context-dev (>= 1.74), libev-dev, libgraphviz-dev, librapidcheck-dev, libgtest-dev"
+got=$(dpkg-deb --field "$dev" Depends)
+[ "$got" = "$external, $tool_depends" ] ||
+  fail "tendril-dev: Depends is '$got', expected '$external, $tool_depends'"
+names="tendril-sched-dev, tendril-trace-dev, tendril-sim-dev, tendril-realio-dev, \
+tendril-viz-dev, tendril-viz, tendril-props-dev"
+provides=$(echo "$names" | sed "s/,/ $v,/g; s/\$/ $v/")
+for field in Provides:"$provides" Conflicts:"$names" Replaces:"$names"; do
+  got=$(dpkg-deb --field "$dev" "${field%%:*}")
+  [ "$got" = "${field#*:}" ] || fail "tendril-dev: ${field%%:*} is '$got', expected '${field#*:}'"
+done
+for f in "$work/debs"/*.deb; do dpkg-deb --contents "$f"; done | grep -v '^d' | awk '{ print $NF }' |
+  sort >"$work/components.files"
+{ cat "$work/components.files"; echo ./usr/share/doc/tendril-dev/copyright; } | sort >"$work/expected.files"
+dpkg-deb --contents "$dev" | grep -v '^d' | awk '{ print $NF }' | sort >"$work/dev.files"
+cmp -s "$work/expected.files" "$work/dev.files" ||
+  fail "tendril-dev's files differ from the component packages' (+ its copyright):" \
+    "$(diff "$work/expected.files" "$work/dev.files")"
+dpkg-deb -x "$dev" "$work/root-dev"
+consume "$work/root-dev" "tendril-dev" dev
+if ! (cd "$work/dev" && apt-get install --simulate ./tendril-dev_*.deb) >"$work/apt-dev.log" 2>&1; then
+  cat "$work/apt-dev.log" >&2
+  fail "apt-get install --simulate ./tendril-dev_*.deb failed"
+fi
+grep -q '^Inst tendril-dev \|tendril-dev is already the newest' "$work/apt-dev.log" ||
+  { cat "$work/apt-dev.log" >&2; fail "apt-get --simulate would not install tendril-dev"; }
+echo "deb.sh: tendril-dev and $count component packages OK: $(cd "$work/debs" && echo ./*.deb)"

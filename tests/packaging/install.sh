@@ -4,7 +4,8 @@
 # builds tests/packaging/installed against it with find_package(tendril 0.1 CONFIG REQUIRED
 # COMPONENTS ...): every component (sim realio viz props), sim alone, and checks that an
 # incompatible version (1.0) and an unknown component are refused with a clear message; then
-# builds the same programs with g++ and the installed pkg-config files.
+# builds the same programs with g++ and the installed pkg-config files. Both carry
+# -fstack-clash-protection to the user's code.
 set -eu
 build=$1
 src=$2
@@ -20,6 +21,9 @@ for components in "sim;realio;viz;props" "sim"; do
   "$dir/hello"
   if [ -x "$dir/hello_real" ]; then "$dir/hello_real"; fi
 done
+# A user's code is compiled with -fstack-clash-protection (tendril::sched's INTERFACE option).
+grep -rq -- '-fstack-clash-protection' "$work/consumer-sim/CMakeFiles/hello.dir/flags.make" ||
+  { echo "install.sh: the consumer is not compiled with -fstack-clash-protection" >&2; exit 1; }
 # Asking for sim alone looks for neither libev nor Graphviz.
 if grep -q '^LIBEV_LIBRARY\|^GRAPHVIZ_' "$work/consumer-sim/CMakeCache.txt"; then
   echo "install.sh: COMPONENTS sim looked for libev or Graphviz" >&2
@@ -42,6 +46,10 @@ grep -q "tendril has no component 'bogus'" "$work/unknown.log" || { cat "$work/u
 libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:[A-Z]*=//p' "$build/CMakeCache.txt")
 export PKG_CONFIG_PATH="$work/prefix/$libdir/pkgconfig"
 rpath="-Wl,-rpath,$work/prefix/$libdir"
+case " $(pkg-config --cflags tendril-sim) " in
+  *" -fstack-clash-protection "*) ;;
+  *) echo "install.sh: pkg-config --cflags tendril-sim lacks -fstack-clash-protection" >&2; exit 1 ;;
+esac
 g++ "$src/tests/packaging/consumer/hello.cpp" $(pkg-config --cflags --libs tendril-sim) "$rpath" \
   -o "$work/pc-hello"
 "$work/pc-hello"

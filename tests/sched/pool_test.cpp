@@ -357,7 +357,7 @@ TEST(Pool, ImapUnorderedIsDeterministicPerSeed) {
 }
 
 namespace {
-int twice(int x) { return 2 * x; }
+[[maybe_unused]] int twice(int x) { return 2 * x; }  // only named in the concepts below
 // Whether imap / imap_unordered can be called on a P (an rvalue when P is not a reference).
 template <class P>
 concept imap_callable = requires(std::vector<int> v) {

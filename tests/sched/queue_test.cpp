@@ -434,7 +434,14 @@ TEST(Queue, BracedArgumentsPickTheRightConstructor) {
   SimHub hub;
   Log log;
   tendril::run(hub, [&] {
+#if defined(__clang__)  // the braces are the point: a user may write them
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wbraced-scalar-init"
+#endif
     tendril::Queue<int> lone({5});
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
     log.push_back("({5}) maxsize " + std::to_string(lone.maxsize()) + " qsize " +
                   std::to_string(lone.qsize()));
     tendril::Queue<int> braced{5};

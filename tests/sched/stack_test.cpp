@@ -156,8 +156,13 @@ namespace {
 // With limited_depth > 0 it returns after that many frames instead.
 volatile bool keep_going = true;
 volatile int limited_depth = 0;
+// escape() makes the compiler assume the whole array is used: clang keeps only the bytes a
+// function touches of a local array whose address does not escape (a `volatile char pad[256]`
+// with one byte written became an 8-byte frame), and the overflows below would not be ones.
+inline void escape(volatile char* p) { asm volatile("" : : "r"(p) : "memory"); }
 [[gnu::noinline]] int recurse(int depth) {
   volatile char pad[256];
+  escape(pad);
   pad[0] = static_cast<char>(depth);
   if (!keep_going || (limited_depth > 0 && depth >= limited_depth)) return pad[0];
   return recurse(depth + 1) + pad[0];
@@ -167,6 +172,7 @@ volatile int limited_depth = 0;
 // guard page and no stack-clash protection it wrote into the next greenlet's stack silently).
 [[gnu::noinline]] void big_frame() {
   volatile char big[72 * 1024];
+  escape(big);
   big[0] = 1;
   big[sizeof big - 1] = 2;
 }

@@ -305,7 +305,9 @@ inline bool register_exploration(const char* suite, const char* name, const char
 
 // TENDRIL_EXPLORE_TEST(Suite, Name, shards, options_lambda) { body } declares a sharded
 // exploration (see the top of this file). options_lambda takes nothing and returns the
-// ExploreOptions; the environment still overrides them.
+// ExploreOptions; the environment still overrides them. A failure is reported at the macro's
+// __LINE__: its first line with GCC, the line where the invocation ends (the options lambda's
+// closing `})`) with clang.
 #define TENDRIL_EXPLORE_TEST(suite, name, shards, options_lambda)                          \
   static void tendril_explore_body_##suite##_##name();                                     \
   [[maybe_unused]] static const bool tendril_explore_registered_##suite##_##name =         \
