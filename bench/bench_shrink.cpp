@@ -5,6 +5,7 @@
 // shrinking it. Prints, per bug and policy: the depth, the failing schedule's choices away from
 // FIFO as found and after shrinking (median, max), the excess over the depth (max), the runs and
 // wall time shrinking took (median, max), and exploration's own speed without a failure.
+// `bench_shrink find` prints instead how many schedules each policy needs to find each bug.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -107,6 +108,53 @@ void timer_tie(int noise) {
   if (order.front() != 1) throw std::logic_error("the second sleeper woke first");
 }
 
+// lost_update_far(): as lost_update(2, ...) but with eight noise greenlets queued between a and
+// b, so that each of b's two wakeups that must go ahead of a's is a far entry of the ready queue.
+void lost_update_far() {
+  int counter = 0;
+  auto a = tendril::spawn("a", [&counter] {
+    const int v = counter;
+    tendril::sleep(0s);
+    counter = v + 1;
+  });
+  std::vector<tendril::Ref<tendril::Greenlet>> all{a};
+  for (int i = 0; i < 8; ++i) {
+    all.push_back(tendril::spawn([] {
+      for (int k = 0; k < 3; ++k) tendril::sleep(0s);
+    }));
+  }
+  all.push_back(tendril::spawn("b", [&counter] {
+    tendril::sleep(0s);
+    tendril::sleep(0s);
+    ++counter;
+  }));
+  tendril::joinall(all);
+  if (counter != 2) throw std::logic_error("lost update: counter is " + std::to_string(counter));
+}
+
+// long_delay(noise): `a` must run after all 20 steps of `b` (an order violation that needs one
+// greenlet starved for long): under FIFO a runs first; each of b's steps must be taken ahead of
+// a's wakeup, so random exploration almost never gets there ((1/2)^20 without noise), while a
+// priority-based policy does whenever a's priority is below b's.
+void long_delay(int noise) {
+  bool b_done = false;
+  auto a = tendril::spawn("a", [&b_done] {
+    tendril::sleep(0s);
+    if (b_done) throw std::logic_error("a ran after b finished");
+  });
+  auto b = tendril::spawn("b", [&b_done] {
+    for (int i = 0; i < 20; ++i) tendril::sleep(0s);
+    b_done = true;
+  });
+  std::vector<tendril::Ref<tendril::Greenlet>> all{a, b};
+  for (int i = 0; i < noise; ++i) {
+    all.push_back(tendril::spawn([] {
+      for (int k = 0; k < 20; ++k) tendril::sleep(0s);
+    }));
+  }
+  tendril::joinall(all);
+}
+
 struct Bug {
   std::string name;
   std::uint64_t depth;
@@ -125,7 +173,69 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-int main() {
+// find_table(): schedules to the first failure, per bug and policy: 20 explorations from
+// different seeds, each with a budget of 10,000 schedules and no minimising or tracing.
+void find_table(const std::vector<Bug>& bugs) {
+  struct Policy {
+    const char* label;
+    const char* policy;
+    std::uint32_t depth;
+  };
+  const Policy policies[] = {{"random", "random", 3},
+                             {"pct d=2", "pct", 2},
+                             {"pct d=3", "pct", 3},
+                             {"pos", "pos", 3},
+                             {"portfolio", "portfolio", 3}};
+  std::printf("schedules to the first failure (20 explorations per cell, budget 10,000 each):\n");
+  std::printf("%-42s", "bug");
+  for (const Policy& p : policies) std::printf(" %16s", p.label);
+  std::printf("\n%-42s", "");
+  for (std::size_t i = 0; i < std::size(policies); ++i) std::printf(" %16s", "found med/max");
+  std::printf("\n");
+  std::vector<std::vector<std::uint64_t>> all(std::size(policies));
+  for (const Bug& bug : bugs) {
+    std::printf("%-42s", bug.name.c_str());
+    for (std::size_t pi = 0; pi < std::size(policies); ++pi) {
+      std::vector<std::uint64_t> schedules;
+      for (std::uint64_t trial = 0; trial < 20; ++trial) {
+        tendril::ExploreOptions o;
+        o.test = "Bench.Find";
+        o.policy = policies[pi].policy;
+        o.pct_depth = policies[pi].depth;
+        o.seed = 1 + trial * 100000;
+        o.schedules = 10000;
+        o.artifacts = "/tmp/tendril-bench-find";
+        o.read_replay_env = false;
+        o.shrink_runs = 0;
+        o.trace_max_steps = 0;
+        o.progress = "off";
+        const auto r = tendril::explore(o, bug.body);
+        // Not found counts as the whole budget (so the median stays honest).
+        schedules.push_back(r.ok() ? 10001 : r.schedules_run);
+      }
+      const auto found =
+          std::count_if(schedules.begin(), schedules.end(), [](auto n) { return n <= 10000; });
+      const std::uint64_t med = median(schedules);
+      const std::uint64_t max = *std::max_element(schedules.begin(), schedules.end());
+      char cell[40];
+      std::snprintf(cell, sizeof cell, "%2ld %5s/%-5s", static_cast<long>(found),
+                    med > 10000 ? "-" : std::to_string(med).c_str(),
+                    max > 10000 ? "-" : std::to_string(max).c_str());
+      std::printf(" %16s", cell);
+      all[pi].insert(all[pi].end(), schedules.begin(), schedules.end());
+    }
+    std::printf("\n");
+  }
+  std::printf("%-42s", "all bugs: found of 20 x bugs, median");
+  for (const auto& v : all) {
+    const auto found = std::count_if(v.begin(), v.end(), [](auto n) { return n <= 10000; });
+    std::printf(" %9ld %6llu", static_cast<long>(found),
+                static_cast<unsigned long long>(median(v)));
+  }
+  std::printf("\n");
+}
+
+int main(int argc, char** argv) {
   std::vector<Bug> bugs;
   for (int n : {1, 2, 3, 4}) {
     bugs.push_back({"lost update, depth " + std::to_string(n) + ", 6 noise greenlets",
@@ -135,6 +245,13 @@ int main() {
   bugs.push_back({"random draw, 6 noise greenlets", 1, [] { draw(6); }});
   bugs.push_back({"equal-deadline timers, 6 noise greenlets", 1, [] { timer_tie(6); }});
   bugs.push_back({"lock-order deadlock, 6 noise greenlets", 1, [] { lock_order(6); }});
+  if (argc > 1 && std::string(argv[1]) == "find") {
+    bugs.push_back({"lost update, 2 far entries, 8 noise", 2, lost_update_far});
+    bugs.push_back({"a starved past b's 20 steps, no noise", 20, [] { long_delay(0); }});
+    bugs.push_back({"a starved past b's 20 steps, 6 noise", 20, [] { long_delay(6); }});
+    find_table(bugs);
+    return 0;
+  }
 
   std::printf("%-42s %-6s %5s %9s %9s %7s %9s %9s %9s\n", "bug", "policy", "depth", "found",
               "shrunk", "excess", "runs", "ms", "found in");

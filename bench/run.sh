@@ -20,5 +20,8 @@ cmake --build build-bench-nohook -j2 --target callgrind_probe >/dev/null
 echo
 echo "== minimising failures (bench/bench_shrink.cpp)"
 ./build-bench/bench/bench_shrink
+echo
+echo "== finding failures: schedules to the first failure per policy (bench_shrink find)"
+./build-bench/bench/bench_shrink find
 # The network benchmarks and the real hub's (loopback only, bounded): see bench/net.sh.
 bash bench/net.sh "$@"

@@ -193,6 +193,20 @@ void actors(std::ostream& out, int rounds) {
   });
 }
 
+void two_spinners() {
+  bool a_done = false;
+  bool b_done = false;
+  auto a = tendril::spawn("a", [&] {
+    while (!b_done) tendril::sleep(0s);
+    a_done = true;
+  });
+  auto b = tendril::spawn("b", [&] {
+    while (!a_done) tendril::sleep(0s);
+    b_done = true;
+  });
+  tendril::joinall({a, b});
+}
+
 void bank_race() {
   int balance = 100;
   auto withdraw = [&balance](int amount, int work) {

@@ -51,6 +51,10 @@ struct HttpLoad {
 // (the seed's `ab -n 200 -c 200`), each sending one GET; prints one summary line to `out`.
 HttpLoad hello_http_load(std::ostream& out, tendril::Hub& hub, int clients);
 
+// two_spinners(): a livelock: greenlets 'a' and 'b' each wait, yielding with sleep(0), for the
+// other to finish first; neither ever does. Call it inside tendril::run (SimHub reports a
+// tendril::Livelock naming both).
+void two_spinners();
 // bank_race(): a check-then-act race: two withdrawals of 80 from an account holding 100; each
 // checks the balance, yields (to write an audit log), then withdraws; the second first does some
 // work (eight yields). Throws std::logic_error on an overdraft. gevent's FIFO order never breaks

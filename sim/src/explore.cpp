@@ -511,11 +511,51 @@ ShrinkResult shrink(SimHub& hub, const Schedule& failing, const std::string& fai
   return best;
 }
 
+namespace {
+
+constexpr const char* policy_names = "fifo, random, pct, pos, portfolio or dfs";
+
+bool known_policy(const std::string& p) {
+  return p == "fifo" || p == "random" || p == "pct" || p == "pos" || p == "portfolio" || p == "dfs";
+}
+
+// Strategy is what runs one schedule: a policy and, for pct, its depth.
+struct Strategy {
+  std::string policy;
+  std::uint32_t depth = 0;
+  // name() is how file names and reports say it: random, pct-d3, pos.
+  std::string name() const { return policy == "pct" ? "pct-d" + std::to_string(depth) : policy; }
+};
+
+// strategy_for() is the strategy of the schedule with this seed. The portfolio's is a function
+// of the seed alone (not of the schedule's index), so that resuming at a seed, or rerunning one
+// seed, runs what the exploration ran; the seed is mixed first, so that sharding by seed % shards
+// does not give each shard one strategy.
+Strategy strategy_for(const ExploreOptions& o, std::uint64_t seed) {
+  if (o.policy != "portfolio") return Strategy{o.policy, o.pct_depth};
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL;  // splitmix64's finaliser
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  switch (z % 4) {
+    case 0:
+      return Strategy{"pct", 3};
+    case 1:
+      return Strategy{"random", 0};
+    case 2:
+      return Strategy{"pct", 2};
+    default:
+      return Strategy{"pos", 0};
+  }
+}
+
+}  // namespace
+
 ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   policy = env_text("TENDRIL_POLICY", policy);
-  if (policy != "fifo" && policy != "random" && policy != "pct" && policy != "dfs") {
-    throw UsageError("tendril: TENDRIL_POLICY must be fifo, random, pct or dfs, got '" + policy +
-                     "'");
+  if (!known_policy(policy)) {
+    throw UsageError("tendril: TENDRIL_POLICY must be " + std::string(policy_names) + ", got '" +
+                     policy + "'");
   }
   seed = env_number("TENDRIL_SEED", seed);
   schedules = env_number("TENDRIL_SCHEDULES", schedules, 1);
@@ -524,6 +564,12 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
   pct_steps = env_number("TENDRIL_PCT_STEPS", pct_steps);
   dfs_bound =
       static_cast<std::uint32_t>(env_number("TENDRIL_DFS_BOUND", dfs_bound, 0, max_dfs_bound));
+  dfs_bounding = env_text("TENDRIL_DFS_BOUNDING", dfs_bounding);
+  if (dfs_bounding != "delay" && dfs_bounding != "choices") {
+    throw UsageError("tendril: TENDRIL_DFS_BOUNDING must be delay or choices, got '" +
+                     dfs_bounding + "'");
+  }
+  dfs_deepening = env_number("TENDRIL_DFS_DEEPENING", dfs_deepening ? 1 : 0, 0, 1) == 1;
   artifacts = env_text("TENDRIL_ARTIFACTS", artifacts);
   replay = env_text("TENDRIL_REPLAY", replay);
   shrink_runs = env_number("TENDRIL_SHRINK", shrink_runs, 0, 100'000'000);
@@ -595,11 +641,9 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     throw UsageError("tendril::explore: shard_index " + std::to_string(o.shard_index) +
                      " is not below total_shards " + std::to_string(o.total_shards));
   }
-  if (o.policy != "fifo" && o.policy != "random" && o.policy != "pct" && o.policy != "dfs") {
-    throw UsageError(
-        "tendril::explore: ExploreOptions::policy must be fifo, random, pct or dfs, "
-        "got '" +
-        o.policy + "'");
+  if (!known_policy(o.policy)) {
+    throw UsageError("tendril::explore: ExploreOptions::policy must be " +
+                     std::string(policy_names) + ", got '" + o.policy + "'");
   }
   if (o.schedules == 0) {
     throw UsageError("tendril::explore: ExploreOptions::schedules is 0: nothing would run");
@@ -607,6 +651,11 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   if (o.pct_depth == 0 || o.pct_depth > max_pct_depth) {
     throw UsageError("tendril::explore: ExploreOptions::pct_depth must be from 1 to " +
                      std::to_string(max_pct_depth) + ", got " + std::to_string(o.pct_depth));
+  }
+  if (o.dfs_bounding != "delay" && o.dfs_bounding != "choices") {
+    throw UsageError(
+        "tendril::explore: ExploreOptions::dfs_bounding must be delay or choices, got '" +
+        o.dfs_bounding + "'");
   }
   if (o.dfs_bound > max_dfs_bound) {
     throw UsageError("tendril::explore: ExploreOptions::dfs_bound must be at most " +
@@ -641,7 +690,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
 
   std::uint64_t pct_steps = o.pct_steps;
   std::uint64_t pct_threads = 0;
-  if (o.policy == "pct" && pct_steps == 0) {
+  if ((o.policy == "pct" || o.policy == "portfolio") && pct_steps == 0) {
     // k for PCT: the number of choices a plain FIFO run offers (at least 1).
     auto counting = std::make_unique<RecordingChooser>(std::make_unique<Fifo>());
     RecordingChooser* c = counting.get();
@@ -654,7 +703,11 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
 
   std::set<std::uint64_t> hashes;
   std::unique_ptr<SimHub> hub;
-  DfsExplorer dfs(o.dfs_bound);
+  const DfsBounding bounding =
+      o.dfs_bounding == "choices" ? DfsBounding::choices : DfsBounding::delay;
+  // With deepening, level runs from 0 up to dfs_bound; each level is a fresh enumeration.
+  std::uint32_t dfs_level = o.dfs_deepening ? 0 : o.dfs_bound;
+  auto dfs = std::make_unique<DfsExplorer>(dfs_level, bounding);
   bool exhausted = false;
   InterruptGuard interrupt(o.catch_interrupt);
   Progress progress(o);
@@ -670,7 +723,11 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     std::uint64_t seed = o.seed + i;
     next_seed = seed;
     if (o.policy == "dfs") {
-      policy = dfs.next_run();
+      policy = dfs->next_run();
+      while (!policy && dfs_level < o.dfs_bound && o.dfs_deepening) {
+        dfs = std::make_unique<DfsExplorer>(++dfs_level, bounding);  // the next level
+        policy = dfs->next_run();
+      }
       if (!policy) {
         exhausted = true;  // every schedule within the bound has run
         break;
@@ -687,12 +744,15 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
       if (o.policy == "dfs" || o.policy == "fifo") break;
       continue;
     }
-    if (o.policy == "fifo") {
+    const Strategy strategy = strategy_for(o, seed);
+    if (strategy.policy == "fifo") {
       policy = std::make_unique<Fifo>();
-    } else if (o.policy == "random") {
+    } else if (strategy.policy == "random") {
       policy = std::make_unique<Random>(seed);
-    } else if (o.policy == "pct") {
-      policy = std::make_unique<Pct>(seed, o.pct_depth, pct_steps);
+    } else if (strategy.policy == "pct") {
+      policy = std::make_unique<Pct>(seed, strategy.depth, pct_steps);
+    } else if (strategy.policy == "pos") {
+      policy = std::make_unique<Pos>(seed);
     }
     auto recorder = std::make_unique<RecordingChooser>(std::move(policy));
     RecordingChooser* rec = recorder.get();
@@ -716,9 +776,12 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     const Schedule found = rec->schedule(o.test, seed);
     // The name says what made the schedule: the policy with its parameter (PCT's depth, DFS's
     // bound: runs at other bounds must not overwrite it) and the seed (DFS: the run's index).
-    std::string made_by = o.policy;
-    if (o.policy == "pct") made_by += "-d" + std::to_string(o.pct_depth);
-    if (o.policy == "dfs") made_by += "-bound" + std::to_string(o.dfs_bound);
+    std::string made_by = strategy.name();
+    if (o.policy == "dfs") {
+      made_by +=
+          (bounding == DfsBounding::delay ? "-bound" : "-choices") + std::to_string(dfs_level);
+    }
+    result.found_by = made_by;
     const std::string base = absolute(o.artifacts) + "/" + file_safe(o.test) + "-" + made_by + "-" +
                              std::to_string(seed);
     result.found_file = base + ".schedule";
@@ -770,13 +833,14 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
           in_cwd("TENDRIL_REPLAY=" + shell_quote(result.schedule_file) + " " + command);
     }
     if (o.quiet) o.quiet(false);
-    if (o.env_applied && (o.policy == "random" || o.policy == "pct")) {
-      // The artifacts folder too, so that the rerun saves where this run did.
+    if (o.env_applied && strategy.policy != "fifo" && strategy.policy != "dfs") {
+      // The artifacts folder too, so that the rerun saves where this run did. A portfolio's
+      // schedule reruns as the policy that made it.
       std::string env = "TENDRIL_ARTIFACTS=" + shell_quote(absolute(o.artifacts)) +
-                        " TENDRIL_POLICY=" + o.policy + " TENDRIL_SEED=" + std::to_string(seed) +
-                        " TENDRIL_SCHEDULES=1";
-      if (o.policy == "pct") {
-        env += " TENDRIL_PCT_DEPTH=" + std::to_string(o.pct_depth) +
+                        " TENDRIL_POLICY=" + strategy.policy +
+                        " TENDRIL_SEED=" + std::to_string(seed) + " TENDRIL_SCHEDULES=1";
+      if (strategy.policy == "pct") {
+        env += " TENDRIL_PCT_DEPTH=" + std::to_string(strategy.depth) +
                " TENDRIL_PCT_STEPS=" + std::to_string(pct_steps);
       }
       result.seed_command = in_cwd(env + " " + command);
@@ -785,6 +849,10 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   }
   result.distinct = hashes.size();
   result.exhausted = exhausted;
+  result.dfs_level = dfs_level;
+  // What a DFS bound limits, in the summary's words.
+  const std::string dfs_what = std::string(bounding == DfsBounding::delay ? "delay" : "choice") +
+                               " bound " + std::to_string(o.dfs_bound);
   summary << "tendril: explored " << o.test << " with " << o.policy;
   if (o.policy == "pct") {
     // Burckhardt et al.'s bound for one schedule, with n the greenlets seen and k the choices.
@@ -798,7 +866,14 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
                   static_cast<unsigned long long>(pct_steps), o.pct_depth, p, all);
     summary << text;
   }
-  if (o.policy == "dfs") summary << " (delay bound " << o.dfs_bound << ")";
+  if (o.policy == "portfolio") {
+    summary << " (pct depth 3, random, pct depth 2 and pos, drawn per seed)";
+  }
+  if (o.policy == "dfs") {
+    summary << " (" << dfs_what;
+    if (o.dfs_deepening) summary << ", deepening from 0; reached " << dfs_level;
+    summary << ")";
+  }
   if (o.total_shards > 1) summary << ", shard " << o.shard_index << " of " << o.total_shards;
   summary << ": " << result.schedules_run << " schedules, " << result.distinct
           << " distinct interleavings, " << result.failures
@@ -806,21 +881,27 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   if (result.interrupted) {
     summary << "tendril: interrupted (Ctrl-C) after " << result.schedules_run << " schedule"
             << (result.schedules_run == 1 ? "" : "s");
-    if (o.policy == "random" || o.policy == "pct") {
+    if (o.policy != "fifo" && o.policy != "dfs") {
       summary << "; the next seed is " << next_seed << ": resume with TENDRIL_SEED=" << next_seed;
     }
     summary << "\n";
   } else if (o.policy == "dfs" && result.ok()) {
     if (exhausted) {
-      summary << "tendril: the bounded space is exhausted: every schedule within delay bound "
-              << o.dfs_bound << " ran (" << result.schedules_run << ")\n";
+      summary << "tendril: the bounded space is exhausted: every schedule within " << dfs_what
+              << " ran (" << result.schedules_run << ")\n";
     } else {
-      summary << "tendril: stopped at the schedule limit (" << o.schedules
-              << ") before exhausting delay bound " << o.dfs_bound << "\n";
+      summary << "tendril: stopped at the schedule limit (" << o.schedules << ") before exhausting "
+              << dfs_what;
+      if (o.dfs_deepening) summary << " (at level " << dfs_level << ")";
+      summary << "\n";
     }
   }
   if (result.failures > 0) {
     summary << "tendril: failure: " << result.failure << "\n";
+    if (o.policy == "portfolio") {
+      summary << "tendril: found by the portfolio's " << result.found_by << " (seed "
+              << failing_seed << ")\n";
+    }
     if (!result.save_error.empty()) {
       summary << "tendril: could not save the schedule: " << result.save_error << "\n";
     }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// policies.cpp: PCT and the delay-bounded depth-first explorer.
+// policies.cpp: PCT, POS and the bounded depth-first explorer.
 #include <algorithm>
 #include <cmath>
 
@@ -96,6 +96,36 @@ std::uint32_t Pct::choose(const ChoicePoint& point) {
   return pick;
 }
 
+std::uint64_t Pos::priority_of(std::uint64_t key) {
+  auto [it, fresh] = priority_.try_emplace(key, 0);
+  if (fresh) {
+    // 64 random bits; ties (vanishingly rare) go to the earlier alternative.
+    it->second = (std::uint64_t{rng_.below(UINT32_MAX)} << 32) | rng_.below(UINT32_MAX);
+  }
+  return it->second;
+}
+
+std::uint32_t Pos::choose(const ChoicePoint& point) {
+  if (point.kind == ChoiceKind::random) return rng_.below(point.n);
+  const std::uint32_t n = point.n;
+  if (keys_.size() < n) keys_.resize(n);
+  point.keys(keys_.data());
+  // First appearances draw their priorities in alternative order (deterministic).
+  std::uint32_t best = 0;
+  std::uint64_t best_priority = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const std::uint64_t p = priority_of(keys_[i]);
+    if (i == 0 || p > best_priority) {
+      best = i;
+      best_priority = p;
+    }
+  }
+  priority_.erase(keys_[best]);  // its next event draws a new priority
+  return best;
+}
+
+std::string Pos::describe() const { return "pos(seed=" + std::to_string(seed_) + ")"; }
+
 // RunChooser follows the explorer's prefix, answers 0 beyond it, and records every choice.
 class DfsExplorer::RunChooser final : public Chooser {
  public:
@@ -108,7 +138,8 @@ class DfsExplorer::RunChooser final : public Chooser {
     return answer;
   }
   std::string describe() const override {
-    return "dfs(bound=" + std::to_string(owner_.bound_) + ",run=" + std::to_string(run_) + ")";
+    return std::string(owner_.bounding_ == DfsBounding::delay ? "dfs(bound=" : "dfs(choices=") +
+           std::to_string(owner_.bound_) + ",run=" + std::to_string(run_) + ")";
   }
 
  private:
@@ -123,13 +154,17 @@ std::unique_ptr<Chooser> DfsExplorer::next_run() {
     std::vector<std::uint32_t> next;
     bool found = false;
     std::uint64_t cost_before = 0;
+    // cost(answer): what one answer adds to a schedule's cost under the bounding.
+    const auto cost = [this](std::uint32_t answer) -> std::uint64_t {
+      return bounding_ == DfsBounding::delay ? answer : (answer != 0 ? 1 : 0);
+    };
     std::vector<std::uint64_t> prefix_cost(path_.size() + 1, 0);
     for (std::size_t j = 0; j < path_.size(); ++j)
-      prefix_cost[j + 1] = prefix_cost[j] + path_[j].answer;
+      prefix_cost[j + 1] = prefix_cost[j] + cost(path_[j].answer);
     for (std::size_t j = path_.size(); j-- > 0;) {
       cost_before = prefix_cost[j];
       const std::uint32_t a = path_[j].answer + 1;
-      if (a < path_[j].n && cost_before + a <= bound_) {
+      if (a < path_[j].n && cost_before + cost(a) <= bound_) {
         for (std::size_t k = 0; k < j; ++k) next.push_back(path_[k].answer);
         next.push_back(a);
         found = true;

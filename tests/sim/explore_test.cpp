@@ -14,10 +14,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <regex>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "seeds.hpp"
 #include "tendril/explore_gtest.hpp"
@@ -202,19 +204,7 @@ TEST(Explore, LivelockWithDefaultOptionsIsReportedInBoundedMemory) {
     o.artifacts = artifacts();
     o.read_replay_env = false;
     o.progress = "off";
-    const auto r = tendril::explore(o, [] {
-      bool a_done = false;
-      bool b_done = false;
-      auto a = tendril::spawn("a", [&] {
-        while (!b_done) tendril::sleep(0s);
-        a_done = true;
-      });
-      auto b = tendril::spawn("b", [&] {
-        while (!a_done) tendril::sleep(0s);
-        b_done = true;
-      });
-      tendril::joinall({a, b});
-    });
+    const auto r = tendril::explore(o, seeds::two_spinners);
     const bool as_expected =
         !r.ok() && r.schedules_run == 1 &&
         r.failure.rfind(
@@ -622,6 +612,206 @@ TEST(ExploreLongRuns, DfsSaysWhetherItExhaustedTheBound) {
       << cut.summary;
 }
 
+namespace {
+
+// lost_update_behind_noise(): `a` reads a counter, yields, writes it back plus one; `b` yields
+// twice, then increments. Eight noise greenlets queue between them, so each wakeup of b that must
+// go ahead of a's is the 9th or 10th entry of the ready queue: a delay cost of about 9 apiece,
+// but two answers away from FIFO in all.
+void lost_update_behind_noise() {
+  int counter = 0;
+  auto a = tendril::spawn("a", [&counter] {
+    const int v = counter;
+    tendril::sleep(0s);
+    counter = v + 1;
+  });
+  std::vector<tendril::Ref<tendril::Greenlet>> all{a};
+  for (int i = 0; i < 8; ++i) {
+    all.push_back(tendril::spawn([] {
+      for (int k = 0; k < 3; ++k) tendril::sleep(0s);
+    }));
+  }
+  all.push_back(tendril::spawn("b", [&counter] {
+    tendril::sleep(0s);
+    tendril::sleep(0s);
+    ++counter;
+  }));
+  tendril::joinall(all);
+  if (counter != 2) throw std::logic_error("lost update: counter is " + std::to_string(counter));
+}
+
+}  // namespace
+
+// Delay bounding cannot afford a bug that needs far entries of the ready queue; bounding the
+// number of answers away from FIFO finds it at bound 2, and iterative deepening says it got there
+// after exhausting bounds 0 and 1.
+TEST(ExploreDfs, ChoiceBoundingReachesFarEntries) {
+  auto o = options("dfs", 100000);
+  o.test = "Explore.DfsChoices";
+  o.dfs_bound = 3;
+  const auto delay = tendril::explore(o, lost_update_behind_noise);
+  EXPECT_TRUE(delay.ok()) << delay.summary;
+  EXPECT_TRUE(delay.exhausted) << delay.summary;
+  EXPECT_GT(delay.schedules_run, 1000u);  // more runs than the choice bound needs, all passing
+
+  o.dfs_bounding = "choices";
+  o.dfs_bound = 2;
+  const auto choices = tendril::explore(o, lost_update_behind_noise);
+  ASSERT_FALSE(choices.ok()) << choices.summary;
+  EXPECT_EQ(choices.failure, "std::logic_error: lost update: counter is 1");
+  EXPECT_EQ(choices.minimal_away, 2u);
+  const std::string name = std::filesystem::path(choices.found_file).filename().string();
+  EXPECT_EQ(name.rfind("Explore_DfsChoices-dfs-choices2-", 0), 0u) << name;
+  EXPECT_NE(choices.summary.find("with dfs (choice bound 2)"), std::string::npos)
+      << choices.summary;
+
+  o.dfs_deepening = true;
+  o.dfs_bound = 5;
+  const auto deep = tendril::explore(o, lost_update_behind_noise);
+  ASSERT_FALSE(deep.ok()) << deep.summary;
+  EXPECT_EQ(deep.dfs_level, 2u);   // levels 0 and 1 have no failing schedule
+  EXPECT_EQ(deep.found_away, 2u);  // so the first failure found is one of the cheapest
+  EXPECT_NE(deep.summary.find("with dfs (choice bound 5, deepening from 0; reached 2)"),
+            std::string::npos)
+      << deep.summary;
+}
+
+// With deepening and no failure, every level up to the bound is exhausted in turn; the total
+// counts each level's runs (level 1 reruns level 0's one schedule).
+TEST(ExploreDfs, DeepeningExhaustsEveryLevel) {
+  auto body = [] {
+    auto a = tendril::spawn([] { tendril::sleep(0s); });
+    auto b = tendril::spawn([] { tendril::sleep(0s); });
+    tendril::joinall({a, b});
+  };
+  auto o = options("dfs", 100000);
+  o.test = "Explore.DfsDeepening";
+  o.dfs_bounding = "choices";
+  std::vector<std::uint64_t> level_runs;
+  for (std::uint32_t bound : {0u, 1u, 2u}) {
+    o.dfs_bound = bound;
+    level_runs.push_back(tendril::explore(o, body).schedules_run);
+  }
+  o.dfs_deepening = true;
+  const auto deep = tendril::explore(o, body);
+  EXPECT_TRUE(deep.exhausted);
+  EXPECT_EQ(deep.dfs_level, 2u);
+  EXPECT_EQ(level_runs[0], 1u);
+  EXPECT_LT(level_runs[1], level_runs[2]);
+  EXPECT_EQ(deep.schedules_run, level_runs[0] + level_runs[1] + level_runs[2]);
+  EXPECT_NE(deep.summary.find("tendril: the bounded space is exhausted: every schedule within "
+                              "choice bound 2 ran (" +
+                              std::to_string(deep.schedules_run) + ")\n"),
+            std::string::npos)
+      << deep.summary;
+}
+
+// Bad DFS settings, in the options or the environment, are UsageErrors naming them.
+TEST(ExploreDfs, BadBoundingIsRefused) {
+  auto o = options("dfs", 10);
+  o.test = "Explore.DfsBad";
+  o.dfs_bounding = "preemptions";
+  try {
+    tendril::explore(o, [] {});
+    ADD_FAILURE() << "no UsageError";
+  } catch (const tendril::UsageError& e) {
+    EXPECT_STREQ(e.what(),
+                 "tendril::explore: ExploreOptions::dfs_bounding must be delay or choices, got "
+                 "'preemptions'");
+  }
+  ::setenv("TENDRIL_DFS_BOUNDING", "Choices", 1);
+  try {
+    tendril::ExploreOptions().from_env();
+    ADD_FAILURE() << "no UsageError";
+  } catch (const tendril::UsageError& e) {
+    EXPECT_STREQ(e.what(), "tendril: TENDRIL_DFS_BOUNDING must be delay or choices, got 'Choices'");
+  }
+  ::setenv("TENDRIL_DFS_BOUNDING", "choices", 1);
+  ::setenv("TENDRIL_DFS_DEEPENING", "yes", 1);
+  std::string what;
+  try {
+    tendril::ExploreOptions().from_env();
+  } catch (const tendril::UsageError& e) {
+    what = e.what();
+  }
+  ::setenv("TENDRIL_DFS_DEEPENING", "1", 1);
+  const auto good = tendril::ExploreOptions().from_env();
+  ::unsetenv("TENDRIL_DFS_BOUNDING");
+  ::unsetenv("TENDRIL_DFS_DEEPENING");
+  EXPECT_NE(what.find("TENDRIL_DFS_DEEPENING"), std::string::npos) << what;
+  EXPECT_NE(what.find("'yes'"), std::string::npos) << what;
+  EXPECT_EQ(good.dfs_bounding, "choices");
+  EXPECT_TRUE(good.dfs_deepening);
+}
+
+// POS finds the bank race too, and is deterministic: the same seed gives the same schedule.
+TEST(ExplorePortfolio, PosFindsTheBankRaceDeterministically) {
+  auto o = options("pos");
+  o.test = "Explore.Pos";
+  const auto first = tendril::explore(o, seeds::bank_race);
+  ASSERT_FALSE(first.ok()) << first.summary;
+  EXPECT_EQ(first.failure, "std::logic_error: overdraft: balance is -60");
+  EXPECT_EQ(first.found_by, "pos");
+  const auto again = tendril::explore(o, seeds::bank_race);
+  EXPECT_EQ(again.schedules_run, first.schedules_run);
+  EXPECT_EQ(read_file(again.found_file), read_file(first.found_file));
+  const std::string name = std::filesystem::path(first.found_file).filename().string();
+  EXPECT_EQ(name, "Explore_Pos-pos-" + std::to_string(first.schedules_run) + ".schedule");
+}
+
+// The portfolio draws each schedule's strategy from its seed: all four appear over 40 seeds, and
+// a seed always draws the same one.
+TEST(ExplorePortfolio, EachSeedDrawsOneOfFourStrategies) {
+  auto o = options("portfolio", 1);
+  o.test = "Explore.PortfolioDraw";
+  o.shrink_runs = 0;
+  o.trace_max_steps = 0;
+  std::map<std::string, int> drawn;
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    o.seed = seed;
+    const auto r = tendril::explore(o, [] { throw std::runtime_error("always"); });
+    ASSERT_FALSE(r.ok());
+    ++drawn[r.found_by];
+    EXPECT_EQ(tendril::explore(o, [] { throw std::runtime_error("always"); }).found_by, r.found_by);
+  }
+  EXPECT_EQ(drawn.size(), 4u);
+  for (const char* s : {"pct-d3", "random", "pct-d2", "pos"}) {
+    EXPECT_GE(drawn[s], 4) << s;  // roughly 10 each
+  }
+}
+
+// A failure found by the portfolio names the strategy that found it, in the report and the file
+// name, and its seed command reruns that strategy alone at that seed: the same schedule.
+TEST(ExplorePortfolio, FailureNamesItsStrategyAndItsSeedCommandRerunsIt) {
+  auto o = options("portfolio");
+  o.test = "Explore.Portfolio";
+  o.env_applied = true;  // print the seed form, as after from_env()
+  const auto r = tendril::explore(o, seeds::bank_race);
+  ASSERT_FALSE(r.ok()) << r.summary;
+  EXPECT_EQ(r.failure, "std::logic_error: overdraft: balance is -60");
+  const std::string seed = std::to_string(o.seed + r.schedules_run - 1);
+  EXPECT_NE(
+      r.summary.find("tendril: found by the portfolio's " + r.found_by + " (seed " + seed + ")\n"),
+      std::string::npos)
+      << r.summary;
+  const std::string name = std::filesystem::path(r.found_file).filename().string();
+  EXPECT_EQ(name, "Explore_Portfolio-" + r.found_by + "-" + seed + ".schedule");
+  auto alone = options("random", 1);
+  alone.test = o.test;
+  alone.seed = o.seed + r.schedules_run - 1;
+  alone.policy = r.found_by.rfind("pct", 0) == 0 ? "pct" : r.found_by;
+  if (alone.policy == "pct") alone.pct_depth = r.found_by == "pct-d3" ? 3 : 2;
+  EXPECT_NE(r.seed_command.find("TENDRIL_POLICY=" + alone.policy + " TENDRIL_SEED=" + seed +
+                                " TENDRIL_SCHEDULES=1"),
+            std::string::npos)
+      << r.seed_command;
+  const std::string found = read_file(r.found_file);
+  const auto rerun = tendril::explore(alone, seeds::bank_race);
+  ASSERT_FALSE(rerun.ok()) << rerun.summary;
+  EXPECT_EQ(rerun.failure, r.failure);
+  EXPECT_EQ(read_file(rerun.found_file), found);
+}
+
 // Bad progress settings in the environment are UsageErrors naming the variable.
 TEST(ExploreLongRuns, BadProgressEnvironment) {
   ::setenv("TENDRIL_PROGRESS_EVERY", "soon", 1);
@@ -833,7 +1023,8 @@ TEST(ExploreBadInput, OptionsThatMeanNothingAreRefused) {
   o = {};
   o.policy = "chaos";
   EXPECT_EQ(what_of(o),
-            "tendril::explore: ExploreOptions::policy must be fifo, random, pct or dfs, got "
+            "tendril::explore: ExploreOptions::policy must be fifo, random, pct, pos, portfolio or "
+            "dfs, got "
             "'chaos'");
 }
 

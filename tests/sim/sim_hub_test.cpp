@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "seeds.hpp"
 #include "tendril/sim.hpp"
 #include "tendril/trace.hpp"
 
@@ -195,19 +196,7 @@ TEST(SimHub, LivelockOfTwoSpinnersIsReportedWithDefaults) {
   SimHub hub;
   std::string what;
   try {
-    tendril::run(hub, [] {
-      bool a_done = false;
-      bool b_done = false;
-      auto a = tendril::spawn("a", [&] {
-        while (!b_done) tendril::sleep(0s);
-        a_done = true;
-      });
-      auto b = tendril::spawn("b", [&] {
-        while (!a_done) tendril::sleep(0s);
-        b_done = true;
-      });
-      tendril::joinall({a, b});
-    });
+    tendril::run(hub, seeds::two_spinners);
   } catch (const tendril::Livelock& e) {
     what = e.what();
   }
