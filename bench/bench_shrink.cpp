@@ -155,6 +155,34 @@ void long_delay(int noise) {
   tendril::joinall(all);
 }
 
+// kills_then_lost_update(): five spinners, each killed while its sleep(0) wakeup is queued (a
+// kill leaves that wakeup stale), yielding alongside a lost update of depth 2 between `a` and
+// `b` (as lost_update(2, 0)).
+void kills_then_lost_update() {
+  int counter = 0;
+  std::vector<tendril::Ref<tendril::Greenlet>> spinners;
+  for (int i = 0; i < 5; ++i) {
+    spinners.push_back(tendril::spawn([] {
+      for (;;) tendril::sleep(0s);
+    }));
+  }
+  auto a = tendril::spawn("a", [&counter] {
+    const int v = counter;
+    tendril::sleep(0s);
+    counter = v + 1;
+  });
+  auto b = tendril::spawn("b", [&counter, &spinners] {
+    for (auto& s : spinners) {
+      s->kill(nullptr, false);
+      tendril::sleep(0s);
+    }
+    ++counter;
+  });
+  tendril::joinall({a, b});
+  tendril::killall(spinners);
+  if (counter != 2) throw std::logic_error("lost update: counter is " + std::to_string(counter));
+}
+
 struct Bug {
   std::string name;
   std::uint64_t depth;
@@ -249,6 +277,7 @@ int main(int argc, char** argv) {
     bugs.push_back({"lost update, 2 far entries, 8 noise", 2, lost_update_far});
     bugs.push_back({"a starved past b's 20 steps, no noise", 20, [] { long_delay(0); }});
     bugs.push_back({"a starved past b's 20 steps, 6 noise", 20, [] { long_delay(6); }});
+    bugs.push_back({"lost update among killed spinners", 5, kills_then_lost_update});
     find_table(bugs);
     return 0;
   }

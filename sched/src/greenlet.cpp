@@ -217,6 +217,7 @@ void Greenlet::on_death() noexcept {
 
 void Greenlet::die_before_start(std::exception_ptr error) {
   Ref<Greenlet> keep(this);
+  ++hub_->kills_;  // its queued start, if any, is stale now (Hub::is_stale)
   const bool was_live = state_ == State::scheduled;
   if (start_timer_ != 0) hub_->cancel_timer(std::exchange(start_timer_, 0));
   if (is_greenlet_exit(error)) {

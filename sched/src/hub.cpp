@@ -271,6 +271,22 @@ void Hub::reset_core() {
   next_id_ = 1;
   next_object_id_ = 1;
   steps_ = 0;
+  kills_ = 0;
+}
+
+bool Hub::stale_other(const Callback& cb) noexcept {
+  if (cb.fn == &Greenlet::start_cb) {
+    return static_cast<const Greenlet*>(cb.obj)->state_ != Greenlet::State::scheduled;
+  }
+  if (cb.fn == &Hub::throw_cb) {
+    const auto* req = static_cast<const ThrowRequest*>(cb.obj);
+    if (req->waker.greenlet != nullptr) return false;
+    for (const auto& g : req->targets) {
+      if (g->state_ != Greenlet::State::dead) return false;
+    }
+    return true;
+  }
+  return false;
 }
 
 void Hub::set_observer(Observer* observer) {
@@ -436,6 +452,7 @@ void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
   // (from a greenlet being killed) finds it already leaving.
   if (g == g->hub_->leaving_) [[unlikely]]
     return;
+  ++g->hub_->kills_;
   if (g->state_ != Greenlet::State::running) {
     g->die_before_start(error);
     return;

@@ -447,8 +447,15 @@ void SimHub::run_loop() {
     if (stop_requested()) return;
     // 1. Callbacks, until the queue is empty, including ones queued meanwhile.
     while (!ready_.empty()) {
-      const std::size_t n = ready_.size();
+      std::size_t n = ready_.size();
       std::size_t i = 0;
+      if (n > 1 && !fifo_ && stale_possible()) [[unlikely]] {
+        // A callback that would do nothing (the wakeup of a wait a kill already ended) is no
+        // alternative: drop it before choosing (Hub::is_stale). Only a kill makes one, so runs
+        // without kills never scan.
+        n -= ready_.remove_if([](const Callback& cb) { return Hub::is_stale(cb); });
+        if (n == 0) continue;
+      }
       if (n > 1 && !fifo_) {
         if (log_zeros_) {
           record_default_ready(n);

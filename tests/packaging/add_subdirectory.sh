@@ -5,7 +5,7 @@
 # tendril's tests in the user's ctest, no build type written into the user's cache, C++20 carried
 # by the targets (the user's hello program, which sets no standard, builds and runs), and the
 # real hub and the renderer left out on request (no libev or Graphviz needed); and the README's
-# FetchContent snippet configures.
+# FetchContent snippet configures, builds and runs.
 set -eu
 src=$1
 build=$2
@@ -31,8 +31,12 @@ fi
 cmake --build "$build" --target hello -j2 >/dev/null
 "$build/hello"
 # The same project through the README's FetchContent snippet (the source dir overridden: no
-# download): configured and generated, so its targets (tendril::sim) exist.
+# download): configured, built and run.
 cmake -S "$src/tests/packaging/consumer" -B "$build-fetchcontent" -DTENDRIL_SOURCE_DIR="$src" \
   -DTENDRIL_FETCHCONTENT=ON -DTENDRIL_BUILD_REALIO=OFF -DTENDRIL_BUILD_VIZ=OFF \
   >"$build-fetchcontent.log" 2>&1 ||
   { cat "$build-fetchcontent.log" >&2; echo "add_subdirectory: FetchContent failed" >&2; exit 1; }
+cmake --build "$build-fetchcontent" --target hello -j2 >>"$build-fetchcontent.log" 2>&1 ||
+  { cat "$build-fetchcontent.log" >&2; echo "add_subdirectory: the FetchContent build failed" >&2
+    exit 1; }
+"$build-fetchcontent/hello"

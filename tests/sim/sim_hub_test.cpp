@@ -425,6 +425,53 @@ TEST(SimHub, StepLimitTeardownUnwindsOthersBeforeMain) {
   EXPECT_EQ(hub.live_greenlets(), 0u);
 }
 
+// A kill ends its target's wait before the target's queued sleep(0) wakeup runs: that wakeup
+// would do nothing, so no policy is offered it as an alternative (it used to be one, and every
+// policy spent choices on it).
+TEST(SimHub, StaleWakeupsAreNotOffered) {
+  struct Watch final : tendril::Chooser {
+    std::vector<Ref<tendril::Greenlet>> watched;
+    int choices = 0;
+    int offered_dead = 0;
+    tendril::Random rng{7};
+    std::uint32_t choose(const tendril::ChoicePoint& p) override {
+      ++choices;
+      if (p.kind == tendril::ChoiceKind::ready) {
+        for (std::uint32_t i = 0; i < p.n; ++i) {
+          for (const auto& g : watched) {
+            if (g->dead() && g->id() == p.key(i)) ++offered_dead;
+          }
+        }
+      }
+      return rng.below(p.n);
+    }
+  };
+  auto chooser = std::make_unique<Watch>();
+  Watch* watch = chooser.get();
+  SimHub hub(std::move(chooser));
+  int killed = 0;
+  tendril::run(hub, [&] {
+    for (int round = 0; round < 20; ++round) {
+      auto spinner = tendril::spawn("spinner", [] {
+        for (;;) tendril::sleep(0s);
+      });
+      auto other = tendril::spawn("other", [] {
+        for (int k = 0; k < 3; ++k) tendril::sleep(0s);
+      });
+      watch->watched.push_back(spinner);
+      tendril::sleep(0s);
+      tendril::sleep(0s);
+      spinner->kill(nullptr, false);  // queued: the spinner's own wakeup is queued too
+      other->join();
+      spinner->join();
+      killed += spinner->dead() ? 1 : 0;
+    }
+  });
+  EXPECT_EQ(killed, 20);
+  EXPECT_GT(watch->choices, 40);
+  EXPECT_EQ(watch->offered_dead, 0);
+}
+
 // An exception leaving main kills the others first. One that catches GreenletExit and blocks again
 // is unwound by force after the rounds of kills, still before main's locals die; then main unwinds
 // and run() rethrows its exception.

@@ -234,6 +234,14 @@ inline void Hub::resume(Greenlet* g, Resume why) {
   }
 }
 
+inline bool Hub::is_stale(const Callback& cb) noexcept {
+  if (cb.fn == &Hub::wake_cb || cb.fn == &Hub::yield_cb) {
+    const auto* g = static_cast<const Greenlet*>(cb.obj);
+    return g->state_ != Greenlet::State::running || g->wait_seq_ != cb.arg;
+  }
+  return (cb.fn == &Greenlet::start_cb || cb.fn == &Hub::throw_cb) && stale_other(cb);
+}
+
 inline void Hub::switch_to_hub() {
   // Dense stacks without kernel guard regions: check the page under the stack and the stack
   // pointer at every switch out.

@@ -87,6 +87,29 @@ class ReadyQueue {
   }
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
+  // remove_if() discards, unrun, every callback for which pred(callback) is true, keeping the
+  // others in order; returns how many were discarded. The discards run after the queue is
+  // consistent again (a discard may release the last reference to a greenlet).
+  template <class Pred>
+  std::size_t remove_if(Pred pred) {
+    const std::size_t mask = capacity_ - 1;
+    std::size_t first = 0;  // a read-only pass first: usually nothing is removed
+    while (first < size_ && !pred(slots_[(head_ + first) & mask])) ++first;
+    if (first == size_) return 0;
+    std::vector<Callback> gone;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < size_; ++i) {
+      const Callback cb = slots_[(head_ + i) & mask];
+      if (pred(cb)) {
+        gone.push_back(cb);
+      } else {
+        slots_[(head_ + kept++) & mask] = cb;
+      }
+    }
+    size_ = kept;
+    for (Callback& cb : gone) cb.discard();
+    return gone.size();
+  }
   // clear() discards every queued callback unrun, oldest first.
   void clear() noexcept;
 
@@ -310,6 +333,12 @@ class Hub {
   static const Greenlet& yielder(const Callback& cb) noexcept {
     return *static_cast<const Greenlet*>(cb.obj);
   }
+  // is_stale() says whether running cb would do nothing: the wakeup of a wait that has ended (a
+  // kill ended it first), the start of a greenlet killed before it started, or a kill whose every
+  // target is dead. SimHub leaves such callbacks out of its choices (a choice of one would be no
+  // choice at all). Only kills make them: stale_possible() says whether this run has had one.
+  static bool is_stale(const Callback& cb) noexcept;  // inline in greenlet.hpp
+  bool stale_possible() const noexcept { return kills_ != 0; }
   // discard_ready() drops every queued callback unrun; hubs call it on destruction.
   void discard_ready() noexcept { ready_.clear(); }
   // begin_run() is called by run_main() before main starts (for per-run budgets).
@@ -385,6 +414,8 @@ class Hub {
   std::uint64_t steps_ = 0;
   bool stop_ = false;
   bool running_ = false;
+  std::uint64_t kills_ = 0;  // kills delivered in this run (see is_stale)
+  static bool stale_other(const Callback& cb) noexcept;  // a start or a kill
   // leaving_: main, parked in main_exception_leaving() until the others are dead; else nullptr.
   Greenlet* leaving_ = nullptr;
   std::uint64_t next_death_seq_ = 1;  // numbers greenlet deaths (joinall's order)
