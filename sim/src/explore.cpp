@@ -513,6 +513,21 @@ ShrinkResult shrink(SimHub& hub, const Schedule& failing, const std::string& fai
 
 namespace {
 
+std::uint64_t mix64(std::uint64_t z) noexcept {  // splitmix64's finaliser
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::uint64_t schedule_seed(std::uint64_t base, std::uint64_t i) noexcept {
+  return i == 0 ? base : mix64(base ^ mix64(i));
+}
+
+namespace {
+
 constexpr const char* policy_names = "fifo, random, pct, pos, portfolio or dfs";
 
 bool known_policy(const std::string& p) {
@@ -533,11 +548,7 @@ struct Strategy {
 // does not give each shard one strategy.
 Strategy strategy_for(const ExploreOptions& o, std::uint64_t seed) {
   if (o.policy != "portfolio") return Strategy{o.policy, o.pct_depth};
-  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL;  // splitmix64's finaliser
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  switch (z % 4) {
+  switch (mix64(seed) % 4) {
     case 0:
       return Strategy{"pct", 3};
     case 1:
@@ -558,6 +569,7 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
                      policy + "'");
   }
   seed = env_number("TENDRIL_SEED", seed);
+  first_schedule = env_number("TENDRIL_FIRST_SCHEDULE", first_schedule, 0, max_first_schedule);
   schedules = env_number("TENDRIL_SCHEDULES", schedules, 1);
   pct_depth =
       static_cast<std::uint32_t>(env_number("TENDRIL_PCT_DEPTH", pct_depth, 1, max_pct_depth));
@@ -648,6 +660,11 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   if (o.schedules == 0) {
     throw UsageError("tendril::explore: ExploreOptions::schedules is 0: nothing would run");
   }
+  if (o.first_schedule > max_first_schedule) {
+    throw UsageError("tendril::explore: ExploreOptions::first_schedule must be at most " +
+                     std::to_string(max_first_schedule) + ", got " +
+                     std::to_string(o.first_schedule));
+  }
   if (o.pct_depth == 0 || o.pct_depth > max_pct_depth) {
     throw UsageError("tendril::explore: ExploreOptions::pct_depth must be from 1 to " +
                      std::to_string(max_pct_depth) + ", got " + std::to_string(o.pct_depth));
@@ -711,7 +728,9 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   bool exhausted = false;
   InterruptGuard interrupt(o.catch_interrupt);
   Progress progress(o);
-  std::uint64_t next_seed = o.seed;
+  const bool seeded = o.policy != "fifo" && o.policy != "dfs";
+  const std::uint64_t first = seeded ? o.first_schedule : 0;
+  std::uint64_t next_index = first;
   std::uint64_t failing_seed = 0;
   const std::uint64_t limit = o.policy == "fifo" ? 1 : o.schedules;
   for (std::uint64_t i = 0; i < limit; ++i) {
@@ -720,8 +739,8 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
       break;
     }
     std::unique_ptr<Chooser> policy;
-    std::uint64_t seed = o.seed + i;
-    next_seed = seed;
+    std::uint64_t seed = schedule_seed(o.seed, first + i);
+    next_index = first + i;
     if (o.policy == "dfs") {
       policy = dfs->next_run();
       while (!policy && dfs_level < o.dfs_bound && o.dfs_deepening) {
@@ -759,7 +778,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     const std::string failure = run_once(o.sim, std::move(recorder), body, hub, checks);
     const std::uint64_t run_steps = hub->steps();
     ++result.schedules_run;
-    next_seed = seed + 1;
+    next_index = first + i + 1;
     hashes.insert(hub->schedule_hash());
     pct_threads = std::max<std::uint64_t>(pct_threads, hub->greenlets_created());
     progress.update(result.schedules_run, hashes.size(), failure.empty() ? 0 : 1);
@@ -773,6 +792,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     // reruns are quiet (no greenlet error printed, GoogleTest failures swallowed by the helper).
     result.failures = 1;
     failing_seed = seed;
+    result.seed = seed;
     const Schedule found = rec->schedule(o.test, seed);
     // The name says what made the schedule: the policy with its parameter (PCT's depth, DFS's
     // bound: runs at other bounds must not overwrite it) and the seed (DFS: the run's index).
@@ -881,8 +901,9 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   if (result.interrupted) {
     summary << "tendril: interrupted (Ctrl-C) after " << result.schedules_run << " schedule"
             << (result.schedules_run == 1 ? "" : "s");
-    if (o.policy != "fifo" && o.policy != "dfs") {
-      summary << "; the next seed is " << next_seed << ": resume with TENDRIL_SEED=" << next_seed;
+    if (seeded) {
+      summary << "; the next schedule is #" << next_index << ": resume with TENDRIL_SEED=" << o.seed
+              << " TENDRIL_FIRST_SCHEDULE=" << next_index;
     }
     summary << "\n";
   } else if (o.policy == "dfs" && result.ok()) {

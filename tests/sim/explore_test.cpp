@@ -526,7 +526,8 @@ TEST(ExploreFailures, ReplayCommandsArePasteable) {
   ASSERT_TRUE(std::filesystem::path(r.schedule_file).is_absolute()) << r.schedule_file;
   const std::string cd = "cd " + std::filesystem::current_path().string() + " && ";
   EXPECT_EQ(r.replay_command, cd + "TENDRIL_REPLAY=" + r.schedule_file + " ./the-test");
-  const std::uint64_t seed = o.seed + r.schedules_run - 1;
+  const std::uint64_t seed = r.seed;
+  EXPECT_EQ(seed, tendril::schedule_seed(o.seed, r.schedules_run - 1));
   EXPECT_EQ(r.seed_command, cd + "TENDRIL_ARTIFACTS=" + artifacts() +
                                 " TENDRIL_POLICY=random TENDRIL_SEED=" + std::to_string(seed) +
                                 " TENDRIL_SCHEDULES=1 ./the-test");
@@ -553,8 +554,8 @@ TEST(ExploreLongRuns, ACtrlCEndsTheExplorationWithASummary) {
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.failures, 0u);
   EXPECT_EQ(r.schedules_run, 5u);
-  EXPECT_NE(r.summary.find("tendril: interrupted (Ctrl-C) after 5 schedules; the next seed is 45: "
-                           "resume with TENDRIL_SEED=45\n"),
+  EXPECT_NE(r.summary.find("tendril: interrupted (Ctrl-C) after 5 schedules; the next schedule is "
+                           "#5: resume with TENDRIL_SEED=40 TENDRIL_FIRST_SCHEDULE=5\n"),
             std::string::npos)
       << r.summary;
   struct sigaction now {};
@@ -756,7 +757,7 @@ TEST(ExplorePortfolio, PosFindsTheBankRaceDeterministically) {
   EXPECT_EQ(again.schedules_run, first.schedules_run);
   EXPECT_EQ(read_file(again.found_file), read_file(first.found_file));
   const std::string name = std::filesystem::path(first.found_file).filename().string();
-  EXPECT_EQ(name, "Explore_Pos-pos-" + std::to_string(first.schedules_run) + ".schedule");
+  EXPECT_EQ(name, "Explore_Pos-pos-" + std::to_string(first.seed) + ".schedule");
 }
 
 // The portfolio draws each schedule's strategy from its seed: all four appear over 40 seeds, and
@@ -789,7 +790,7 @@ TEST(ExplorePortfolio, FailureNamesItsStrategyAndItsSeedCommandRerunsIt) {
   const auto r = tendril::explore(o, seeds::bank_race);
   ASSERT_FALSE(r.ok()) << r.summary;
   EXPECT_EQ(r.failure, "std::logic_error: overdraft: balance is -60");
-  const std::string seed = std::to_string(o.seed + r.schedules_run - 1);
+  const std::string seed = std::to_string(r.seed);
   EXPECT_NE(
       r.summary.find("tendril: found by the portfolio's " + r.found_by + " (seed " + seed + ")\n"),
       std::string::npos)
@@ -798,7 +799,7 @@ TEST(ExplorePortfolio, FailureNamesItsStrategyAndItsSeedCommandRerunsIt) {
   EXPECT_EQ(name, "Explore_Portfolio-" + r.found_by + "-" + seed + ".schedule");
   auto alone = options("random", 1);
   alone.test = o.test;
-  alone.seed = o.seed + r.schedules_run - 1;
+  alone.seed = r.seed;
   alone.policy = r.found_by.rfind("pct", 0) == 0 ? "pct" : r.found_by;
   if (alone.policy == "pct") alone.pct_depth = r.found_by == "pct-d3" ? 3 : 2;
   EXPECT_NE(r.seed_command.find("TENDRIL_POLICY=" + alone.policy + " TENDRIL_SEED=" + seed +
@@ -810,6 +811,51 @@ TEST(ExplorePortfolio, FailureNamesItsStrategyAndItsSeedCommandRerunsIt) {
   ASSERT_FALSE(rerun.ok()) << rerun.summary;
   EXPECT_EQ(rerun.failure, r.failure);
   EXPECT_EQ(read_file(rerun.found_file), found);
+}
+
+// Schedule i's seed is the base seed for i = 0 and a hash of (base, i) after: explorations from
+// consecutive base seeds share no schedule (with seed + i they shared all but one), and the
+// first one's seed is the base, so a printed seed reruns with TENDRIL_SCHEDULES=1.
+TEST(ExploreSeeds, ConsecutiveBasesDoNotOverlap) {
+  std::set<std::uint64_t> first, second;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    first.insert(tendril::schedule_seed(1, i));
+    second.insert(tendril::schedule_seed(2, i));
+  }
+  EXPECT_EQ(first.size(), 1000u);
+  std::vector<std::uint64_t> shared;
+  std::set_intersection(first.begin(), first.end(), second.begin(), second.end(),
+                        std::back_inserter(shared));
+  EXPECT_TRUE(shared.empty()) << shared.size() << " seeds shared";
+  EXPECT_EQ(tendril::schedule_seed(77, 0), 77u);
+  EXPECT_NE(tendril::schedule_seed(77, 1), 78u);
+}
+
+// An interrupted exploration resumes where it stopped: first_schedule = k runs schedule k's seed
+// first, the one a full run would have run k-th.
+TEST(ExploreSeeds, FirstScheduleResumesAtThatSchedule) {
+  auto o = options("random", 1);
+  o.test = "Explore.Resume";
+  o.seed = 40;
+  o.first_schedule = 5;
+  o.shrink_runs = 0;
+  o.trace_max_steps = 0;
+  const auto r = tendril::explore(o, [] { throw std::runtime_error("always"); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.seed, tendril::schedule_seed(40, 5));
+  ::setenv("TENDRIL_FIRST_SCHEDULE", "5", 1);
+  const auto from_env = tendril::ExploreOptions().from_env();
+  ::setenv("TENDRIL_FIRST_SCHEDULE", "-5", 1);
+  std::string what;
+  try {
+    tendril::ExploreOptions().from_env();
+  } catch (const tendril::UsageError& e) {
+    what = e.what();
+  }
+  ::unsetenv("TENDRIL_FIRST_SCHEDULE");
+  EXPECT_EQ(from_env.first_schedule, 5u);
+  EXPECT_NE(what.find("TENDRIL_FIRST_SCHEDULE"), std::string::npos) << what;
+  EXPECT_NE(what.find("'-5'"), std::string::npos) << what;
 }
 
 // Bad progress settings in the environment are UsageErrors naming the variable.
@@ -947,9 +993,9 @@ TEST(ExploreShrink, TheSummaryTellsTheLastStepsOfEachGreenlet) {
   EXPECT_EQ(r.last_steps,
             "  #1 main        1: start -> join #2 'withdraw a' | 65: resume -> FAILED: "
             "std::logic_error: overdraft: balance is -60\n"
-            "  #2 withdraw a  7: start -> sleep(0) | 56: resume -> exit\n"
-            "  #3 withdraw b  ... | 41: *resume -> sleep(0) | 46: *resume -> sleep(0) | 51: "
-            "*resume -> sleep(0) | 61: resume -> exit\n");
+            "  #2 withdraw a  46: start -> sleep(0) | 56: resume -> exit\n"
+            "  #3 withdraw b  ... | 37: *resume -> sleep(0) | 42: *resume -> sleep(0) | 51: "
+            "resume -> sleep(0) | 61: resume -> exit\n");
   EXPECT_NE(r.summary.find("tendril: the last steps of each greenlet (seq: why it ran -> where it "
                            "stopped; * = a choice away from FIFO):\n" +
                            r.last_steps + "tendril: replay it with: "),

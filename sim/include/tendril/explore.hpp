@@ -16,6 +16,7 @@ namespace tendril {
 // and find nothing a smaller one would not).
 inline constexpr std::uint32_t max_pct_depth = 100;
 inline constexpr std::uint32_t max_dfs_bound = 10'000;
+inline constexpr std::uint64_t max_first_schedule = std::uint64_t{1} << 62;
 
 // ExploreOptions says how to explore; from_env() lets the environment override it.
 struct ExploreOptions {
@@ -24,11 +25,17 @@ struct ExploreOptions {
   // each schedule with a strategy drawn from its seed: pct at depth 3, random, pct at depth 2, or
   // pos (a failure's report and file name say which, and its seed command reruns that one). On
   // the planted bugs of bench/bench_shrink.cpp (`bench_shrink find`) it found every bug in every
-  // exploration, within 58 schedules; random missed the one that needs a greenlet starved for
-  // long, and pct needed medians of 100-200 schedules where noise greenlets yield.
+  // exploration, within 81 schedules; random missed the one that needs a greenlet starved for
+  // long, and pct needed medians of 72-287 schedules where noise greenlets yield.
   std::string policy = "portfolio";
-  std::uint64_t seed = 1;  // schedule i uses seed + i (fifo: one schedule, dfs: none)
-  // schedules: how many to run (dfs: at most). 1000 is 17 times the most the portfolio needed on
+  // seed: schedule i (from 0) runs with schedule_seed(seed, i): seed itself first, then seeds
+  // hashed from (seed, i), so explorations from different base seeds (1, 2, 3...) do not overlap.
+  // fifo runs one schedule and dfs uses none.
+  std::uint64_t seed = 1;
+  // first_schedule: the index of the first schedule to run (resuming an interrupted exploration;
+  // random, pct, pos, portfolio).
+  std::uint64_t first_schedule = 0;
+  // schedules: how many to run (dfs: at most). 1000 is 12 times the most the portfolio needed on
   // the planted bugs; a small test runs them in well under a second.
   std::uint64_t schedules = 1000;
   std::uint32_t pct_depth = 3;  // pct: the bug depth d
@@ -42,8 +49,9 @@ struct ExploreOptions {
   // extends (they count in schedules_run). Off: bound dfs_bound at once.
   bool dfs_deepening = false;
   std::string artifacts = "tendril-artifacts";  // where failing schedules are saved
-  // This process runs the schedules whose seed (seed + i) % total_shards == shard_index, so a
-  // failing seed replays with its own shard's command; dfs cannot be split (shard 0 runs it all).
+  // This process runs the schedules whose seed (see schedule_seed) % total_shards == shard_index,
+  // so a failing seed replays with its own shard's command; dfs cannot be split (shard 0 runs it
+  // all).
   std::uint64_t shard_index = 0;
   std::uint64_t total_shards = 1;
   std::string replay;  // a schedule file to replay instead of exploring
@@ -76,8 +84,8 @@ struct ExploreOptions {
   bool catch_interrupt = true;
   SimOptions sim;  // hub options for every run (step limit, stacks)
 
-  // from_env() applies TENDRIL_POLICY, TENDRIL_SEED, TENDRIL_SCHEDULES, TENDRIL_PCT_DEPTH,
-  // TENDRIL_PCT_STEPS, TENDRIL_DFS_BOUND, TENDRIL_DFS_BOUNDING (delay, choices),
+  // from_env() applies TENDRIL_POLICY, TENDRIL_SEED, TENDRIL_FIRST_SCHEDULE, TENDRIL_SCHEDULES,
+  // TENDRIL_PCT_DEPTH, TENDRIL_PCT_STEPS, TENDRIL_DFS_BOUND, TENDRIL_DFS_BOUNDING (delay, choices),
   // TENDRIL_DFS_DEEPENING (0, 1), TENDRIL_ARTIFACTS, TENDRIL_REPLAY, TENDRIL_SHRINK (the
   // shrink_runs budget), TENDRIL_PROGRESS (auto, lines, off), TENDRIL_PROGRESS_EVERY (seconds,
   // a decimal number), and the shard from TENDRIL_TOTAL_SHARDS/TENDRIL_SHARD_INDEX or else
@@ -114,11 +122,17 @@ struct ExploreResult {
   bool exhausted = false;       // dfs: every schedule within the bound ran
   std::uint32_t dfs_level = 0;  // dfs: the bound being explored when it stopped (deepening)
   std::string found_by;         // what made the failing schedule: random, pct-d3, pos, dfs-...
+  std::uint64_t seed = 0;       // the failing schedule's seed (dfs: its run index)
   bool interrupted = false;     // a Ctrl-C ended the exploration early (see catch_interrupt)
   std::string summary;          // a few lines for the log
   // ok() is true when no schedule failed and the exploration was not interrupted.
   bool ok() const noexcept { return failures == 0 && !interrupted; }
 };
+
+// schedule_seed(base, i) is the seed of schedule i of an exploration from base seed `base`:
+// base itself for i = 0 (so TENDRIL_SEED=<a failing seed> TENDRIL_SCHEDULES=1 reruns it), else
+// a 64-bit hash of (base, i).
+std::uint64_t schedule_seed(std::uint64_t base, std::uint64_t i) noexcept;
 
 // explore() runs body inside tendril::run on a fresh SimHub per schedule. A run fails when body
 // throws (including Deadlock, a step-limit HubError, or Divergence on replay), or when any
