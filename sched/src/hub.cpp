@@ -7,6 +7,7 @@
 #include <boost/context/fiber.hpp>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string_view>
@@ -584,17 +585,53 @@ std::string Hub::deadlock_report() const {
   std::string out = "tendril: deadlock at " + position() + ": nothing is ready, no timer is " +
                     "pending, and " + std::to_string(live_count_) + " greenlet" +
                     (live_count_ == 1 ? " is" : "s are") + " blocked:";
-  for (const Greenlet* g = live_head_; g != nullptr; g = g->live_next_) {
-    out += "\n  " + g->describe();
-    if (g->wait_reason_ != nullptr) {
-      out += std::string(" blocked in ") + g->wait_reason_;
-      if (g->wait_object_ != nullptr) {
-        out += " on " + g->wait_object_->describe();
-        if (const Greenlet* h = g->wait_object_->holder()) out += ", held by " + describe_holder(h);
+  // The first greenlets one by one; past a screenful, the rest grouped by what they wait on
+  // (a million blocked greenlets make a few lines, not a million), groups in order of first
+  // appearance, at most a screenful of those too.
+  constexpr std::size_t listed = 20;
+  constexpr std::size_t max_groups = 10;
+  std::vector<std::pair<std::string, std::size_t>> groups;
+  std::map<std::string, std::size_t> group_of;
+  std::size_t n = 0;
+  for (const Greenlet* g = live_head_; g != nullptr; g = g->live_next_, ++n) {
+    if (n < listed) {
+      out += "\n  " + g->describe();
+      if (g->wait_reason_ != nullptr) {
+        out += std::string(" blocked in ") + g->wait_reason_;
+        if (g->wait_object_ != nullptr) {
+          out += " on " + g->wait_object_->describe();
+          if (const Greenlet* h = g->wait_object_->holder()) {
+            out += ", held by " + describe_holder(h);
+          }
+        }
+      } else {
+        out += " (not blocked: scheduled to run)";
       }
-    } else {
-      out += " (not blocked: scheduled to run)";
+      continue;
     }
+    std::string what = "(not blocked: scheduled to run)";
+    if (g->wait_reason_ != nullptr) {
+      what = std::string("blocked in ") + g->wait_reason_;
+      if (g->wait_object_ != nullptr) {
+        what += g->wait_object_->as_greenlet() != nullptr ? " on other greenlets"
+                                                          : " on " + g->wait_object_->describe();
+      }
+    }
+    auto [it, fresh] = group_of.try_emplace(std::move(what), groups.size());
+    if (fresh) groups.emplace_back(it->first, 0);
+    ++groups[it->second].second;
+  }
+  std::size_t rest = 0;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (i < max_groups) {
+      out += "\n  and " + std::to_string(groups[i].second) + " more " + groups[i].first;
+    } else {
+      rest += groups[i].second;
+    }
+  }
+  if (rest > 0) {
+    out += "\n  and " + std::to_string(rest) + " more in " +
+           std::to_string(groups.size() - max_groups) + " other kinds of wait";
   }
   // The first wait-for cycle, following each blocked greenlet's edge in spawn order: a greenlet
   // waits for the holder of its lock, or for the greenlet it joins. Each greenlet is walked

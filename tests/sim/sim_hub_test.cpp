@@ -2,6 +2,7 @@
 // SimHub: virtual time, policies, deadlock reports, step limit, timer ordering and cancellation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -608,6 +609,46 @@ TEST(SimHub, DeadlockReportOfALongJoinChain) {
       << report.substr(0, 300);
   EXPECT_EQ(report.find("wait-for cycle"), std::string::npos);
   EXPECT_NE(report.find("#2 blocked in Event.wait on Event#1 'never'"), std::string::npos);
+  // Past the first 20, the joins are one line.
+  EXPECT_NE(report.find("\n  and 4981 more blocked in join on other greenlets"), std::string::npos)
+      << report.substr(report.size() > 400 ? report.size() - 400 : 0);
+  EXPECT_EQ(std::count(report.begin(), report.end(), '\n'), 21);
+}
+
+// A deadlock among twenty thousand greenlets is a screenful: the first 20 one by one, the
+// rest grouped by what they wait on, in order of first appearance, at most 10 groups and a line
+// for the others.
+TEST(SimHub, DeadlockReportOfManyGreenletsIsAScreenful) {
+  SimHub hub;
+  std::string report;
+  try {
+    tendril::run(hub, [] {
+      tendril::Event ev("ev");
+      std::vector<tendril::Event> others(12);
+      std::vector<tendril::Ref<tendril::Greenlet>> all;
+      for (int i = 0; i < 20'000; ++i) all.push_back(tendril::spawn([&ev] { ev.wait(); }));
+      for (auto& e : others) all.push_back(tendril::spawn([&e] { e.wait(); }));
+      tendril::joinall(all);
+    });
+  } catch (const tendril::Deadlock& e) {
+    report = e.what();
+  }
+  const std::size_t tail = report.find("\n  and ");
+  ASSERT_NE(tail, std::string::npos) << report.substr(0, 2000);
+  EXPECT_EQ(report.substr(tail),
+            "\n  and 19981 more blocked in Event.wait on Event#1 'ev'"
+            "\n  and 1 more blocked in Event.wait on Event#2"
+            "\n  and 1 more blocked in Event.wait on Event#3"
+            "\n  and 1 more blocked in Event.wait on Event#4"
+            "\n  and 1 more blocked in Event.wait on Event#5"
+            "\n  and 1 more blocked in Event.wait on Event#6"
+            "\n  and 1 more blocked in Event.wait on Event#7"
+            "\n  and 1 more blocked in Event.wait on Event#8"
+            "\n  and 1 more blocked in Event.wait on Event#9"
+            "\n  and 1 more blocked in Event.wait on Event#10"
+            "\n  and 3 more in 3 other kinds of wait");
+  EXPECT_NE(report.find("and 20013 greenlets are blocked:"), std::string::npos);
+  EXPECT_EQ(std::count(report.begin(), report.end(), '\n'), 31);
 }
 
 // compute_for() on SimHub: the virtual clock moves by exactly d and nothing runs meanwhile;
