@@ -7,6 +7,7 @@
 #include <chrono>
 #include <vector>
 
+#include "tendril/explore.hpp"
 #include "tendril/sim.hpp"
 #include "tendril/trace.hpp"
 
@@ -72,6 +73,27 @@ void BM_Replay(benchmark::State& state) {
   state.counters["choices"] = static_cast<double>(schedule.choices.size());
 }
 BENCHMARK(BM_Replay);
+
+// BM_Explore: a whole explore() of 20,000 random schedules (all passing) on `jobs` processes
+// (0: every CPU), as a test runs it; wall time, since the workers do the work.
+void BM_Explore(benchmark::State& state) {
+  tendril::ExploreOptions o;
+  o.test = "Bench.Explore";
+  o.policy = "random";
+  o.schedules = 20'000;
+  o.jobs = static_cast<unsigned>(state.range(0));
+  o.progress = "off";
+  tendril::ExploreResult r;
+  for (auto _ : state) {
+    r = tendril::explore(o, body);
+    if (!r.ok()) state.SkipWithError(r.summary.c_str());
+  }
+  state.counters["schedules_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * o.schedules), benchmark::Counter::kIsRate);
+  state.counters["processes"] = r.jobs;
+  state.SetLabel("explore(), " + std::to_string(r.jobs) + " process" + (r.jobs == 1 ? "" : "es"));
+}
+BENCHMARK(BM_Explore)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

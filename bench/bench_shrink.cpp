@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "seeds.hpp"
 #include "tendril/explore.hpp"
 
 using namespace std::chrono_literals;
@@ -106,30 +107,6 @@ void timer_tie(int noise) {
   }));
   tendril::joinall(all);
   if (order.front() != 1) throw std::logic_error("the second sleeper woke first");
-}
-
-// lost_update_far(): as lost_update(2, ...) but with eight noise greenlets queued between a and
-// b, so that each of b's two wakeups that must go ahead of a's is a far entry of the ready queue.
-void lost_update_far() {
-  int counter = 0;
-  auto a = tendril::spawn("a", [&counter] {
-    const int v = counter;
-    tendril::sleep(0s);
-    counter = v + 1;
-  });
-  std::vector<tendril::Ref<tendril::Greenlet>> all{a};
-  for (int i = 0; i < 8; ++i) {
-    all.push_back(tendril::spawn([] {
-      for (int k = 0; k < 3; ++k) tendril::sleep(0s);
-    }));
-  }
-  all.push_back(tendril::spawn("b", [&counter] {
-    tendril::sleep(0s);
-    tendril::sleep(0s);
-    ++counter;
-  }));
-  tendril::joinall(all);
-  if (counter != 2) throw std::logic_error("lost update: counter is " + std::to_string(counter));
 }
 
 // long_delay(noise): `a` must run after all 20 steps of `b` (an order violation that needs one
@@ -274,7 +251,7 @@ int main(int argc, char** argv) {
   bugs.push_back({"equal-deadline timers, 6 noise greenlets", 1, [] { timer_tie(6); }});
   bugs.push_back({"lock-order deadlock, 6 noise greenlets", 1, [] { lock_order(6); }});
   if (argc > 1 && std::string(argv[1]) == "find") {
-    bugs.push_back({"lost update, 2 far entries, 8 noise", 2, lost_update_far});
+    bugs.push_back({"lost update, 2 far entries, 8 noise", 2, seeds::lost_update_far});
     bugs.push_back({"a starved past b's 20 steps, no noise", 20, [] { long_delay(0); }});
     bugs.push_back({"a starved past b's 20 steps, 6 noise", 20, [] { long_delay(6); }});
     bugs.push_back({"lost update among killed spinners", 5, kills_then_lost_update});

@@ -136,8 +136,16 @@ def main():
         label = b.get("label", name)
         if name.startswith("BM_Schedule") and name.endswith("/0"):
             plain[label] = rate
+    one_process = None
+    for name, b in sorted(explore.items()):
+        if name.startswith("BM_Explore") and b.get("processes") == 1:
+            one_process = b["schedules_per_s"]
     for name, b in sorted(explore.items()):
         rate = b["schedules_per_s"]
+        if name.startswith("BM_Explore"):
+            ratio = "%.2fx one process" % (rate / one_process) if one_process else ""
+            print("| %s, random, 20,000 schedules | %.0fk | %s |" % (b.get("label", name), rate / 1000, ratio))
+            continue
         label = b.get("label", name) if name.startswith("BM_Schedule") else "replay of a random schedule"
         base = plain.get(label.replace(", recorded", ""))
         if name == "BM_Replay":

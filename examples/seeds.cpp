@@ -222,6 +222,28 @@ void bank_race() {
   if (balance < 0) throw std::logic_error("overdraft: balance is " + std::to_string(balance));
 }
 
+void lost_update_far() {
+  int counter = 0;
+  auto a = tendril::spawn("a", [&counter] {
+    const int v = counter;
+    tendril::sleep(0s);
+    counter = v + 1;
+  });
+  std::vector<tendril::Ref<tendril::Greenlet>> all{a};
+  for (int i = 0; i < 8; ++i) {
+    all.push_back(tendril::spawn([] {
+      for (int k = 0; k < 3; ++k) tendril::sleep(0s);
+    }));
+  }
+  all.push_back(tendril::spawn("b", [&counter] {
+    tendril::sleep(0s);
+    tendril::sleep(0s);
+    ++counter;
+  }));
+  tendril::joinall(all);
+  if (counter != 2) throw std::logic_error("lost update: counter is " + std::to_string(counter));
+}
+
 void explore_bank(std::ostream& out, const std::string& artifacts, const std::string& command) {
   tendril::ExploreResult saved;
   for (const char* policy : {"fifo", "random", "pct"}) {

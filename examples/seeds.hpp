@@ -60,6 +60,12 @@ void two_spinners();
 // work (eight yields). Throws std::logic_error on an overdraft. gevent's FIFO order never breaks
 // it; other interleavings do. Call it inside tendril::run.
 void bank_race();
+// lost_update_far(): a lost update two answers away from FIFO, each far down the ready queue:
+// `a` reads a counter, yields, writes it back plus one; `b` yields twice, then increments; eight
+// noise greenlets (three yields each) queue between them, so each wakeup of b that must go ahead
+// of a's is the 9th or 10th entry of the ready queue. Throws std::logic_error("lost update:
+// counter is 1") when it happens. Call it inside tendril::run.
+void lost_update_far();
 // explore_bank(): explores bank_race under fifo, random and pct, saves the first failing
 // schedule under `artifacts` (minimised), prints its report, and replays it. `command` is the
 // program to name in the printed replay commands. With TENDRIL_REPLAY naming a schedule of

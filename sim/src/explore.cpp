@@ -15,9 +15,12 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
+
+#include "explore_workers.hpp"
 
 namespace tendril {
 namespace {
@@ -560,6 +563,37 @@ Strategy strategy_for(const ExploreOptions& o, std::uint64_t seed) {
   }
 }
 
+// jobs_for() is how many processes run an exploration's schedules: ExploreOptions::jobs, or
+// for 0 every CPU this process may use. A process with other threads is not forked (a thread
+// holding a lock at the fork would leave it held in the worker forever): it explores alone, and
+// says so when more jobs were asked for explicitly.
+unsigned jobs_for(const ExploreOptions& o) {
+  const unsigned wanted = o.jobs == 0 ? detail::cpu_count() : o.jobs;
+  if (wanted <= 1) return 1;
+  const unsigned threads = detail::thread_count();
+  if (threads > 1) {
+    static bool said = false;
+    if (o.jobs > 1 && !said) {
+      said = true;
+      std::fprintf(stderr,
+                   "tendril: explore() runs its schedules in this process, not in %u: the process "
+                   "has %u threads, and forking it could leave their locks held in the workers\n",
+                   o.jobs, threads);
+    }
+    return 1;
+  }
+  return std::min(wanted, max_jobs);
+}
+
+// make_chooser() is the policy that runs the schedule with this seed under this strategy.
+std::unique_ptr<Chooser> make_chooser(const Strategy& strategy, std::uint64_t seed,
+                                      std::uint64_t pct_steps) {
+  if (strategy.policy == "random") return std::make_unique<Random>(seed);
+  if (strategy.policy == "pct") return std::make_unique<Pct>(seed, strategy.depth, pct_steps);
+  if (strategy.policy == "pos") return std::make_unique<Pos>(seed);
+  return std::make_unique<Fifo>();
+}
+
 }  // namespace
 
 ExploreOptions& ExploreOptions::from_env(bool read_shard) {
@@ -582,6 +616,7 @@ ExploreOptions& ExploreOptions::from_env(bool read_shard) {
                      dfs_bounding + "'");
   }
   dfs_deepening = env_number("TENDRIL_DFS_DEEPENING", dfs_deepening ? 1 : 0, 0, 1) == 1;
+  jobs = static_cast<unsigned>(env_number("TENDRIL_JOBS", jobs, 0, max_jobs));
   artifacts = env_text("TENDRIL_ARTIFACTS", artifacts);
   replay = env_text("TENDRIL_REPLAY", replay);
   shrink_runs = env_number("TENDRIL_SHRINK", shrink_runs, 0, 100'000'000);
@@ -674,6 +709,10 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
         "tendril::explore: ExploreOptions::dfs_bounding must be delay or choices, got '" +
         o.dfs_bounding + "'");
   }
+  if (o.jobs > max_jobs) {
+    throw UsageError("tendril::explore: ExploreOptions::jobs must be at most " +
+                     std::to_string(max_jobs) + ", got " + std::to_string(o.jobs));
+  }
   if (o.dfs_bound > max_dfs_bound) {
     throw UsageError("tendril::explore: ExploreOptions::dfs_bound must be at most " +
                      std::to_string(max_dfs_bound) + ", got " + std::to_string(o.dfs_bound));
@@ -733,7 +772,105 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
   std::uint64_t next_index = first;
   std::uint64_t failing_seed = 0;
   const std::uint64_t limit = o.policy == "fifo" ? 1 : o.schedules;
-  for (std::uint64_t i = 0; i < limit; ++i) {
+  // mine(i): schedule i belongs to this shard (seeds are split by value, see below).
+  const auto mine = [&](std::uint64_t i) {
+    return schedule_seed(o.seed, first + i) % o.total_shards == o.shard_index;
+  };
+  std::uint64_t loop_from = 0;
+  std::uint64_t loop_to = limit;
+  // worker_failure: what a worker saw at the schedule this process reruns as the first failure.
+  std::string worker_failure;
+  const unsigned jobs = seeded && limit > 1 ? jobs_for(o) : 1;
+  if (jobs > 1) {
+    // Worker processes run the schedules; this one then reruns the first failing one (the
+    // lowest index, as a single process would have met it) to save, minimise and trace it.
+    std::unique_ptr<SimHub> worker_hub;
+    std::set<std::uint64_t> seen;  // for the progress line
+    std::uint64_t reported = 0;
+    std::uint64_t failed = 0;
+    detail::WorkerOutcome out = detail::run_in_workers(
+        jobs, limit,
+        [&] {
+          if (o.quiet) o.quiet(true);  // the rerun here reports the failure, once
+        },
+        mine,
+        [&](std::uint64_t i) {
+          const std::uint64_t seed = schedule_seed(o.seed, first + i);
+          auto recorder = std::make_unique<RecordingChooser>(
+              make_chooser(strategy_for(o, seed), seed, pct_steps));
+          detail::WorkerRun r;
+          r.failure = run_once(o.sim, std::move(recorder), body, worker_hub,
+                               o.greenlet_errors_fail ? quiet_checks : checks);
+          r.hash = worker_hub->schedule_hash();
+          r.greenlets = worker_hub->greenlets_created();
+          return r;
+        },
+        [&] { return interrupt.interrupted(); },
+        [&](const detail::WorkerRun& r) {
+          seen.insert(r.hash);
+          failed += r.failure.empty() ? 0 : 1;
+          progress.update(++reported, seen.size(), failed);
+        });
+    if (out.workers > 0) {
+      result.jobs = out.workers;
+      if (!out.broken.empty()) {
+        throw HubError("tendril::explore: " + out.broken +
+                       "; explore in one process with ExploreOptions::jobs = 1 (TENDRIL_JOBS=1)");
+      }
+      // The first failure: the lowest index that failed, or whose worker died running it.
+      std::optional<std::uint64_t> failed_at = out.died_at;
+      for (const auto& [i, r] : out.runs) {
+        if (!r.failure.empty() && (!failed_at || i < *failed_at)) failed_at = i;
+      }
+      // Schedules below the first failure that no worker reported (a worker that died lost the
+      // reports of its last chunk; an interrupted one left its chunk unfinished) run here, in
+      // order, so that the first failure and the counts are a single process's.
+      if (failed_at) {
+        if (o.quiet) o.quiet(true);
+        for (std::uint64_t i = 0; i < *failed_at; ++i) {
+          if (out.runs.count(i) != 0 || !mine(i)) continue;
+          const std::uint64_t seed = schedule_seed(o.seed, first + i);
+          detail::WorkerRun& r = out.runs[i];
+          r.failure = run_once(o.sim,
+                               std::make_unique<RecordingChooser>(
+                                   make_chooser(strategy_for(o, seed), seed, pct_steps)),
+                               body, hub, quiet_checks);
+          r.hash = hub->schedule_hash();
+          r.greenlets = hub->greenlets_created();
+          if (!r.failure.empty()) failed_at = i;  // the loop ends here
+        }
+        if (o.quiet) o.quiet(false);
+      }
+      for (const auto& [i, r] : out.runs) {
+        if (failed_at && i >= *failed_at) break;  // a single process would not have run these
+        ++result.schedules_run;
+        hashes.insert(r.hash);
+        pct_threads = std::max<std::uint64_t>(pct_threads, r.greenlets);
+      }
+      if (failed_at) {
+        loop_from = *failed_at;
+        loop_to = *failed_at + 1;
+        const std::uint64_t seed = schedule_seed(o.seed, first + *failed_at);
+        if (out.died_at == failed_at) {
+          worker_failure = out.death;
+          std::fprintf(stderr,
+                       "tendril: schedule #%llu (seed %llu) of %s: %s; running it again in this "
+                       "process\n",
+                       static_cast<unsigned long long>(first + *failed_at),
+                       static_cast<unsigned long long>(seed), o.test.c_str(), out.death.c_str());
+        } else {
+          worker_failure = out.runs[*failed_at].failure;
+        }
+      } else {
+        loop_from = loop_to = 0;  // every schedule ran in a worker, and passed
+        result.interrupted = out.interrupted;
+        std::uint64_t i = 0;
+        while (i < limit && (out.runs.count(i) != 0 || !mine(i))) ++i;
+        next_index = first + i;
+      }
+    }
+  }
+  for (std::uint64_t i = loop_from; i < loop_to; ++i) {
     if (interrupt.interrupted()) {
       result.interrupted = true;
       break;
@@ -756,26 +893,28 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     // Another shard's schedule. A depth-first exploration is one sequence that each run extends,
     // so it cannot be split: shard 0 runs all of it, the others none. Seeds are split by value,
     // so that the seed form of a failure's replay command runs in the shard that found it.
-    const bool mine = o.policy == "dfs" || o.policy == "fifo"
+    const bool ours = o.policy == "dfs" || o.policy == "fifo"
                           ? o.shard_index == 0
                           : seed % o.total_shards == o.shard_index;
-    if (!mine) {
+    if (!ours) {
       if (o.policy == "dfs" || o.policy == "fifo") break;
       continue;
     }
     const Strategy strategy = strategy_for(o, seed);
-    if (strategy.policy == "fifo") {
-      policy = std::make_unique<Fifo>();
-    } else if (strategy.policy == "random") {
-      policy = std::make_unique<Random>(seed);
-    } else if (strategy.policy == "pct") {
-      policy = std::make_unique<Pct>(seed, strategy.depth, pct_steps);
-    } else if (strategy.policy == "pos") {
-      policy = std::make_unique<Pos>(seed);
-    }
+    if (o.policy != "dfs") policy = make_chooser(strategy, seed, pct_steps);
     auto recorder = std::make_unique<RecordingChooser>(std::move(policy));
     RecordingChooser* rec = recorder.get();
-    const std::string failure = run_once(o.sim, std::move(recorder), body, hub, checks);
+    std::string failure = run_once(o.sim, std::move(recorder), body, hub, checks);
+    // A schedule a worker saw fail must fail here too: the same seed makes the same run, unless
+    // the body depends on something outside the simulation.
+    const bool unrepeatable = !worker_failure.empty() && failure.empty();
+    if (unrepeatable) {
+      failure = "schedule #" + std::to_string(first + i) + " (seed " + std::to_string(seed) +
+                ") failed in a worker process (" + worker_failure +
+                ") but passed when run again in this process: the test depends on something "
+                "outside the simulation (state kept across runs, the wall clock, the process "
+                "id...); explore it in one process with ExploreOptions::jobs = 1 (TENDRIL_JOBS=1)";
+    }
     const std::uint64_t run_steps = hub->steps();
     ++result.schedules_run;
     next_index = first + i + 1;
@@ -819,7 +958,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     result.found_away = away_from_fifo(found);
     if (o.quiet) o.quiet(true);
     ShrinkResult minimal{found, failure, 0};
-    if (o.shrink_runs > 0 && result.found_away > 0) {
+    if (o.shrink_runs > 0 && result.found_away > 0 && !unrepeatable) {
       minimal = shrink(*hub, found, failure, body, quiet_checks, o.shrink_runs);
     }
     result.shrink_runs = minimal.runs;
@@ -842,7 +981,7 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
                         " steps, more than ExploreOptions::trace_max_steps (" +
                         std::to_string(o.trace_max_steps) +
                         "); the schedule replays it, and a higher bound traces it\n";
-    } else if (saved) {
+    } else if (saved && !unrepeatable) {
       const trace::Trace failing_trace =
           trace_failure(*hub, o.test, minimal.schedule, body, quiet_checks, result);
       trace_passing_neighbour(*hub, o.test, minimal.schedule, failing_trace, body, quiet_checks,

@@ -546,6 +546,7 @@ TEST(ExploreLongRuns, ACtrlCEndsTheExplorationWithASummary) {
   auto o = options("random", 1000);
   o.test = "Explore.Interrupted";
   o.seed = 40;
+  o.jobs = 1;  // `runs` counts across schedules: one process
   const auto r = tendril::explore(o, [&runs] {
     if (++runs == 5) std::raise(SIGINT);  // as if the user pressed Ctrl-C during schedule 5
     tendril::sleep(0s);
@@ -613,36 +614,6 @@ TEST(ExploreLongRuns, DfsSaysWhetherItExhaustedTheBound) {
       << cut.summary;
 }
 
-namespace {
-
-// lost_update_behind_noise(): `a` reads a counter, yields, writes it back plus one; `b` yields
-// twice, then increments. Eight noise greenlets queue between them, so each wakeup of b that must
-// go ahead of a's is the 9th or 10th entry of the ready queue: a delay cost of about 9 apiece,
-// but two answers away from FIFO in all.
-void lost_update_behind_noise() {
-  int counter = 0;
-  auto a = tendril::spawn("a", [&counter] {
-    const int v = counter;
-    tendril::sleep(0s);
-    counter = v + 1;
-  });
-  std::vector<tendril::Ref<tendril::Greenlet>> all{a};
-  for (int i = 0; i < 8; ++i) {
-    all.push_back(tendril::spawn([] {
-      for (int k = 0; k < 3; ++k) tendril::sleep(0s);
-    }));
-  }
-  all.push_back(tendril::spawn("b", [&counter] {
-    tendril::sleep(0s);
-    tendril::sleep(0s);
-    ++counter;
-  }));
-  tendril::joinall(all);
-  if (counter != 2) throw std::logic_error("lost update: counter is " + std::to_string(counter));
-}
-
-}  // namespace
-
 // Delay bounding cannot afford a bug that needs far entries of the ready queue; bounding the
 // number of answers away from FIFO finds it at bound 2, and iterative deepening says it got there
 // after exhausting bounds 0 and 1.
@@ -650,14 +621,14 @@ TEST(ExploreDfs, ChoiceBoundingReachesFarEntries) {
   auto o = options("dfs", 100000);
   o.test = "Explore.DfsChoices";
   o.dfs_bound = 3;
-  const auto delay = tendril::explore(o, lost_update_behind_noise);
+  const auto delay = tendril::explore(o, seeds::lost_update_far);
   EXPECT_TRUE(delay.ok()) << delay.summary;
   EXPECT_TRUE(delay.exhausted) << delay.summary;
   EXPECT_GT(delay.schedules_run, 1000u);  // more runs than the choice bound needs, all passing
 
   o.dfs_bounding = "choices";
   o.dfs_bound = 2;
-  const auto choices = tendril::explore(o, lost_update_behind_noise);
+  const auto choices = tendril::explore(o, seeds::lost_update_far);
   ASSERT_FALSE(choices.ok()) << choices.summary;
   EXPECT_EQ(choices.failure, "std::logic_error: lost update: counter is 1");
   EXPECT_EQ(choices.minimal_away, 2u);
@@ -668,7 +639,7 @@ TEST(ExploreDfs, ChoiceBoundingReachesFarEntries) {
 
   o.dfs_deepening = true;
   o.dfs_bound = 5;
-  const auto deep = tendril::explore(o, lost_update_behind_noise);
+  const auto deep = tendril::explore(o, seeds::lost_update_far);
   ASSERT_FALSE(deep.ok()) << deep.summary;
   EXPECT_EQ(deep.dfs_level, 2u);   // levels 0 and 1 have no failing schedule
   EXPECT_EQ(deep.found_away, 2u);  // so the first failure found is one of the cheapest

@@ -17,6 +17,7 @@ namespace tendril {
 inline constexpr std::uint32_t max_pct_depth = 100;
 inline constexpr std::uint32_t max_dfs_bound = 10'000;
 inline constexpr std::uint64_t max_first_schedule = std::uint64_t{1} << 62;
+inline constexpr unsigned max_jobs = 1024;
 
 // ExploreOptions says how to explore; from_env() lets the environment override it.
 struct ExploreOptions {
@@ -48,6 +49,16 @@ struct ExploreOptions {
   // the first failure found is one of the cheapest; each level reruns the cheaper schedules it
   // extends (they count in schedules_run). Off: bound dfs_bound at once.
   bool dfs_deepening = false;
+  // jobs: how many processes run the schedules (random, pct, pos, portfolio; fifo and dfs run
+  // in this one). 0, the default, uses every CPU this process may run on; 1 keeps everything in
+  // this process. With more, explore() forks worker processes that take the schedules in turn
+  // and report each outcome; it then reruns the lowest-numbered failing schedule here, so the
+  // result (the failure, its seed, schedules_run, distinct, the files) is the one a single
+  // process gives. What the body does to this process's memory (a counter, a log captured by
+  // reference) happens in the workers and is lost, except in that rerun: a test that gathers
+  // something across schedules sets jobs = 1. A process that already has other threads is not
+  // forked (it explores alone). At most max_jobs.
+  unsigned jobs = 0;
   std::string artifacts = "tendril-artifacts";  // where failing schedules are saved
   // This process runs the schedules whose seed (see schedule_seed) % total_shards == shard_index,
   // so a failing seed replays with its own shard's command; dfs cannot be split (shard 0 runs it
@@ -86,8 +97,8 @@ struct ExploreOptions {
 
   // from_env() applies TENDRIL_POLICY, TENDRIL_SEED, TENDRIL_FIRST_SCHEDULE, TENDRIL_SCHEDULES,
   // TENDRIL_PCT_DEPTH, TENDRIL_PCT_STEPS, TENDRIL_DFS_BOUND, TENDRIL_DFS_BOUNDING (delay, choices),
-  // TENDRIL_DFS_DEEPENING (0, 1), TENDRIL_ARTIFACTS, TENDRIL_REPLAY, TENDRIL_SHRINK (the
-  // shrink_runs budget), TENDRIL_PROGRESS (auto, lines, off), TENDRIL_PROGRESS_EVERY (seconds,
+  // TENDRIL_DFS_DEEPENING (0, 1), TENDRIL_JOBS, TENDRIL_ARTIFACTS, TENDRIL_REPLAY, TENDRIL_SHRINK
+  // (the shrink_runs budget), TENDRIL_PROGRESS (auto, lines, off), TENDRIL_PROGRESS_EVERY (seconds,
   // a decimal number), and the shard from TENDRIL_TOTAL_SHARDS/TENDRIL_SHARD_INDEX or else
   // GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX. A malformed value throws UsageError naming the variable
   // and the value. With read_shard false the shard variables are left alone (TENDRIL_EXPLORE_TEST
@@ -124,6 +135,7 @@ struct ExploreResult {
   std::string found_by;         // what made the failing schedule: random, pct-d3, pos, dfs-...
   std::uint64_t seed = 0;       // the failing schedule's seed (dfs: its run index)
   bool interrupted = false;     // a Ctrl-C ended the exploration early (see catch_interrupt)
+  unsigned jobs = 1;            // the processes that ran the schedules (see ExploreOptions::jobs)
   std::string summary;          // a few lines for the log
   // ok() is true when no schedule failed and the exploration was not interrupted.
   bool ok() const noexcept { return failures == 0 && !interrupted; }
