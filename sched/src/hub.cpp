@@ -88,28 +88,62 @@ std::string ChoiceLog::name_of(std::uint64_t key) const {
 }
 
 namespace {
-Alternative of_greenlet(const Greenlet* g) noexcept {
+Alternative of_greenlet(const Greenlet* g, Action action) noexcept {
   Alternative a;
   if (g != nullptr) {
     a.greenlet_id = g->id();
     a.greenlet = g;
   }
+  a.action = action;
   return a;
 }
+
+constexpr const char* action_names[] = {"?",       "start", "yield",  "wake", "timer", "kill",
+                                        "timeout", "links", "notify", "call", "draw"};
 }  // namespace
+
+const char* to_string(Action action) noexcept {
+  const auto i = static_cast<std::size_t>(action);
+  return i < std::size(action_names) ? action_names[i] : "?";
+}
+
+bool action_from(const std::string& text, Action& action) noexcept {
+  for (std::size_t i = 0; i < std::size(action_names); ++i) {
+    if (text == action_names[i]) {
+      action = static_cast<Action>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+Action action_of(const Callback& cb) noexcept {
+  if (cb.fn == &Hub::yield_cb) return Action::yield;
+  if (cb.fn == &Hub::wake_cb) return Action::wake;
+  if (cb.fn == &Hub::timeout_cb) return Action::timer;
+  if (cb.fn == &Greenlet::start_cb) return Action::start;
+  if (cb.fn == &Greenlet::notify_cb) return Action::links;
+  if (cb.fn == &Hub::throw_cb) return Action::kill;
+  if (cb.fn == &TimeoutScope::fire_cb) return Action::timeout;
+  if (cb.fn == &Linkable::notify_cb || cb.fn == &detail::QueueBase::unlock_cb) {
+    return Action::notify;
+  }
+  if (cb.fn == &function_cb) return Action::call;
+  return Action::unknown;
+}
 
 Alternative identify(const Callback& cb) noexcept {
   // Every callback tendril queues runs one greenlet, or serves one primitive's waiters.
   if (cb.fn == &Hub::wake_cb || cb.fn == &Hub::yield_cb || cb.fn == &Hub::timeout_cb ||
       cb.fn == &Greenlet::start_cb || cb.fn == &Greenlet::notify_cb) {
-    return of_greenlet(static_cast<const Greenlet*>(cb.obj));
+    return of_greenlet(static_cast<const Greenlet*>(cb.obj), action_of(cb));
   }
   if (cb.fn == &Hub::throw_cb) {
     const auto* req = static_cast<const ThrowRequest*>(cb.obj);
-    return req->targets.empty() ? Alternative{} : of_greenlet(req->targets.front().get());
+    return of_greenlet(req->targets.empty() ? nullptr : req->targets.front().get(), Action::kill);
   }
   if (cb.fn == &TimeoutScope::fire_cb) {
-    return of_greenlet(static_cast<const TimeoutScope*>(cb.obj)->greenlet_);
+    return of_greenlet(static_cast<const TimeoutScope*>(cb.obj)->greenlet_, Action::timeout);
   }
   if (cb.fn == &Linkable::notify_cb) {
     const auto* owner =
@@ -119,6 +153,7 @@ Alternative identify(const Callback& cb) noexcept {
       a.object_id = owner->id();
       a.object = owner;
     }
+    a.action = Action::notify;
     return a;
   }
   if (cb.fn == &detail::QueueBase::unlock_cb) {
@@ -129,9 +164,12 @@ Alternative identify(const Callback& cb) noexcept {
       a.object_id = owner->id();
       a.object = owner;
     }
+    a.action = Action::notify;
     return a;
   }
-  return {};
+  Alternative a;
+  a.action = action_of(cb);
+  return a;
 }
 
 Callback Callback::from_function(std::function<void()> f) {

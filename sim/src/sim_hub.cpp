@@ -129,6 +129,7 @@ class ReadyPoint final : public ChoicePoint {
     q_.for_each(n, [&out](const Callback& cb) { *out++ = Hub::key_of(cb); });
   }
   std::uint64_t key(std::uint32_t i) const override { return Hub::key_of(q_.peek(i)); }
+  Action action(std::uint32_t i) const override { return action_of(q_.peek(i)); }
 
  private:
   const ReadyQueue& q_;
@@ -163,11 +164,12 @@ class RandomPoint final : public ChoicePoint {
 }
 
 void SimHub::make_record(ChoiceEvent& record, ChoiceKind kind, std::uint32_t n,
-                         std::uint32_t answer, std::uint64_t chosen_key) noexcept {
+                         std::uint32_t answer, std::uint64_t chosen_key, Action action) noexcept {
   record.index = choices_ - 1;
   record.step = steps();
   record.time_ns = now_ns_;
   record.kind = kind;
+  record.action = action;
   record.n = n;
   record.answer = answer;
   record.chosen_key = chosen_key;
@@ -180,13 +182,14 @@ void SimHub::make_record(ChoiceEvent& record, ChoiceKind kind, std::uint32_t n,
 
 void SimHub::record_choice(const ChoicePoint& point, std::uint32_t answer) {
   const std::uint64_t key = point.key(point.kind == ChoiceKind::random ? 0 : answer);
+  const Action action = point.chosen_action(answer);
   if (log_ != nullptr) {
-    make_record(log_->next(), point.kind, point.n, answer, key);
+    make_record(log_->next(), point.kind, point.n, answer, key, action);
     if (!log_->named(key)) log_->name(key, point.chosen(answer));
     return;
   }
   ChoiceEvent record;
-  make_record(record, point.kind, point.n, answer, key);
+  make_record(record, point.kind, point.n, answer, key, action);
   chooser_->chosen(record, point);
 }
 
@@ -211,7 +214,7 @@ inline void SimHub::record_default_ready(std::size_t n) {
   }
   const Callback& cb = ready_.peek(0);
   const std::uint64_t key = Hub::key_of(cb);
-  make_record(log_->next(), ChoiceKind::ready, count, 0, key);
+  make_record(log_->next(), ChoiceKind::ready, count, 0, key, action_of(cb));
   if (!log_->named(key)) [[unlikely]] {
     log_->name(key, identify(cb));
   }

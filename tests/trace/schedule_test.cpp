@@ -124,15 +124,15 @@ TEST(Schedule, BadFilesGetClearErrors) {
     return error_of([&] { tendril::parse_schedule(text, "x.schedule"); });
   };
   EXPECT_EQ(parse(""),
-            "tendril: x.schedule: the file is empty; expected the first line 'tendril-schedule 2'");
+            "tendril: x.schedule: the file is empty; expected the first line 'tendril-schedule 3'");
   EXPECT_NE(parse("hello world\n").find("x.schedule:1: not a tendril schedule file"),
             std::string::npos);
-  EXPECT_EQ(parse(replace(good, "tendril-schedule 2", "tendril-schedule 3")),
-            "tendril: x.schedule:1: unsupported schedule format version '3' (this build reads "
-            "versions 1 and 2)");
-  EXPECT_EQ(parse(replace(good, "tendril-schedule 2", "tendril-schedule 2 x")),
-            "tendril: x.schedule:1: unsupported schedule format version '2 x' (this build reads "
-            "versions 1 and 2)");
+  EXPECT_EQ(parse(replace(good, "tendril-schedule 3", "tendril-schedule 4")),
+            "tendril: x.schedule:1: unsupported schedule format version '4' (this build reads "
+            "versions 1, 2 and 3)");
+  EXPECT_EQ(parse(replace(good, "tendril-schedule 3", "tendril-schedule 3 x")),
+            "tendril: x.schedule:1: unsupported schedule format version '3 x' (this build reads "
+            "versions 1, 2 and 3)");
   const std::string truncated = good.substr(0, good.rfind("end "));
   EXPECT_NE(parse(truncated).find("truncated: no 'end' line"), std::string::npos)
       << parse(truncated);
@@ -189,6 +189,108 @@ TEST(Schedule, BadFilesGetClearErrors) {
               tendril::load_schedule("/nonexistent/dir/none.schedule");
             }).find("cannot read schedule file /nonexistent/dir/none.schedule"),
             std::string::npos);
+}
+
+// Format version 3 says what each answer did: a greenlet's start, its resumption after sleep(0),
+// the wakeup of a wait, a kill delivered, a death notification. Each is read back, a bad one is
+// refused with the line and the field, and a replay in which the same greenlet is offered doing
+// something else diverges, naming both.
+TEST(Schedule, RecordsSayWhatEachAnswerDid) {
+  // 'spinner' and 'other' keep two entries in the ready queue, so that every step is a choice;
+  // spinner's second sleep ends at 2 ms, as the Timeout of 'timed' fires: a timer choice.
+  const auto body = [] {
+    tendril::Event ev;
+    auto spinner = tendril::spawn("spinner", [] {
+      for (int i = 0; i < 12; ++i) tendril::sleep(std::chrono::seconds(0));
+      for (int i = 0; i < 3; ++i) tendril::sleep(std::chrono::milliseconds(1));
+    });
+    auto other = tendril::spawn("other", [] {
+      for (int i = 0; i < 12; ++i) tendril::sleep(std::chrono::seconds(0));
+      for (int i = 0; i < 3; ++i) tendril::sleep(std::chrono::milliseconds(1));
+    });
+    auto sleeper = tendril::spawn("sleeper", [] { tendril::sleep(std::chrono::hours(1)); });
+    auto waiter = tendril::spawn("waiter", [&ev] { ev.wait(); });
+    auto timed = tendril::spawn("timed", [] {
+      tendril::TimeoutScope t(std::chrono::milliseconds(2));
+      try {
+        tendril::Event never;
+        never.wait();
+      } catch (const tendril::Timeout&) {
+      }
+    });
+    tendril::sleep(std::chrono::seconds(0));
+    ev.set();
+    sleeper->kill_nowait();
+    sleeper->join();
+    tendril::joinall({spinner, other, sleeper, waiter, timed});
+  };
+  auto recorder = std::make_unique<tendril::RecordingChooser>(std::make_unique<tendril::Fifo>());
+  auto* rec = recorder.get();
+  SimHub hub(std::move(recorder));
+  tendril::run(hub, body);
+  const Schedule s = rec->schedule("Schedule.Actions", 0);
+  std::string seen;  // what the others did, in order (the two spinners mostly yield)
+  for (const auto& c : s.choices) {
+    if (c.action == tendril::Action::yield &&
+        (c.chosen_name == "#2 'spinner'" || c.chosen_name == "#3 'other'")) {
+      continue;
+    }
+    seen += std::string(tendril::to_string(c.action)) + " " + c.chosen_name + "\n";
+  }
+  EXPECT_EQ(seen,
+            "start #2 'spinner'\n"
+            "start #3 'other'\n"
+            "start #4 'sleeper'\n"
+            "start #5 'waiter'\n"
+            "start #6 'timed'\n"
+            "yield #1 'main'\n"
+            "notify Event#1\n"
+            "kill #4 'sleeper'\n"
+            "links #4 'sleeper'\n"
+            "timer #2 'spinner'\n"
+            "timer #2 'spinner'\n"
+            "timer #2 'spinner'\n")
+      << tendril::format_schedule(s);
+  const std::string text = tendril::format_schedule(s);
+  EXPECT_NE(text.find("\nc 9 10 0 ready 3 0 4 kill "), std::string::npos) << text;
+  const Schedule back = tendril::parse_schedule(text, "x.schedule");
+  ASSERT_EQ(back.choices.size(), s.choices.size());
+  for (std::size_t i = 0; i < s.choices.size(); ++i) {
+    EXPECT_EQ(back.choices[i].action, s.choices[i].action) << i;
+  }
+  const std::string described = tendril::describe_choice(back.choices[9]);
+  EXPECT_EQ(described.substr(described.find(" -> ")), " -> #4 'sleeper' (kill)");
+
+  // Bad actions: unknown words, and draw where no draw happened.
+  const std::size_t kill_from = text.find("\nc 9 ") + 1;
+  const std::string kill_line = text.substr(kill_from, text.find('\n', kill_from) - kill_from);
+  const std::size_t kill_at = kill_line.find(" kill ");
+  ASSERT_NE(kill_at, std::string::npos) << kill_line;
+  auto with = [&](const std::string& action) {
+    std::string line = kill_line;
+    line.replace(kill_at + 1, 4, action);
+    return error_of([&] { tendril::parse_schedule(replace(text, kill_line, line), "x.schedule"); });
+  };
+  EXPECT_EQ(with("kills"),
+            "tendril: x.schedule:17: field 'action' must be start, yield, wake, timer, kill, "
+            "timeout, links, notify, call, draw or ?, got 'kills'");
+  EXPECT_EQ(with("draw"),
+            "tendril: x.schedule:17: field 'action' is draw, but only a random choice draws");
+
+  // A replay in which answer 0 resumes the same greenlet the schedule's killed: diverges.
+  Schedule edited = s;
+  edited.choices[5].action = tendril::Action::kill;  // #1 'main' resumed after sleep(0)
+  auto replayer = std::make_unique<tendril::ReplayChooser>(edited);
+  SimHub replay_hub(std::move(replayer));
+  const std::string why = error_of([&] { tendril::run(replay_hub, body); });
+  EXPECT_EQ(why.substr(0, why.find('\n')),
+            "tendril: replay of Schedule.Actions diverged at choice #5: answer 0 now does yield "
+            "to #1 'main', where the schedule's did kill")
+      << why;
+  EXPECT_NE(why.find("the schedule recorded: #5 step 6 t=0.000000000s ready 0 of 3 -> #1 'main' "
+                     "(kill)"),
+            std::string::npos)
+      << why;
 }
 
 // Replaying a recorded schedule reproduces the run bit for bit: the same output and the same
@@ -248,25 +350,32 @@ TEST(Schedule, SaveAndLoadFiles) {
   std::filesystem::remove_all(dir);
 }
 
-// Determinism across builds: tests/trace/fixtures/program-seed5.schedule was recorded by an
+// Determinism across builds: tests/trace/fixtures/program-seed5.v3.schedule was recorded by an
 // optimised build; this build (optimised, Debug+ASan, any machine) must record the same schedule
-// byte for byte, and replay the committed one. The fixture is in format version 1 on purpose: it
-// also shows that version 1 files are still read (do not rewrite it with TENDRIL_UPDATE_FIXTURES=1
-// unless the recorded choices change).
+// byte for byte, and replay the committed one. program-seed5.schedule is the same run recorded
+// in format version 1, kept to show that old files are still read and replayed: its choices are
+// the same except that version 1 does not say what each answer did (rewrite the version 3 file
+// with TENDRIL_UPDATE_FIXTURES=1, only if the recorded choices change).
 TEST(Replay, CommittedScheduleIsReproducedByThisBuild) {
-  const std::string path = std::string(TENDRIL_TEST_FIXTURES) + "/program-seed5.schedule";
+  const std::string dir = TENDRIL_TEST_FIXTURES;
   const Schedule now = record(5, 3);
   if (const char* update = std::getenv("TENDRIL_UPDATE_FIXTURES"); update && *update == '1') {
-    tendril::save_schedule(now, path);
+    tendril::save_schedule(now, dir + "/program-seed5.v3.schedule");
   }
-  const Schedule committed = tendril::load_schedule(path);
+  const Schedule committed = tendril::load_schedule(dir + "/program-seed5.v3.schedule");
   EXPECT_EQ(tendril::format_schedule(now), tendril::format_schedule(committed));
-  auto replayer = std::make_unique<tendril::ReplayChooser>(committed);
-  auto* r = replayer.get();
-  SimHub hub(std::move(replayer));
-  tendril::run(hub, [&] { program(3, nullptr); });
-  r->finish();
-  EXPECT_EQ(hub.schedule_hash(), committed.final_hash());
+  Schedule without_actions = now;
+  for (auto& c : without_actions.choices) c.action = tendril::Action::unknown;
+  const Schedule v1 = tendril::load_schedule(dir + "/program-seed5.schedule");
+  EXPECT_EQ(tendril::format_schedule(v1), tendril::format_schedule(without_actions));
+  for (const Schedule* s : {&committed, &v1}) {
+    auto replayer = std::make_unique<tendril::ReplayChooser>(*s);
+    auto* r = replayer.get();
+    SimHub hub(std::move(replayer));
+    tendril::run(hub, [&] { program(3, nullptr); });
+    r->finish();
+    EXPECT_EQ(hub.schedule_hash(), s->final_hash());
+  }
 }
 
 namespace {

@@ -78,6 +78,15 @@ std::uint32_t ReplayChooser::choose(const ChoicePoint& point) {
                   point.alternative(expected.answer).describe() + ", not what the schedule chose",
               &expected);
     }
+    // The same greenlet, doing something else (a kill delivered where it was resumed, say).
+    // Schedules of format version 1 and 2 do not know the action.
+    const Action now = point.action(expected.answer);
+    if (expected.action != Action::unknown && now != expected.action) {
+      diverge("answer " + std::to_string(expected.answer) + " now does " + to_string(now) + " to " +
+                  point.alternative(expected.answer).describe() + ", where the schedule's did " +
+                  to_string(expected.action),
+              &expected);
+    }
   }
   return expected.answer;
 }

@@ -118,7 +118,7 @@ class Parser {
         }
         const std::uint64_t prev_hash = s.final_hash();
         const std::uint64_t prev_step = s.choices.empty() ? 0 : s.choices.back().step;
-        s.choices.push_back(choice(fields, s.choices.size()));
+        s.choices.push_back(choice(fields, s.choices.size(), version));
         const ChoiceRecord& r = s.choices.back();
         if (r.step < prev_step) fail("field 'step' goes backwards");
         // The hash chains every field, so any edited or corrupted field is caught here.
@@ -187,11 +187,11 @@ class Parser {
            "', expected '" + first_line() + "'");
     }
     // Version 1 (whose hash did not cover the header lines) is still read.
-    if ((version != "1" && version != "2") || (f >> extra)) {
+    if ((version != "1" && version != "2" && version != "3") || (f >> extra)) {
       const std::size_t at = line.find_first_not_of(" \t", word.size());
       fail("unsupported schedule format version '" +
            (at == std::string::npos ? std::string() : line.substr(at, 40)) +
-           "' (this build reads versions 1 and 2)");
+           "' (this build reads versions 1, 2 and 3)");
     }
     return version[0] - '0';
   }
@@ -236,7 +236,7 @@ class Parser {
     const unsigned long long v = std::strtoull(tok.c_str(), &end, 16);
     return parsed<std::uint64_t>(tok, v, end, tok.size() == 16, field, "16 hex digits");
   }
-  ChoiceRecord choice(std::istringstream& f, std::size_t index) {
+  ChoiceRecord choice(std::istringstream& f, std::size_t index, int version) {
     ChoiceRecord r;
     r.index = number(f, "index");
     if (r.index != index) {
@@ -266,6 +266,21 @@ class Parser {
     r.n = static_cast<std::uint32_t>(n);
     r.answer = static_cast<std::uint32_t>(answer);
     r.chosen_key = number(f, "chosen");
+    if (version >= 3) {  // what the answer did; versions 1 and 2 leave it unknown
+      std::string action;
+      if (!(f >> action)) fail("field 'action' is missing");
+      if (!action_from(action, r.action)) {
+        fail(
+            "field 'action' must be start, yield, wake, timer, kill, timeout, links, notify, "
+            "call, draw or ?, got '" +
+            action + "'");
+      }
+      if ((r.kind == ChoiceKind::random) != (r.action == Action::draw)) {
+        fail(r.kind == ChoiceKind::random
+                 ? "field 'action' of a random choice must be draw, got '" + action + "'"
+                 : "field 'action' is draw, but only a random choice draws");
+      }
+    }
     r.hash = hex_number(f, "hash");
     r.chosen_name = rest(f);
     return r;
@@ -286,7 +301,10 @@ std::string describe_choice(const ChoiceRecord& r) {
   return "#" + std::to_string(r.index) + " step " + std::to_string(r.step) +
          " t=" + seconds(r.time_ns) + " " + to_string(r.kind) + " " + std::to_string(r.answer) +
          " of " + std::to_string(r.n) + (r.kind == ChoiceKind::random ? " drawn by " : " -> ") +
-         (r.chosen_name.empty() ? "?" : r.chosen_name);
+         (r.chosen_name.empty() ? "?" : r.chosen_name) +
+         (r.kind == ChoiceKind::random || r.action == Action::unknown
+              ? std::string()
+              : std::string(" (") + to_string(r.action) + ")");
 }
 
 std::string format_schedule(const Schedule& s) {
@@ -303,12 +321,14 @@ std::string format_schedule(const Schedule& s) {
   record("policy " + escape(s.policy));
   record("seed " + std::to_string(s.seed));
   record("choices " + std::to_string(s.choices.size()));
-  out += "# c index step time_ns kind n answer chosen hash chosen_name\n";
+  out += "# c index step time_ns kind n answer chosen action hash chosen_name\n";
   for (const auto& r : s.choices) {
+    // A record read from a version 1 or 2 file does not know its action: "?" is written then.
+    const Action action = r.kind == ChoiceKind::random ? Action::draw : r.action;
     record("c " + std::to_string(r.index) + ' ' + std::to_string(r.step) + ' ' +
            std::to_string(r.time_ns) + ' ' + to_string(r.kind) + ' ' + std::to_string(r.n) + ' ' +
-           std::to_string(r.answer) + ' ' + std::to_string(r.chosen_key) + ' ' + hex(r.hash) + ' ' +
-           escape(r.chosen_name));
+           std::to_string(r.answer) + ' ' + std::to_string(r.chosen_key) + ' ' + to_string(action) +
+           ' ' + hex(r.hash) + ' ' + escape(r.chosen_name));
   }
   out += "end " + std::to_string(s.choices.size()) + ' ' + hex(s.final_hash()) + ' ' +
          hex(file_hash) + '\n';

@@ -350,7 +350,7 @@ class SimHub final : public Hub {
   void compact_heap();
   std::uint32_t decide(const ChoicePoint& point);
   void make_record(ChoiceEvent& record, ChoiceKind kind, std::uint32_t n, std::uint32_t answer,
-                   std::uint64_t chosen_key) noexcept;
+                   std::uint64_t chosen_key, Action action) noexcept;
   void adopt_chooser();
   void record_default_ready(std::size_t n);
   void record_choice(const ChoicePoint& point, std::uint32_t answer);

@@ -20,8 +20,8 @@ namespace tendril {
 
 // Schedule is every choice one simulated run made, with what identifies the run.
 struct Schedule {
-  // format_version is the version format_schedule() writes; parse_schedule() reads 1 and 2.
-  static constexpr int format_version = 2;
+  // format_version is the version format_schedule() writes; parse_schedule() reads 1, 2 and 3.
+  static constexpr int format_version = 3;
   std::string test;    // the test's identity, e.g. "Bank.Transfer"
   std::string policy;  // the policy that made the choices, e.g. "random(seed=7)"
   std::uint64_t seed = 0;

@@ -26,6 +26,36 @@ enum class ChoiceKind : std::uint8_t {
 // to_string() names a ChoiceKind as schedule files spell it ("ready", "timer", "random").
 const char* to_string(ChoiceKind kind) noexcept;
 
+// Action says what an alternative does to what it names, as schedule files spell it:
+//   start    a greenlet's first run
+//   yield    a greenlet resumed after sleep(0)
+//   wake     a greenlet resumed because the wait it was in ended (an Event set, a join...)
+//   timer    a greenlet resumed by its timed wait's timer (sleep(d), a wait's deadline)
+//   kill     an exception delivered into a greenlet (kill(), throw_in, GreenletExit)
+//   timeout  a Timeout scope firing in its greenlet
+//   links    a dead greenlet's links and joiners notified
+//   notify   a primitive (Event, Queue, AsyncResult...) notifying its waiters
+//   call     a callback scheduled as a plain function
+//   draw     a random draw (random_below), for the greenlet that drew
+//   ?        not known (a schedule of format version 1 or 2)
+enum class Action : std::uint8_t {
+  unknown,
+  start,
+  yield,
+  wake,
+  timer,
+  kill,
+  timeout,
+  links,
+  notify,
+  call,
+  draw,
+};
+
+// to_string() names an Action as above; action_from() reads one back (false if unknown text).
+const char* to_string(Action action) noexcept;
+bool action_from(const std::string& text, Action& action) noexcept;
+
 // Alternative names one alternative of a choice by what it would run: a greenlet (by its
 // spawn-order id) or a primitive (Event, Queue... by its creation-order id). Both ids are stable
 // across runs and builds; the pointers are valid only during the choice.
@@ -34,6 +64,7 @@ struct Alternative {
   std::uint64_t object_id = 0;
   const Greenlet* greenlet = nullptr;
   const Waitable* object = nullptr;
+  Action action = Action::unknown;  // what running it does
   // key() folds the identity into one number (0 when unknown), for priorities and hashes.
   std::uint64_t key() const noexcept {
     return greenlet_id != 0 ? greenlet_id : (object_id != 0 ? object_id | (1ULL << 63) : 0);
@@ -42,8 +73,10 @@ struct Alternative {
   std::string describe() const;
 };
 
-// identify() tells which greenlet or primitive a queued callback would run (see Alternative).
+// identify() tells which greenlet or primitive a queued callback would run, and what it would
+// do (see Alternative); action_of(cb) is only the latter.
 Alternative identify(const Callback& cb) noexcept;
+Action action_of(const Callback& cb) noexcept;
 
 // ChoicePoint describes one decision while it is being made: its kind, its n >= 2
 // alternatives, and (for ready and timer choices) what each alternative would run.
@@ -62,6 +95,12 @@ class ChoicePoint {
   }
   // key(i) is alternative(i).key(), cheaper (no pointers, no name).
   virtual std::uint64_t key(std::uint32_t i) const { return alternative(i).key(); }
+  // action(i) is alternative(i).action, cheaper.
+  virtual Action action(std::uint32_t i) const { return alternative(i).action; }
+  // chosen_action(answer) is what the answer did, for records (a random draw: Action::draw).
+  Action chosen_action(std::uint32_t answer) const {
+    return kind == ChoiceKind::random ? Action::draw : action(answer);
+  }
   // chosen(answer) is what the answer ran, for records: the alternative, or for a random draw
   // the greenlet that drew.
   Alternative chosen(std::uint32_t answer) const {
@@ -81,6 +120,9 @@ struct ChoiceEvent {
   std::uint64_t step = 0;   // the hub's step count when the choice was made
   std::int64_t time_ns = 0;
   ChoiceKind kind = ChoiceKind::ready;
+  // action: what the answer did (not in the running hash: schedule files of format version 1
+  // and 2 do not know it, and the hash of the same run must not depend on the file's version).
+  Action action = Action::unknown;
   std::uint32_t n = 0;
   std::uint32_t answer = 0;
   std::uint64_t chosen_key = 0;  // Alternative::key() of the answer (for random: the drawer)

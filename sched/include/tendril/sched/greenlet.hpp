@@ -148,6 +148,7 @@ class Greenlet : public RefCounted, public Waitable {
  private:
   friend class Hub;
   friend Alternative identify(const Callback& cb) noexcept;
+  friend Action action_of(const Callback& cb) noexcept;
   friend std::vector<std::size_t> detail::joinall_indexes(std::span<Greenlet* const>,
                                                           std::optional<Duration>, bool);
   template <class G, class... Args>

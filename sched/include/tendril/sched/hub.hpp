@@ -358,6 +358,7 @@ class Hub {
   friend class Greenlet;
   friend class HubBinding;
   friend Alternative identify(const Callback& cb) noexcept;
+  friend Action action_of(const Callback& cb) noexcept;
 
   // The switch path (resume, switch_to_hub, wake, park without a deadline) is inline, in
   // greenlet.hpp: every call frame between a switch and the code it returns to costs a

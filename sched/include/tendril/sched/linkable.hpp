@@ -162,6 +162,7 @@ class Linkable : public Waitable {
 
  private:
   friend Alternative identify(const Callback& cb) noexcept;
+  friend Action action_of(const Callback& cb) noexcept;
   static void notify_cb(Callback& cb, bool run);
   // Defined inline in linkable.cpp, the only place that calls them (see notify_cb there).
   inline void notify();

@@ -244,6 +244,7 @@ class QueueBase : public Waitable {
 
  private:
   friend Alternative tendril::identify(const Callback& cb) noexcept;
+  friend Action tendril::action_of(const Callback& cb) noexcept;
   static void unlock_cb(Callback& cb, bool run);
   const char* kind_;
   std::uint64_t id_;

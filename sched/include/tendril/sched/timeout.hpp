@@ -39,6 +39,7 @@ class TimeoutScope {
 
  private:
   friend Alternative identify(const Callback& cb) noexcept;
+  friend Action action_of(const Callback& cb) noexcept;
   static void fire_cb(Callback& cb, bool run);
   Hub* hub_;
   Greenlet* greenlet_;
