@@ -92,6 +92,7 @@ for module in sched trace sim realio viz props; do
   [ "$module" = props ] || expect_file "$pkg" "/usr/$libdir/pkgconfig/tendril-$module.pc"
 done
 expect_file tendril-sched-dev "/usr/$libdir/cmake/tendril/tendril-config.cmake"
+expect_file tendril-sched-dev "/usr/$libdir/libtendril_green.so.$version"
 expect_file tendril-sched-dev "/usr/$libdir/cmake/tendril/tendril-config-version.cmake"
 expect_file tendril-realio-dev "/usr/$libdir/cmake/tendril/FindLibev.cmake"
 expect_file tendril-viz /usr/bin/tendril-viz
@@ -115,6 +116,7 @@ consume() {
   cmake --build "$out" -j2 >"$out-build.log" 2>&1 ||
     { cat "$out-build.log" >&2; fail "the consumer did not build against $what"; }
   "$out/hello"
+  "$out/hello_green"
   "$out/hello_real"
   PKG_CONFIG_PATH="$root/usr/$libdir/pkgconfig"
   export PKG_CONFIG_PATH

@@ -19,6 +19,7 @@ for components in "sim;realio;viz;props" "sim"; do
     "-DTENDRIL_COMPONENTS=$components" >/dev/null
   cmake --build "$dir" -j2 >/dev/null
   "$dir/hello"
+  "$dir/hello_green"
   if [ -x "$dir/hello_real" ]; then "$dir/hello_real"; fi
 done
 # A user's code is compiled with -fstack-clash-protection (tendril::sched's INTERFACE option).

@@ -71,6 +71,7 @@ cmake -S "$src/tests/packaging/installed" -B "$work/consumer" -DCMAKE_PREFIX_PAT
   { cat "$work/consumer.log" >&2; fail "a consumer did not build against the shared libraries"; }
 env -u LD_LIBRARY_PATH "$work/consumer/hello"
 env -u LD_LIBRARY_PATH "$work/consumer/hello_real"
+env -u LD_LIBRARY_PATH "$work/consumer/hello_green"
 objdump -p "$work/consumer/hello" | grep -q "NEEDED *libtendril_sim.so.$major" ||
   fail "the consumer is not linked against libtendril_sim.so.$major"
 
