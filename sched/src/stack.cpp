@@ -10,6 +10,9 @@
 #include <cstring>
 #include <string>
 #include <system_error>
+#if defined(TENDRIL_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace tendril {
 namespace detail {
@@ -38,13 +41,28 @@ StackPool::StackPool(const StackOptions& options)
   detail::install_overflow_handler();
 }
 
+namespace {
+
+// unmap() returns a stack's (or slab's) addresses to the kernel. Under ASan their shadow is
+// cleared first: a greenlet's last frames can leave redzones poisoned on a stack it never
+// returns through, and a later mapping at the same addresses (a library loaded by dlopen, say)
+// would read as a stack-buffer-overflow.
+void unmap(void* base, std::size_t bytes) noexcept {
+#if defined(TENDRIL_ASAN)
+  __asan_unpoison_memory_region(base, bytes);
+#endif
+  ::munmap(base, bytes);
+}
+
+}  // namespace
+
 StackPool::~StackPool() {
   if (options_.mode == StackMode::guarded) {
     for (auto& s : free_) {
-      ::munmap(static_cast<char*>(s.sp) - s.size - guard_bytes_, s.size + guard_bytes_);
+      unmap(static_cast<char*>(s.sp) - s.size - guard_bytes_, s.size + guard_bytes_);
     }
   }
-  for (auto& slab : slabs_) ::munmap(slab.base, slab.bytes);
+  for (auto& slab : slabs_) unmap(slab.base, slab.bytes);
 }
 
 boost::context::stack_context StackPool::allocate() {
@@ -69,7 +87,7 @@ void StackPool::deallocate(boost::context::stack_context& sctx) noexcept {
   }
   char* bottom = static_cast<char*>(sctx.sp) - sctx.size;
   if (options_.mode == StackMode::guarded) {
-    ::munmap(bottom - guard_bytes_, sctx.size + guard_bytes_);
+    unmap(bottom - guard_bytes_, sctx.size + guard_bytes_);
     mapped_bytes_ -= sctx.size + guard_bytes_;
   } else {
     // Dense stacks stay in their slab; give their pages back to the kernel and keep the address

@@ -320,3 +320,27 @@ TEST(StackPool, GuardedModeLimitGivesClearError) {
   EXPECT_NE(first_error.find("StackMode::dense"), std::string::npos) << first_error;
   EXPECT_EQ(hub.live_greenlets(), 0u);
 }
+
+#if defined(TENDRIL_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sys/mman.h>
+
+// Under ASan, a stack given back to the kernel leaves no poison behind: a greenlet's last frames
+// can leave redzones poisoned on a stack it never returns through, and a library mapped later at
+// the same addresses (Graphviz's fonts, loaded after a run) read as a stack-buffer-overflow.
+TEST(StackPool, UnmappedStacksLeaveNoPoisonUnderAsan) {
+  StackOptions options{64 * 1024, StackMode::guarded};
+  options.pool_max_stacks = 0;  // a freed stack is unmapped at once
+  StackPool pool(options);
+  auto s = pool.allocate();
+  char* bottom = static_cast<char*>(s.sp) - s.size;
+  __asan_poison_memory_region(bottom + 4096, 64);  // as a dead frame's redzone would be
+  ASSERT_NE(__asan_region_is_poisoned(bottom, s.size), nullptr);
+  pool.deallocate(s);
+  void* again = ::mmap(bottom, s.size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  ASSERT_EQ(again, static_cast<void*>(bottom)) << "the addresses were taken meanwhile";
+  EXPECT_EQ(__asan_region_is_poisoned(bottom, s.size), nullptr);
+  ::munmap(again, s.size);
+}
+#endif
