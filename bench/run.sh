@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF >/dev/null
 cmake --build build-bench -j2 --target bench_core bench_primitives bench_explore bench_trace \
-  bench_viz bench_shrink callgrind_probe >/dev/null
+  bench_viz bench_shrink bench_green callgrind_probe >/dev/null
 # The same core without the observer hook, to measure what the hook costs when nothing traces.
 cmake -S . -B build-bench-nohook -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF \
   -DTENDRIL_TRACE_HOOK=OFF >/dev/null
@@ -23,5 +23,9 @@ echo "== minimising failures (bench/bench_shrink.cpp)"
 echo
 echo "== finding failures: schedules to the first failure per policy (bench_shrink find)"
 ./build-bench/bench/bench_shrink find
+echo
+echo "== monkey patching: the libc interposer's cost (bench/bench_green.cpp)"
+./build-bench/bench/bench_green --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+  2>/dev/null | grep -E '^(BM_|Benchmark)'
 # The network benchmarks and the real hub's (loopback only, bounded): see bench/net.sh.
 bash bench/net.sh "$@"

@@ -20,6 +20,10 @@ struct tendril_green_hooks {
   /* virtual_now_ns() is 1, with the hub's virtual time in *ns, when the thread runs a SimHub;
    * else 0 (the real clocks apply). */
   int (*virtual_now_ns)(long long* ns);
+  /* random_bytes() is 1, with n bytes written to buf, when the thread runs a SimHub: a
+   * splitmix64 stream seeded by one recorded random choice (so a schedule replays them and
+   * exploration varies them; FIFO draws 0) and the request's number in the run; else 0. */
+  int (*random_bytes)(void* buf, unsigned long n);
 };
 
 /* Defined by tendril's sched library (src/green_hooks.cpp). */

@@ -7,11 +7,13 @@
 //     hub (cooperatively: other greenlets run meanwhile);
 //   - on a thread running a SimHub, clock_gettime, gettimeofday and time read its virtual clock
 //     (so std::chrono's clocks do too): CLOCK_REALTIME is virtual_epoch_s + the virtual time,
-//     the monotonic clocks are the virtual time itself;
+//     the monotonic clocks are the virtual time itself; getrandom and getentropy give bytes
+//     from one recorded random choice per request (replayed, explored, FIFO: the same bytes);
 //   - everywhere else (other threads, no running hub, a program without tendril, the CPU-time
 //     clocks) the call goes to libc unchanged.
 // The scheduler's side is tendril_green_hooks_v1 (green_hooks.h), looked up once.
 #include <dlfcn.h>
+#include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,6 +176,24 @@ int clock_nanosleep(clockid_t id, int flags, const timespec* req, timespec* rem)
   static const auto real =
       next<int (*)(clockid_t, int, const timespec*, timespec*)>("clock_nanosleep");
   return real(id, flags, req, rem);
+}
+
+ssize_t getrandom(void* buf, size_t n, unsigned int flags) {
+  const tendril_green_hooks* h = hooks();
+  if (h != nullptr && h->random_bytes(buf, n) != 0) return static_cast<ssize_t>(n);
+  static const auto real = next<ssize_t (*)(void*, size_t, unsigned int)>("getrandom");
+  return real(buf, n, flags);
+}
+
+int getentropy(void* buf, size_t n) {
+  if (n > 256) {  // libc's limit, and its error
+    errno = EIO;
+    return -1;
+  }
+  const tendril_green_hooks* h = hooks();
+  if (h != nullptr && h->random_bytes(buf, n) != 0) return 0;
+  static const auto real = next<int (*)(void*, size_t)>("getentropy");
+  return real(buf, n);
 }
 
 }  // extern "C"

@@ -316,6 +316,7 @@ void Hub::reset_core() {
   next_object_id_ = 1;
   steps_ = 0;
   kills_ = 0;
+  entropy_draws_ = 0;
 }
 
 bool Hub::stale_other(const Callback& cb) noexcept {

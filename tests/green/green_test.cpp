@@ -3,11 +3,13 @@
 // linked with the interposer. Orders and virtual times are exact; the real clock is read through
 // the raw system call, which nothing interposes.
 #include <gtest/gtest.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -191,4 +193,46 @@ TEST(Green, ExploredBlockingStyleCodeIsDeterministic) {
   o.replay = r.schedule_file;
   const auto again = tendril::explore(o, body);
   EXPECT_EQ(again.failure, r.failure);
+}
+
+// getrandom and getentropy on a SimHub: bytes from one recorded random choice per request, so a
+// run gives the same bytes every time (FIFO: each request its own), a policy's seed varies them,
+// and a replay reproduces them. Off the hub they are the kernel's.
+TEST(Green, RandomBytesAreTheSimulationsOnSimHub) {
+  using Bytes = std::array<unsigned char, 24>;
+  const auto draw_two = [](tendril::SimHub& hub) {
+    std::array<Bytes, 2> out{};
+    tendril::run(hub, [&] {
+      EXPECT_EQ(::getrandom(out[0].data(), out[0].size(), 0), 24);
+      EXPECT_EQ(::getentropy(out[1].data(), out[1].size()), 0);
+    });
+    return out;
+  };
+  tendril::SimHub fifo;
+  const auto a = draw_two(fifo);
+  EXPECT_NE(a[0], a[1]);  // two requests, two streams
+  fifo.reset(std::make_unique<tendril::Fifo>());
+  EXPECT_EQ(draw_two(fifo), a);  // the same run, the same bytes
+
+  auto recorder = std::make_unique<tendril::RecordingChooser>(std::make_unique<tendril::Random>(7));
+  auto* rec = recorder.get();
+  tendril::SimHub seeded(std::move(recorder));
+  const auto b = draw_two(seeded);
+  EXPECT_NE(b[0], a[0]);  // the policy's draw varies them
+  const tendril::Schedule s = rec->schedule("Green.Random", 7);
+  ASSERT_EQ(s.choices.size(), 2u);
+  EXPECT_EQ(s.choices[0].kind, tendril::ChoiceKind::random);
+  EXPECT_EQ(s.choices[0].n, 4294967295u);
+  tendril::SimHub replay(std::make_unique<tendril::ReplayChooser>(s));
+  EXPECT_EQ(draw_two(replay), b);  // and a replay reproduces them
+
+  tendril::SimHub other(std::make_unique<tendril::Random>(8));
+  EXPECT_NE(draw_two(other)[0], b[0]);
+
+  std::array<unsigned char, 257> big{};
+  errno = 0;
+  EXPECT_EQ(::getentropy(big.data(), big.size()), -1);  // libc's limit, on the hub or not
+  EXPECT_EQ(errno, EIO);
+  Bytes real{};
+  EXPECT_EQ(::getrandom(real.data(), real.size(), 0), 24);  // off the hub: the kernel's
 }

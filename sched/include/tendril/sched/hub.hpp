@@ -237,6 +237,9 @@ class Hub {
   std::uint64_t greenlets_created() const noexcept { return next_id_ - 1; }
   // steps() counts callbacks and timers the loop has run; the unit of a simulated run's length.
   std::uint64_t steps() const noexcept { return steps_; }
+  // next_entropy_draw() numbers the random-byte requests of this run (getrandom through
+  // tendril::green), from 0; a reset hub starts again at 0.
+  std::uint64_t next_entropy_draw() noexcept { return entropy_draws_++; }
   // stacks() is this hub's stack pool.
   StackPool& stacks() noexcept { return stacks_; }
 
@@ -416,6 +419,7 @@ class Hub {
   bool stop_ = false;
   bool running_ = false;
   std::uint64_t kills_ = 0;  // kills delivered in this run (see is_stale)
+  std::uint64_t entropy_draws_ = 0;  // see next_entropy_draw()
   static bool stale_other(const Callback& cb) noexcept;  // a start or a kill
   // leaving_: main, parked in main_exception_leaving() until the others are dead; else nullptr.
   Greenlet* leaving_ = nullptr;
