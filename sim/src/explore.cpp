@@ -871,7 +871,8 @@ ExploreResult explore(const ExploreOptions& o, const std::function<void()>& body
     }
   }
   for (std::uint64_t i = loop_from; i < loop_to; ++i) {
-    if (interrupt.interrupted()) {
+    // A failure the workers found is rerun even after a Ctrl-C: it must not be lost.
+    if (worker_failure.empty() && interrupt.interrupted()) {
       result.interrupted = true;
       break;
     }

@@ -246,3 +246,28 @@ TEST(ExploreJobs, BadValues) {
   EXPECT_EQ(e.jobs, 3u);
   ::unsetenv("TENDRIL_JOBS");
 }
+
+// A failure a worker found is reported even when a Ctrl-C reached this process meanwhile.
+TEST(ExploreJobs, AFailureFoundIsNotLostToACtrlC) {
+  auto o = options("ExploreJobs.FailureThenCtrlC", 2);
+  o.schedules = 100000;
+  o.seed = 12;
+  o.policy = "random";
+  int runs = 0;  // each worker counts its own
+  const auto r = tendril::explore(o, [&runs] {
+    tendril::sleep(0s);
+    if (::getpid() != test_process && ++runs == 2) {
+      ::kill(test_process, SIGINT);  // the user presses Ctrl-C as the failure is found
+      throw std::runtime_error("boom");
+    }
+  });
+  EXPECT_FALSE(r.interrupted);
+  ASSERT_EQ(r.failures, 1u) << r.summary;
+  EXPECT_NE(r.failure.find("failed in a worker process (std::runtime_error: boom)"),
+            std::string::npos)
+      << r.failure;
+  struct sigaction now {};
+  ASSERT_EQ(::sigaction(SIGINT, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
+  std::filesystem::remove_all(artifacts());
+}
