@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/context/fiber.hpp>
+#include <cctype>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -366,6 +367,24 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error, ErrorOrigin
       return;
     }
     const std::string what = describe_exception(error);
+    // The same kind of error (its text up to numbers) past the first few in this run is counted,
+    // and summed up when the run ends.
+    std::string signature = std::to_string(static_cast<int>(origin));
+    for (std::size_t i = 0; i < what.size(); ++i) {
+      const bool digit = std::isdigit(static_cast<unsigned char>(what[i])) != 0;
+      if (!digit) {
+        signature += what[i];
+      } else if (i == 0 || std::isdigit(static_cast<unsigned char>(what[i - 1])) == 0) {
+        signature += '#';  // a number, whatever its digits
+      }
+    }
+    auto kind = std::find_if(error_kinds_.begin(), error_kinds_.end(),
+                             [&](const ErrorKind& k) { return k.signature == signature; });
+    if (kind == error_kinds_.end()) {
+      error_kinds_.push_back(ErrorKind{std::move(signature), "greenlet " + greenlet.describe(), 0});
+      kind = error_kinds_.end() - 1;
+    }
+    if (++kind->seen > errors_in_full) return;
     switch (origin) {
       case ErrorOrigin::greenlet:
         std::fprintf(stderr, "tendril: greenlet %s failed with %s\n", greenlet.describe().c_str(),
@@ -384,6 +403,18 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error, ErrorOrigin
   } catch (...) {
     std::fprintf(stderr, "tendril: the error handler threw while reporting a greenlet failure\n");
   }
+}
+
+void Hub::flush_error_summary() noexcept {
+  for (const ErrorKind& k : error_kinds_) {
+    if (k.seen <= errors_in_full) continue;
+    std::fprintf(stderr,
+                 "tendril: and %llu more greenlets failed with the same error as %s (up to its "
+                 "numbers; the first %zu of each kind are printed in full)\n",
+                 static_cast<unsigned long long>(k.seen - errors_in_full), k.first.c_str(),
+                 errors_in_full);
+  }
+  error_kinds_.clear();
 }
 
 void Hub::fail_run(std::exception_ptr error) noexcept {
@@ -716,9 +747,11 @@ void Hub::run_main(Greenlet& main) {
   stop_ = false;
   main_ = &main;
   eh_globals_ = detail::eh_globals();
+  error_kinds_.clear();
   struct Reset {
     Hub* hub;
     ~Reset() {
+      hub->flush_error_summary();
       hub->deadlock_report_.clear();
       hub->run_failure_ = nullptr;
       hub->running_ = false;

@@ -438,3 +438,38 @@ TEST(Greenlet, RenameAndKillNowait) {
   EXPECT_EQ(log, (std::vector<std::string>{"#2 'renamed'", "kill_nowait returned", "victim unwinds",
                                            "killed"}));
 }
+
+// The default report prints the first 3 errors of a kind (the same text up to its numbers) in a
+// run, then one line per kind when the run ends: a thousand failing greenlets print 3 + 1 lines.
+TEST(ErrorReport, RepeatedErrorsArePrintedThreeTimesThenCounted) {
+  tendril::SimHub hub;
+  ::testing::internal::CaptureStderr();
+  tendril::run(hub, [] {
+    std::vector<tendril::Ref<tendril::Greenlet>> gs;
+    for (int i = 0; i < 1000; ++i) {
+      gs.push_back(
+          tendril::spawn([i] { throw std::runtime_error("bad input " + std::to_string(i)); }));
+    }
+    for (int i = 0; i < 4; ++i) {
+      gs.push_back(tendril::spawn("other", [] { throw std::logic_error("another kind"); }));
+    }
+    tendril::joinall(gs);
+  });
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "tendril: greenlet #2 failed with std::runtime_error: bad input 0\n"
+            "tendril: greenlet #3 failed with std::runtime_error: bad input 1\n"
+            "tendril: greenlet #4 failed with std::runtime_error: bad input 2\n"
+            "tendril: greenlet #1002 'other' failed with std::logic_error: another kind\n"
+            "tendril: greenlet #1003 'other' failed with std::logic_error: another kind\n"
+            "tendril: greenlet #1004 'other' failed with std::logic_error: another kind\n"
+            "tendril: and 997 more greenlets failed with the same error as greenlet #2 (up to "
+            "its numbers; the first 3 of each kind are printed in full)\n"
+            "tendril: and 1 more greenlets failed with the same error as greenlet #1002 'other' "
+            "(up to its numbers; the first 3 of each kind are printed in full)\n");
+  // A new run of the same hub counts afresh (greenlet ids go on: the hub was not reset).
+  ::testing::internal::CaptureStderr();
+  tendril::run(hub,
+               [] { tendril::spawn([] { throw std::runtime_error("bad input 5"); })->join(); });
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "tendril: greenlet #1007 failed with std::runtime_error: bad input 5\n");
+}

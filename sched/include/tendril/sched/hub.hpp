@@ -418,13 +418,25 @@ class Hub {
   std::uint64_t steps_ = 0;
   bool stop_ = false;
   bool running_ = false;
-  std::uint64_t kills_ = 0;  // kills delivered in this run (see is_stale)
+  std::uint64_t kills_ = 0;          // kills delivered in this run (see is_stale)
   std::uint64_t entropy_draws_ = 0;  // see next_entropy_draw()
   static bool stale_other(const Callback& cb) noexcept;  // a start or a kill
   // leaving_: main, parked in main_exception_leaving() until the others are dead; else nullptr.
   Greenlet* leaving_ = nullptr;
   std::uint64_t next_death_seq_ = 1;  // numbers greenlet deaths (joinall's order)
   OriginErrorHandler on_error_;
+  // The default report prints the first errors_in_full errors of each kind (the text with its
+  // numbers masked) in a run, then counts the rest and prints one line per kind when the run
+  // ends (see report_error, flush_error_summary): a spawn storm past a resource limit prints a
+  // few lines, not one per greenlet.
+  static constexpr std::size_t errors_in_full = 3;
+  struct ErrorKind {
+    std::string signature;
+    std::string first;       // the first one's description, for the summary
+    std::uint64_t seen = 0;  // reports of this kind in this run
+  };
+  std::vector<ErrorKind> error_kinds_;
+  void flush_error_summary() noexcept;
   std::vector<std::pair<Ref<Greenlet>, WaitToken>> idle_waiters_;
   std::string deadlock_report_;     // taken at a deadlock, raised in main once the others are dead
   std::exception_ptr run_failure_;  // set by fail_run(): run() throws it after teardown
