@@ -2,14 +2,17 @@
 // explore() on several processes (ExploreOptions::jobs): the same result as one process, and
 // every way a worker can go wrong reported with what and where.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <new>
 #include <regex>
 #include <stdexcept>
 #include <string>
@@ -253,14 +256,21 @@ TEST(ExploreJobs, AFailureFoundIsNotLostToACtrlC) {
   o.schedules = 100000;
   o.seed = 12;
   o.policy = "random";
+  // Shared by the workers (forked from here): exactly one of them presses Ctrl-C, once. A
+  // second SIGINT would end this process, as a second Ctrl-C does.
+  void* page = ::mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  auto* pressed = new (page) std::atomic<int>(0);
   int runs = 0;  // each worker counts its own
-  const auto r = tendril::explore(o, [&runs] {
+  const auto r = tendril::explore(o, [&runs, pressed] {
     tendril::sleep(0s);
-    if (::getpid() != test_process && ++runs == 2) {
+    if (::getpid() != test_process && ++runs == 2 && pressed->exchange(1) == 0) {
       ::kill(test_process, SIGINT);  // the user presses Ctrl-C as the failure is found
       throw std::runtime_error("boom");
     }
   });
+  ::munmap(page, sizeof(std::atomic<int>));
   EXPECT_FALSE(r.interrupted);
   ASSERT_EQ(r.failures, 1u) << r.summary;
   EXPECT_NE(r.failure.find("failed in a worker process (std::runtime_error: boom)"),
