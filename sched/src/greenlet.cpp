@@ -213,11 +213,12 @@ void Greenlet::on_death() noexcept {
   death_seq_ = hub_->next_death_seq_++;
   hub_->remove_live(this);
   if (links_next_ < links_.size() && !notify_pending_) schedule_notify();
+  if (hub_->pending_throws_ != 0) hub_->note_stale_possible();  // a kill of it may be queued
 }
 
 void Greenlet::die_before_start(std::exception_ptr error) {
   Ref<Greenlet> keep(this);
-  ++hub_->kills_;  // its queued start, if any, is stale now (Hub::is_stale)
+  hub_->note_stale_possible();  // its queued start, if any, does nothing now (Hub::is_stale)
   const bool was_live = state_ == State::scheduled;
   if (start_timer_ != 0) hub_->cancel_timer(std::exchange(start_timer_, 0));
   if (is_greenlet_exit(error)) {
@@ -321,6 +322,8 @@ void Greenlet::unlink(LinkId id) noexcept {
   for (std::size_t i = links_next_; i < links_.size(); ++i) {
     if (links_[i].id == id) {
       links_.erase(links_.begin() + static_cast<std::ptrdiff_t>(i));
+      // The last link gone while its notification waits in the queue: that one does nothing now.
+      if (notify_pending_ && links_.empty()) hub_->note_stale_possible();
       return;
     }
   }

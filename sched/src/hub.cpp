@@ -316,7 +316,9 @@ void Hub::reset_core() {
   next_id_ = 1;
   next_object_id_ = 1;
   steps_ = 0;
-  kills_ = 0;
+  stale_marks_ = 0;
+  pending_wakes_ = 0;
+  pending_throws_ = 0;
   entropy_draws_ = 0;
 }
 
@@ -331,6 +333,19 @@ bool Hub::stale_other(const Callback& cb) noexcept {
       if (g->state_ != Greenlet::State::dead) return false;
     }
     return true;
+  }
+  if (cb.fn == &Greenlet::notify_cb) {
+    // Joiners that gave up and links unlinked leave nothing to notify (gevent runs it anyway).
+    return static_cast<const Greenlet*>(cb.obj)->links_.empty();
+  }
+  if (cb.fn == &Linkable::notify_cb) {
+    const auto* anchor = static_cast<const detail::Anchor*>(cb.obj);
+    return anchor->owner == nullptr || static_cast<const Linkable*>(anchor->owner)->notify_idle();
+  }
+  if (cb.fn == &detail::QueueBase::unlock_cb) {
+    const auto* anchor = static_cast<const detail::Anchor*>(cb.obj);
+    return anchor->owner == nullptr ||
+           !static_cast<const detail::QueueBase*>(anchor->owner)->unlock_would_act();
   }
   return false;
 }
@@ -528,7 +543,7 @@ void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
   // (from a greenlet being killed) finds it already leaving.
   if (g == g->hub_->leaving_) [[unlikely]]
     return;
-  ++g->hub_->kills_;
+  g->hub_->note_stale_possible();  // the wakeup g waits for, or its start, does nothing now
   if (g->state_ != Greenlet::State::running) {
     g->die_before_start(error);
     return;
@@ -540,6 +555,11 @@ void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
 
 void Hub::wake_cb(Callback& cb, bool run) {
   auto* g = static_cast<Greenlet*>(cb.obj);
+  Hub* hub = g->hub_;
+  --hub->pending_wakes_;
+  // A wait woken here while other wake_callback()s are queued (a select over two ready objects)
+  // may leave one of them stale: tell SimHub to look (is_stale).
+  if (run && g->wait_seq_ == cb.arg && hub->pending_wakes_ != 0) hub->note_stale_possible();
   if (run) wake(g, cb.arg, false);
   g->release();
 }
@@ -559,6 +579,8 @@ void Hub::timeout_cb(Callback& cb, bool run) {
       observer->on_timer(
           g, reason != nullptr && std::string_view(reason) == "sleep" ? "sleep" : "timeout");
     }
+    // A wait that times out while a wake_callback() for it is queued leaves that one stale.
+    if (g->wait_seq_ == cb.arg && g->hub_->pending_wakes_ != 0) g->hub_->note_stale_possible();
     wake(g, cb.arg, true);
   }
   g->release();
@@ -566,6 +588,7 @@ void Hub::timeout_cb(Callback& cb, bool run) {
 
 void Hub::throw_cb(Callback& cb, bool run) {
   std::unique_ptr<ThrowRequest> req(static_cast<ThrowRequest*>(cb.obj));
+  if (!req->targets.empty()) --req->targets.front()->hub_->pending_throws_;
   if (!run) return;
   for (auto& g : req->targets) deliver(g.get(), req->error);
   if (req->waker.greenlet) wake(req->waker.greenlet, req->waker.seq, false);
@@ -603,6 +626,7 @@ void Hub::throw_into(Greenlet& g, std::exception_ptr error, const WaitToken& wak
   }
   auto* req =
       new ThrowRequest{{Ref<Greenlet>(&g)}, std::move(error), waker, Ref<Greenlet>(waker.greenlet)};
+  ++pending_throws_;  // a target dying meanwhile makes it stale (Greenlet::on_death)
   schedule(Callback{&throw_cb, req, 0});
 }
 
@@ -613,6 +637,7 @@ void Hub::throw_into_all(std::vector<Ref<Greenlet>> targets, std::exception_ptr 
   }
   auto* req =
       new ThrowRequest{std::move(targets), std::move(error), waker, Ref<Greenlet>(waker.greenlet)};
+  if (!req->targets.empty()) ++pending_throws_;
   schedule(Callback{&throw_cb, req, 0});
 }
 

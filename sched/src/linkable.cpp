@@ -99,20 +99,40 @@ void Linkable::unlink(LinkId id) noexcept {
       if (detail::is_rawlink(*n) && static_cast<detail::RawLinkNode*>(n)->id == id) {
         list->remove(*n);
         delete static_cast<detail::RawLinkNode*>(n);
+        if (notifier_ == Notifier::queued) left();
         return;
       }
     }
   }
 }
 
+bool Linkable::notify_idle() const {
+  if (!arrived_.empty()) return false;
+  return links_.empty() || (!notify_all_ && !ready());
+}
+
+void Linkable::note_stale() noexcept {
+  if (Hub* hub = current_hub_or_null()) hub->note_stale_possible();
+}
+
+void Linkable::left() noexcept {
+  if (!links_.empty() || !arrived_.empty()) return;
+  // The queued callback keeps the old anchor alive and finds no owner: a no-op on LibevHub, and
+  // SimHub does not offer it as a choice (Hub::is_stale).
+  anchor_->owner = nullptr;
+  anchor_ = Ref<detail::Anchor>();
+  notifier_ = Notifier::idle;
+  note_stale();
+}
+
 void Linkable::check_and_notify() {
-  if (notifier_active_ || links_.empty() || !ready()) return;
+  if (notifier_ != Notifier::idle || links_.empty() || !ready()) return;
   Hub& hub = current_hub("tendril::Linkable");
   if (!anchor_) {
     anchor_ = Ref<detail::Anchor>(new detail::Anchor);
     anchor_->owner = this;
   }
-  notifier_active_ = true;
+  notifier_ = Notifier::queued;
   anchor_->add_ref();  // held by the queued callback
   hub.schedule(Callback{&Linkable::notify_cb, anchor_.get(), 0});
 }
@@ -146,10 +166,11 @@ void Linkable::check_and_notify() {
 
 [[gnu::always_inline]] inline void Linkable::notify() {
   Ref<detail::Anchor> anchor = anchor_;
+  notifier_ = Notifier::running;
   if (!notify_list(links_, *anchor)) return;
   if (!notify_list(arrived_, *anchor)) return;
   links_.splice_back(arrived_);
-  notifier_active_ = false;
+  notifier_ = Notifier::idle;
   check_and_notify();
 }
 
@@ -161,7 +182,7 @@ void Linkable::notify_cb(Callback& cb, bool run) {
   if (!anchor->owner) return;
   auto* self = static_cast<Linkable*>(anchor->owner);
   if (!run) {
-    self->notifier_active_ = false;
+    self->notifier_ = Notifier::idle;
     return;
   }
   self->notify();
@@ -173,9 +194,15 @@ void Linkable::join_pending_notification(const char* api, const char* reason) {
   node.token = hub.begin_wait(api);
   arrived_.push_back(node);
   struct Unlink {
+    Linkable& self;
     detail::WaitNode& node;
-    ~Unlink() { node.unlink(); }
-  } unlink{node};
+    ~Unlink() {
+      if (node.list != nullptr) {  // killed before its turn (else woken, or orphaned: see above)
+        node.unlink();
+        if (self.notifier_ == Notifier::queued) self.left();
+      }
+    }
+  } unlink{*this, node};
   hub.park(node.token, reason, this);
 }
 

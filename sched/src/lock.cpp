@@ -41,8 +41,8 @@ void Semaphore::took() noexcept {
 
 bool Semaphore::acquire(bool blocking, std::optional<Duration> timeout) {
   if (counter_ > 0) {
-    --counter_;
-    if (bound_ == 1) took();  // only one-permit semaphores have a holder
+    if (--counter_ == 0) note_taken();  // a queued notification may have no permit to give now
+    if (bound_ == 1) took();            // only one-permit semaphores have a holder
     return true;
   }
   if (!blocking) return false;

@@ -36,6 +36,10 @@ void QueueBase::schedule_unlock() {
   current_hub("tendril::Queue").schedule(Callback{&QueueBase::unlock_cb, anchor_.get(), 0});
 }
 
+void QueueBase::note_stale() noexcept {
+  if (Hub* hub = current_hub_or_null()) hub->note_stale_possible();
+}
+
 void QueueBase::unlock_cb(Callback& cb, bool run) {
   auto* anchor = static_cast<Anchor*>(cb.obj);
   auto* self = static_cast<QueueBase*>(anchor->owner);

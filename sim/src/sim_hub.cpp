@@ -91,6 +91,7 @@ void SimHub::reset(std::unique_ptr<Chooser> chooser) {
   batch_.clear();
   live_timers_ = 0;
   next_seq_ = 0;
+  scanned_marks_ = 0;
   now_ns_ = 0;
   choices_ = 0;
   hash_ = schedule_hash_basis;
@@ -452,10 +453,11 @@ void SimHub::run_loop() {
     while (!ready_.empty()) {
       std::size_t n = ready_.size();
       std::size_t i = 0;
-      if (n > 1 && !fifo_ && stale_possible()) [[unlikely]] {
+      if (n > 1 && !fifo_ && stale_marks() != scanned_marks_) [[unlikely]] {
         // A callback that would do nothing (the wakeup of a wait a kill already ended) is no
-        // alternative: drop it before choosing (Hub::is_stale). Only a kill makes one, so runs
-        // without kills never scan.
+        // alternative: drop it before choosing (Hub::is_stale). Only a few events make one, each
+        // counted in stale_marks(), so the queue is scanned only after one of them.
+        scanned_marks_ = stale_marks();
         n -= ready_.remove_if([](const Callback& cb) { return Hub::is_stale(cb); });
         if (n == 0) continue;
       }

@@ -195,3 +195,40 @@ def r1():
     g = gevent.spawn(lambda: log.append("other acquires %s" % lock.acquire(timeout=0.1)))
     g.join()
 r1(); done("r1")
+
+
+# n1: Primitives.UnlinkingTheLastLinkCancelsTheQueuedNotification
+def n1():
+    gevent.sleep(0)  # the hub exists (without one, gevent notifies at once)
+    ev = Event()
+    cb = lambda e: log.append("cb1")
+    ev.rawlink(cb)
+    ev.set()
+    ev.unlink(cb)
+    gevent.spawn(lambda: log.append("g"))
+    ev.rawlink(lambda e: log.append("cb2"))
+    gevent.sleep(0)
+    gevent.sleep(0)
+n1(); done("n1")
+
+
+# n2: Primitives.AKilledLastWaiterCancelsTheQueuedNotification
+def n2():
+    ev = Event()
+
+    def w():
+        try:
+            ev.wait()
+        except gevent.GreenletExit:
+            log.append("w killed")
+            ev.rawlink(lambda e: log.append("cb2"))
+    wg = gevent.spawn(w)
+    gevent.sleep(0)
+    wg.kill(block=False)
+    ev.set()
+    gevent.spawn(lambda: log.append("g"))
+    gevent.sleep(0)
+    log.append("main")
+    gevent.sleep(0)
+    gevent.sleep(0)
+n2(); done("n2")

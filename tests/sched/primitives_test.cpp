@@ -435,3 +435,48 @@ TEST(Primitives, WaiterThatDestroysTheEventEndsTheNotification) {
   });
   EXPECT_EQ(log, (Log{"first destroyed the event", "main after the pass", "second killed"}));
 }
+
+// n1: gevent's unlink(): the last link gone while the notification is queued cancels it, so a
+// link added afterwards waits for a new notification, behind what was queued meanwhile.
+TEST(Primitives, UnlinkingTheLastLinkCancelsTheQueuedNotification) {
+  SimHub hub;
+  Log log;
+  tendril::run(hub, [&] {
+    tendril::Event ev;
+    const tendril::LinkId first = ev.rawlink([&] { log.push_back("cb1"); });
+    ev.set();
+    ev.unlink(first);
+    tendril::spawn([&] { log.push_back("g"); });
+    ev.rawlink([&] { log.push_back("cb2"); });
+    tendril::sleep(0s);
+    tendril::sleep(0s);
+  });
+  EXPECT_EQ(log, (Log{"g", "cb2"}));
+}
+
+// n2: the same when the last waiter leaves by being killed while the notification is queued.
+TEST(Primitives, AKilledLastWaiterCancelsTheQueuedNotification) {
+  SimHub hub;
+  Log log;
+  tendril::run(hub, [&] {
+    tendril::Event ev;
+    auto w = tendril::spawn([&] {
+      try {
+        ev.wait();
+      } catch (const tendril::GreenletExit&) {
+        log.push_back("w killed");
+        ev.rawlink([&] { log.push_back("cb2"); });
+        throw;
+      }
+    });
+    tendril::sleep(0s);
+    w->kill(nullptr, false);
+    ev.set();
+    tendril::spawn([&] { log.push_back("g"); });
+    tendril::sleep(0s);
+    log.push_back("main");
+    tendril::sleep(0s);
+    tendril::sleep(0s);
+  });
+  EXPECT_EQ(log, (Log{"w killed", "g", "main", "cb2"}));
+}

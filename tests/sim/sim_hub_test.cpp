@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -471,6 +472,192 @@ TEST(SimHub, StaleWakeupsAreNotOffered) {
   EXPECT_EQ(killed, 20);
   EXPECT_GT(watch->choices, 40);
   EXPECT_EQ(watch->offered_dead, 0);
+}
+
+// The stale alternatives that no kill makes. StaleWatch answers at random and counts, at each
+// ready choice, the alternatives its oracle says would do nothing if chosen. Each scenario runs
+// 40 rounds beside two yielding greenlets, so that the choices are many and varied. (With the
+// pruning off, the counts were 116, 8, 8, 120 and 17.)
+namespace {
+
+// Counts is what a StaleWatch saw; the test owns it (the hub, and its chooser, end first).
+struct Counts {
+  int ready_choices = 0;
+  int offered_stale = 0;
+};
+
+struct StaleWatch final : tendril::Chooser {
+  std::function<bool(const tendril::Alternative&)> stale;
+  Counts* counts = nullptr;
+  tendril::Random rng{11};
+  std::uint32_t choose(const tendril::ChoicePoint& p) override {
+    if (p.kind == tendril::ChoiceKind::ready) {
+      ++counts->ready_choices;
+      for (std::uint32_t i = 0; i < p.n; ++i) {
+        if (stale(p.alternative(i))) ++counts->offered_stale;
+      }
+    }
+    return rng.below(p.n);
+  }
+};
+
+// run_rounds() runs round() 40 times on a SimHub answered by a StaleWatch with oracle `stale`,
+// two yielders beside it, and returns what it saw.
+Counts run_rounds(std::function<bool(const tendril::Alternative&)> stale,
+                  const std::function<void()>& round) {
+  Counts counts;
+  auto chooser = std::make_unique<StaleWatch>();
+  chooser->stale = std::move(stale);
+  chooser->counts = &counts;
+  SimHub hub(std::move(chooser));
+  tendril::run(hub, [&] {
+    bool done = false;
+    std::vector<Ref<tendril::Greenlet>> noise;
+    for (int i = 0; i < 2; ++i) {
+      noise.push_back(tendril::spawn("noise", [&] {
+        while (!done) tendril::sleep(0s);
+      }));
+    }
+    for (int r = 0; r < 40; ++r) round();
+    done = true;
+    tendril::joinall(noise);
+  });
+  return counts;
+}
+
+// An object's notification is idle when it would wake nobody: cancelled (no owner), no waiter
+// left, or a semaphore with no permit.
+bool idle_notification(const tendril::Alternative& a) {
+  if (a.action != tendril::Action::notify) return false;
+  if (a.object == nullptr) return true;
+  if (const auto* sem = dynamic_cast<const tendril::Semaphore*>(a.object)) {
+    return sem->waiter_count() == 0 || !sem->ready();
+  }
+  if (const auto* l = dynamic_cast<const tendril::Linkable*>(a.object)) {
+    return l->waiter_count() == 0;
+  }
+  if (const auto* q = dynamic_cast<const tendril::Queue<int>*>(a.object)) {
+    return !((q->putters() > 0 && !q->full()) || (q->getters() > 0 && q->qsize() > 0));
+  }
+  return false;
+}
+
+}  // namespace
+
+// wait() for the first of two set events: once it has woken, the other event's queued
+// notification has nobody left to wake (gevent cancels it; so does tendril).
+TEST(SimHub, TheSecondSourceOfAWaitIsNotOffered) {
+  int woken = 0;
+  const Counts seen = run_rounds(idle_notification, [&] {
+    tendril::Event a("a");
+    tendril::Event b("b");
+    auto w = tendril::spawn("w", [&] { woken += tendril::wait({a, b}, std::nullopt, 1).size(); });
+    tendril::sleep(0s);
+    a.set();
+    b.set();
+    w->join();
+  });
+  EXPECT_EQ(woken, 40);
+  EXPECT_GT(seen.ready_choices, 200);
+  EXPECT_EQ(seen.offered_stale, 0);
+}
+
+// A permit taken at once (acquire without waiting) while the release's notification is queued
+// leaves that notification nothing to give.
+TEST(SimHub, ANotificationWithNoPermitLeftIsNotOffered) {
+  int acquired = 0;
+  const Counts seen = run_rounds(idle_notification, [&] {
+    tendril::Semaphore sem(0);
+    auto w = tendril::spawn("w", [&] { acquired += sem.acquire() ? 1 : 0; });
+    auto t = tendril::spawn("t", [&] {
+      tendril::sleep(0s);
+      if (sem.acquire(false)) {
+        ++acquired;
+        tendril::sleep(0s);  // holds the permit over a choice
+        sem.release();
+      }
+    });
+    tendril::sleep(0s);
+    sem.release();
+    tendril::joinall({w, t});
+  });
+  EXPECT_GE(acquired, 40);
+  EXPECT_EQ(seen.offered_stale, 0);
+}
+
+// An item taken at once (get without waiting) while the put's unlock is queued leaves the
+// unlock nothing to hand the waiting getter.
+TEST(SimHub, AQueueUnlockWithNothingToMoveIsNotOffered) {
+  int got = 0;
+  const Counts seen = run_rounds(idle_notification, [&] {
+    tendril::Queue<int> q;
+    auto w = tendril::spawn("w", [&] { got += q.get(); });
+    auto t = tendril::spawn("t", [&] {
+      tendril::sleep(0s);
+      if (q.empty()) return;
+      const int item = q.get();  // at once, while the unlock for w may be queued
+      tendril::sleep(0s);        // holds it over a choice
+      q.put(item * 10);
+    });
+    tendril::sleep(0s);
+    q.put(1);
+    tendril::joinall({w, t});
+  });
+  EXPECT_GE(got, 40);
+  EXPECT_EQ(seen.offered_stale, 0);
+}
+
+// A wait armed with two wake_callback()s (a primitive author's select): the first to run ends
+// the wait, and the second is stale from then on.
+TEST(SimHub, TheSecondWakeupOfAWaitIsNotOffered) {
+  int woke = 0;
+  std::uint64_t woken_id = 0;
+  const auto stale = [&](const tendril::Alternative& a) {
+    return a.action == tendril::Action::wake && a.greenlet_id == woken_id;
+  };
+  const Counts seen = run_rounds(stale, [&] {
+    auto w = tendril::spawn("w", [&] {
+      tendril::Hub& hub = *tendril::current_hub_or_null();
+      const tendril::WaitToken token = hub.begin_wait("test");
+      auto arm = [&hub, token] { hub.schedule(tendril::Hub::wake_callback(token)); };
+      auto arm1 = tendril::spawn("arm1", arm);
+      auto arm2 = tendril::spawn("arm2", arm);
+      hub.park(token, "test select", nullptr);
+      woken_id = tendril::getcurrent()->id();  // from here on, no wake_callback() for it
+      ++woke;
+      tendril::sleep(0s);
+      tendril::sleep(0s);
+      tendril::joinall({arm1, arm2});  // the token must not outlive this greenlet
+    });
+    w->join();
+    woken_id = 0;
+  });
+  EXPECT_EQ(woke, 40);
+  EXPECT_EQ(seen.offered_stale, 0);
+}
+
+// A joiner killed after its target died but before the death notification ran leaves that
+// notification no link to run.
+TEST(SimHub, ADeathNotificationWithNoLinkLeftIsNotOffered) {
+  int killed = 0;
+  std::uint64_t target_id = 0;
+  Ref<tendril::Greenlet> joiner;
+  const auto stale = [&](const tendril::Alternative& a) {
+    return a.action == tendril::Action::links && a.greenlet_id == target_id && joiner &&
+           joiner->dead();
+  };
+  const Counts seen = run_rounds(stale, [&] {
+    auto target = tendril::spawn("target", [] { tendril::sleep(0s); });
+    target_id = target->id();
+    joiner = tendril::spawn("joiner", [&] { target->join(); });
+    while (!target->dead()) tendril::sleep(0s);
+    joiner->kill(nullptr, false);
+    joiner->join();
+    killed += joiner->killed() ? 1 : 0;
+    joiner = nullptr;
+  });
+  EXPECT_GT(killed, 0);
+  EXPECT_EQ(seen.offered_stale, 0);
 }
 
 // An exception leaving main kills the others first. One that catches GreenletExit and blocks again

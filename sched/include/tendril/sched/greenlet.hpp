@@ -240,7 +240,7 @@ inline bool Hub::is_stale(const Callback& cb) noexcept {
     const auto* g = static_cast<const Greenlet*>(cb.obj);
     return g->state_ != Greenlet::State::running || g->wait_seq_ != cb.arg;
   }
-  return (cb.fn == &Greenlet::start_cb || cb.fn == &Hub::throw_cb) && stale_other(cb);
+  return stale_other(cb);
 }
 
 inline void Hub::switch_to_hub() {
@@ -299,6 +299,9 @@ inline Callback Hub::yield_callback(const WaitToken& token) {
 
 inline Callback Hub::wake_callback(const WaitToken& token) {
   token.greenlet->add_ref();
+  Hub* hub = token.greenlet->hub_;
+  ++hub->pending_wakes_;  // see wake_cb: another wakeup may end the wait first
+  if (token.greenlet->wait_seq_ != token.seq) hub->note_stale_possible();  // ended already
   return Callback{&Hub::wake_cb, token.greenlet, token.seq};
 }
 

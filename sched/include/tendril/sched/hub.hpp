@@ -281,6 +281,10 @@ class Hub {
   // yield_callback() is wake_callback() for sleep(0)'s own wakeup, which the hub tells apart
   // (a yield is not progress: see SimOptions::livelock_steps).
   static Callback yield_callback(const WaitToken& token);
+  // note_stale_possible() tells the hub that a callback it has queued may now do nothing (see
+  // is_stale), so that SimHub looks before its next choice. tendril's own primitives call it; a
+  // primitive author needs it only for a callback that is not a wake_callback().
+  void note_stale_possible() noexcept { ++stale_marks_; }
   // park() suspends the current greenlet in the token's wait until a wakeup runs (returns true) or
   // deadline_ns passes (returns false). It throws whatever kill() or a timeout scope delivered.
   // reason ("sleep", "join", "Event.wait"; a string literal: observers keep the pointer) and
@@ -336,12 +340,16 @@ class Hub {
   static const Greenlet& yielder(const Callback& cb) noexcept {
     return *static_cast<const Greenlet*>(cb.obj);
   }
-  // is_stale() says whether running cb would do nothing: the wakeup of a wait that has ended (a
-  // kill ended it first), the start of a greenlet killed before it started, or a kill whose every
-  // target is dead. SimHub leaves such callbacks out of its choices (a choice of one would be no
-  // choice at all). Only kills make them: stale_possible() says whether this run has had one.
+  // is_stale() says whether running cb would do nothing now: the wakeup of a wait that has ended
+  // (a kill, a timeout or another wakeup ended it first), the start of a greenlet killed before
+  // it started, a kill whose every target is dead, a greenlet's death notification with no link
+  // left, a primitive's notification with no waiter left (or, for a semaphore, no permit), a
+  // queue's unlock with nothing to move. SimHub leaves such callbacks out of its choices (a choice
+  // of one would be no choice at all). Only a few events make them, and each calls
+  // note_stale_possible(); stale_marks() counts those events, so SimHub scans its queue only when
+  // the count changed since its last scan.
   static bool is_stale(const Callback& cb) noexcept;  // inline in greenlet.hpp
-  bool stale_possible() const noexcept { return kills_ != 0; }
+  std::uint64_t stale_marks() const noexcept { return stale_marks_; }
   // discard_ready() drops every queued callback unrun; hubs call it on destruction.
   void discard_ready() noexcept { ready_.clear(); }
   // begin_run() is called by run_main() before main starts (for per-run budgets).
@@ -418,9 +426,11 @@ class Hub {
   std::uint64_t steps_ = 0;
   bool stop_ = false;
   bool running_ = false;
-  std::uint64_t kills_ = 0;          // kills delivered in this run (see is_stale)
-  std::uint64_t entropy_draws_ = 0;  // see next_entropy_draw()
-  static bool stale_other(const Callback& cb) noexcept;  // a start or a kill
+  std::uint64_t stale_marks_ = 0;     // events that may have left a stale callback (is_stale)
+  std::uint64_t pending_wakes_ = 0;   // wake_callback()s made and not yet run or dropped
+  std::uint64_t pending_throws_ = 0;  // kills queued (throw_into) and not yet delivered
+  std::uint64_t entropy_draws_ = 0;   // see next_entropy_draw()
+  static bool stale_other(const Callback& cb) noexcept;  // any but a wakeup
   // leaving_: main, parked in main_exception_leaving() until the others are dead; else nullptr.
   Greenlet* leaving_ = nullptr;
   std::uint64_t next_death_seq_ = 1;  // numbers greenlet deaths (joinall's order)

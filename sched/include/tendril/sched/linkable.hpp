@@ -158,12 +158,27 @@ class Linkable : public Waitable {
   // is queued or running: it waits behind the earlier waiters (gevent), with no timeout.
   void join_pending_notification(const char* api, const char* reason);
   // notification_pending() is true from the queueing of a notification until it has finished.
-  bool notification_pending() const noexcept { return notifier_active_; }
+  bool notification_pending() const noexcept { return notifier_ != Notifier::idle; }
+  // note_taken() is for a subclass whose ready() just turned false without a wait (a permit
+  // taken at once): a queued notification may have nothing to do now (Hub::is_stale).
+  void note_taken() noexcept {
+    if (notifier_ == Notifier::queued) [[unlikely]] {
+      note_stale();
+    }
+  }
 
  private:
   friend Alternative identify(const Callback& cb) noexcept;
   friend Action action_of(const Callback& cb) noexcept;
+  friend class Hub;  // Hub::is_stale reads notify_idle()
+  enum class Notifier : std::uint8_t { idle, queued, running };
   static void notify_cb(Callback& cb, bool run);
+  // notify_idle() says whether a notification run now would wake nobody.
+  bool notify_idle() const;
+  // left() is called after a waiter or rawlink leaves while a notification is queued: with none
+  // left, the notification is cancelled (gevent's unlink()), and a later waiter queues a new one.
+  void left() noexcept;
+  static void note_stale() noexcept;
   // Defined inline in linkable.cpp, the only place that calls them (see notify_cb there).
   inline void notify();
   inline bool notify_list(detail::WaitList& list, detail::Anchor& anchor);
@@ -171,7 +186,7 @@ class Linkable : public Waitable {
 
   const char* kind_;
   bool notify_all_;
-  bool notifier_active_ = false;
+  Notifier notifier_ = Notifier::idle;
   std::uint64_t id_;
   std::string name_;
   detail::WaitList links_;
@@ -189,10 +204,19 @@ class Linkable : public Waitable {
   node.token = hub.begin_wait(api);
   links_.push_back(node);
   struct Unlink {
+    Linkable& self;
     detail::WaitNode& node;
-    ~Unlink() { node.unlink(); }
-  } unlink{node};
-  if (!notifier_active_) check_and_notify();
+    ~Unlink() {
+      // Still linked: it leaves by a timeout or a kill, maybe while a notification is queued
+      // (woken by the notification, or orphaned by the object's destruction, it is not linked,
+      // and the object may be gone).
+      if (node.list != nullptr) [[unlikely]] {
+        node.unlink();
+        if (self.notifier_ == Notifier::queued) self.left();
+      }
+    }
+  } unlink{*this, node};
+  if (notifier_ == Notifier::idle) check_and_notify();
   return hub.park(node.token, reason, this, deadline);
 }
 

@@ -233,11 +233,29 @@ class QueueBase : public Waitable {
     node.token = hub.begin_wait(api);
     list.push_back(node);
     struct Unlink {
+      QueueBase& self;
       WaitNode& node;
-      ~Unlink() { node.unlink(); }
-    } unlink{node};
+      ~Unlink() {
+        // Still linked: timed out or killed, maybe while an unlock is queued that may now have
+        // no one to serve (served, or orphaned by the queue's destruction, it is not linked,
+        // and the queue may be gone).
+        if (node.list != nullptr) [[unlikely]] {
+          node.unlink();
+          if (self.unlock_pending_) note_stale();
+        }
+      }
+    } unlink{*this, node};
     return hub.park(node.token, reason, this, deadline);
   }
+  // note_taken() is for an item or a place taken at once, without a wait: a queued unlock may
+  // have nothing to move now (Hub::is_stale).
+  void note_taken() noexcept {
+    if (unlock_pending_) [[unlikely]] {
+      note_stale();
+    }
+  }
+  // unlock_would_act() says whether unlock() run now would serve anyone.
+  virtual bool unlock_would_act() const noexcept = 0;
 
   WaitList getters_;
   WaitList putters_;
@@ -245,7 +263,9 @@ class QueueBase : public Waitable {
  private:
   friend Alternative tendril::identify(const Callback& cb) noexcept;
   friend Action tendril::action_of(const Callback& cb) noexcept;
+  friend class tendril::Hub;  // Hub::is_stale reads unlock_would_act()
   static void unlock_cb(Callback& cb, bool run);
+  static void note_stale() noexcept;
   const char* kind_;
   std::uint64_t id_;
   std::string name_;
@@ -263,6 +283,7 @@ class BasicQueue : public QueueBase {
     if (!full()) {
       push(std::move(item));
       if (!getters_.empty()) schedule_unlock();
+      if (full()) this->note_taken();  // the last place: a queued unlock may not move a putter
       return;
     }
     if (!block) throw Full("tendril: " + describe() + " is full");
@@ -280,6 +301,7 @@ class BasicQueue : public QueueBase {
   T get(bool block = true, std::optional<Duration> timeout = std::nullopt) {
     if (store_.size() > 0) {
       if (!putters_.empty()) schedule_unlock();
+      if (store_.size() == 1) this->note_taken();  // the last item: a getter may go without
       return store_.take();
     }
     wait_for_item(block, timeout, "tendril::Queue::get", "Queue.get");
@@ -342,6 +364,9 @@ class BasicQueue : public QueueBase {
     }
     // unlock() wakes a getter only with an item queued, and switches straight into it.
     TENDRIL_ASSERT(store_.size() > 0, describe(), " woke a getter with no item");
+  }
+  bool unlock_would_act() const noexcept override {
+    return (!putters_.empty() && !full()) || (!getters_.empty() && store_.size() > 0);
   }
   void unlock(Anchor* guard) override {
     // gevent's _unlock: move blocked putters' items in while there is room, wake getters while
@@ -537,6 +562,7 @@ class Channel : public detail::QueueBase {
   }
 
  private:
+  bool unlock_would_act() const noexcept override { return !putters_.empty() && !getters_.empty(); }
   void unlock(detail::Anchor* guard) override {
     const Releaser release{guard};
     while (!putters_.empty() && !getters_.empty()) {
