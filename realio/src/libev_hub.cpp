@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "tendril/realio.hpp"
@@ -668,6 +669,63 @@ class LibevBackend final : public net::Backend {
     add(writable, EV_WRITE);
     return wait_any(fds, readable.size(), deadline, "tendril::select", "select");
   }
+  int green_wait(const std::pair<int, int>* fds, std::size_t n, std::optional<Duration> timeout,
+                 const char* reason) override {
+    const auto deadline = deadline_of(hub_, timeout, "tendril::green");
+    GreenWait wait;
+    wait.token = hub_.begin_wait(reason);
+    // One watcher per pair, all ending the same wait (as LibevHub::wait_fds), each entered in
+    // green_waits_ so that green_closing() finds it.
+    ev_io one;
+    std::vector<ev_io> many(n > 1 ? n : 0);
+    ev_io* watchers = n > 1 ? many.data() : &one;
+    for (std::size_t i = 0; i < n; ++i) {
+      const int events =
+          ((fds[i].second & 1) != 0 ? EV_READ : 0) | ((fds[i].second & 2) != 0 ? EV_WRITE : 0);
+      ev_io_init(
+          &watchers[i],
+          [](struct ev_loop*, ev_io* w, int revents) {
+            io_ready(*static_cast<WaitToken*>(w->data), revents);
+          },
+          fds[i].first, events);
+      watchers[i].data = &wait.token;
+    }
+    struct Stop {
+      LibevBackend& self;
+      ev_io* watchers;
+      std::size_t started = 0;
+      GreenWait* wait;
+      ~Stop() {
+        for (std::size_t i = 0; i < started; ++i) {
+          ev_io_stop(self.io_.loop, &watchers[i]);
+          auto [from, to] = self.green_waits_.equal_range(watchers[i].fd);
+          for (auto it = from; it != to; ++it) {
+            if (it->second == wait) {
+              self.green_waits_.erase(it);
+              break;
+            }
+          }
+        }
+        if (started != 0) --self.io_.waits;
+      }
+    } stop{*this, watchers, 0, &wait};
+    for (std::size_t i = 0; i < n; ++i) {
+      green_waits_.emplace(fds[i].first, &wait);
+      ev_io_start(io_.loop, &watchers[i]);
+      if (stop.started++ == 0) ++io_.waits;
+    }
+    const bool woken = hub_.park(wait.token, reason, nullptr, deadline);
+    if (wait.closed) return -2;
+    return woken ? 1 : 0;
+  }
+  void green_closing(int fd) override {
+    auto [from, to] = green_waits_.equal_range(fd);
+    for (auto it = from; it != to; ++it) {
+      if (it->second->closed) continue;
+      it->second->closed = true;
+      hub_.schedule(Hub::wake_callback(it->second->token));
+    }
+  }
   net::Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
                            std::optional<Duration> timeout) override {
     const auto deadline = deadline_of(hub_, timeout, "tendril::select_fds");
@@ -715,8 +773,15 @@ class LibevBackend final : public net::Backend {
     }
   }
 
+  // GreenWait is one green_wait(): its token, and whether green_closing() ended it.
+  struct GreenWait {
+    WaitToken token;
+    bool closed = false;
+  };
+
   LibevHub& hub_;
   IoState& io_;
+  std::unordered_multimap<int, GreenWait*> green_waits_;  // by descriptor
 };
 
 }  // namespace

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* green_hooks.h: the C interface between libtendril_green.so (which interposes libc's sleep and
- * clock functions) and the tendril scheduler linked into the program. The scheduler defines
- * tendril_green_hooks_v1 and exports it from the executable; the interposer finds it with
- * dlsym(RTLD_DEFAULT) on first use. Internal to tendril: not installed. */
+/* green_hooks.h: the C interface between libtendril_green.so (which interposes libc's sleeps,
+ * clocks, random bytes and socket calls) and the tendril scheduler linked into the program. The
+ * scheduler defines tendril_green_hooks_v2 and exports it from the executable; the interposer
+ * finds it with dlsym(RTLD_DEFAULT) on first use. Internal to tendril: not installed. */
 #ifndef TENDRIL_GREEN_HOOKS_H
 #define TENDRIL_GREEN_HOOKS_H
 
@@ -10,7 +10,14 @@
 extern "C" {
 #endif
 
+/* Events for wait_fd / wait_fds. */
+#define TENDRIL_GREEN_READ 1
+#define TENDRIL_GREEN_WRITE 2
+
 struct tendril_green_hooks {
+  /* size is sizeof(struct tendril_green_hooks) in the scheduler's build: members are only ever
+   * appended, and the interposer uses one only if size covers it. */
+  unsigned long size;
   /* on_greenlet() is 1 when the calling thread runs a greenlet of a running hub. */
   int (*on_greenlet)(void);
   /* sleep_ns() sleeps the calling greenlet cooperatively for ns (0: yield, as gevent's
@@ -24,10 +31,26 @@ struct tendril_green_hooks {
    * splitmix64 stream seeded by one recorded random choice (so a schedule replays them and
    * exploration varies them; FIFO draws 0) and the request's number in the run; else 0. */
   int (*random_bytes)(void* buf, unsigned long n);
+  /* wait_fds() waits cooperatively until one of the n descriptors fds[i] may be ready for
+   * events[i] (TENDRIL_GREEN_READ | TENDRIL_GREEN_WRITE), or timeout_ns passes (negative: no
+   * timeout). Returns 1 (ready, or maybe: ask the kernel again), 0 (timed out), -1 (the calling
+   * thread cannot wait cooperatively on descriptors: no greenlet, or a hub without real ones,
+   * SimHub), -2 (fd_closing() closed one of them meanwhile). call names the libc call in
+   * reports (a string literal). Exceptions delivered meanwhile propagate. */
+  int (*wait_fds)(const int* fds, const int* events, int n, long long timeout_ns,
+                  const char* call);
+  /* fd_closing() says fd is about to be closed: greenlets waiting on it in wait_fds get -2. */
+  void (*fd_closing)(int fd);
+  /* run_blocking() runs fn(arg) on the running hub's blocking-call pool while the calling
+   * greenlet waits cooperatively, and returns 1; 0 when the calling thread runs no greenlet
+   * (run it inline). */
+  int (*run_blocking)(void (*fn)(void*), void* arg);
+  /* hub_name() is the running hub's name ("LibevHub", "SimHub"), or 0 off any hub. */
+  const char* (*hub_name)(void);
 };
 
 /* Defined by tendril's sched library (src/green_hooks.cpp). */
-extern const struct tendril_green_hooks tendril_green_hooks_v1;
+extern const struct tendril_green_hooks tendril_green_hooks_v2;
 
 #ifdef __cplusplus
 }

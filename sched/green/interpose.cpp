@@ -11,49 +11,26 @@
 //     from one recorded random choice per request (replayed, explored, FIFO: the same bytes);
 //   - everywhere else (other threads, no running hub, a program without tendril, the CPU-time
 //     clocks) the call goes to libc unchanged.
-// The scheduler's side is tendril_green_hooks_v1 (green_hooks.h), looked up once.
+// The scheduler's side is tendril_green_hooks_v2 (green_hooks.h), looked up once.
 #include <dlfcn.h>
 #include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <climits>
 
-#include "green_hooks.h"
+#include "common.hpp"
 
 namespace {
+
+using tendril_green::hooks;
+using tendril_green::next;
 
 // CLOCK_REALTIME on a SimHub at virtual time 0: 2000-01-01T00:00:00Z.
 constexpr long long virtual_epoch_s = 946'684'800;
 constexpr long long billion = 1'000'000'000;
-
-// hooks() is the scheduler's table, or nullptr in a program without tendril (or one whose
-// executable does not export it). Looked up on first use; a lookup that calls back into an
-// interposed function (dlsym is allowed to read the clock) sees nullptr and passes through.
-const tendril_green_hooks* hooks() noexcept {
-  static std::atomic<const tendril_green_hooks*> table{nullptr};
-  static std::atomic<int> state{0};  // 0: not looked up, 1: looking, 2: done
-  if (state.load(std::memory_order_acquire) == 2) return table.load(std::memory_order_relaxed);
-  int expected = 0;
-  if (!state.compare_exchange_strong(expected, 1)) {
-    return state.load(std::memory_order_acquire) == 2 ? table.load(std::memory_order_relaxed)
-                                                      : nullptr;
-  }
-  table.store(
-      static_cast<const tendril_green_hooks*>(::dlsym(RTLD_DEFAULT, "tendril_green_hooks_v1")),
-      std::memory_order_relaxed);
-  state.store(2, std::memory_order_release);
-  return table.load(std::memory_order_relaxed);
-}
-
-// next<F>(name) is libc's own function (the next definition after this library's).
-template <class F>
-F next(const char* name) noexcept {
-  return reinterpret_cast<F>(::dlsym(RTLD_NEXT, name));
-}
 
 bool on_greenlet(const tendril_green_hooks*& h) noexcept {
   h = hooks();

@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // green_hooks.cpp: what libtendril_green.so (sched/green/interpose.cpp) asks of the scheduler:
-// whether the thread runs a greenlet, a cooperative sleep, the simulated hub's clock, and its
-// random bytes.
+// whether the thread runs a greenlet, a cooperative sleep, the simulated hub's clock and random
+// bytes, cooperative waits on descriptors (the hub's network backend), and its blocking-call
+// pool.
 #include "../green/green_hooks.h"
 
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <utility>
+#include <vector>
 
+#include "tendril/net.hpp"
 #include "tendril/sched.hpp"
 
 namespace {
@@ -47,12 +52,63 @@ int random_bytes(void* buf, unsigned long n) {
   return 1;
 }
 
+int wait_fds(const int* fds, const int* events, int n, long long timeout_ns, const char* call) {
+  tendril::Hub* hub = tendril::current_hub_or_null();
+  if (hub == nullptr || hub->current() == nullptr || n < 0) return -1;
+  tendril::net::Backend* backend = nullptr;
+  try {
+    backend = &hub->net();
+  } catch (const tendril::UsageError&) {
+    return -1;  // a hub with no network at all
+  }
+  std::pair<int, int> one;
+  std::vector<std::pair<int, int>> many;
+  std::pair<int, int>* pairs = &one;
+  if (n > 1) {
+    many.resize(static_cast<std::size_t>(n));
+    pairs = many.data();
+  }
+  for (int i = 0; i < n; ++i) pairs[i] = {fds[i], events[i]};
+  std::optional<tendril::Duration> timeout;
+  if (timeout_ns >= 0) timeout = tendril::Duration(timeout_ns);
+  return backend->green_wait(pairs, static_cast<std::size_t>(n), timeout, call);
+}
+
+void fd_closing(int fd) {
+  tendril::Hub* hub = tendril::current_hub_or_null();
+  if (hub == nullptr) return;
+  try {
+    hub->net().green_closing(fd);
+  } catch (const tendril::UsageError&) {
+  }
+}
+
+int run_blocking(void (*fn)(void*), void* arg) {
+  tendril::Hub* hub = tendril::current_hub_or_null();
+  if (hub == nullptr || hub->current() == nullptr) return 0;
+  tendril::blocking_call([fn, arg] { fn(arg); });
+  return 1;
+}
+
+const char* hub_name() noexcept {
+  const tendril::Hub* hub = tendril::current_hub_or_null();
+  return hub != nullptr ? hub->hub_name() : nullptr;
+}
+
 }  // namespace
 
 // Exported from the executable (tendril::sched's link options add
-// --export-dynamic-symbol=tendril_green_hooks_v1; hub.cpp's reference keeps this object in the
+// --export-dynamic-symbol=tendril_green_hooks_v2; hub.cpp's reference keeps this object in the
 // link of every program with a hub), so that the interposer finds it whether it was linked in or
 // preloaded.
 extern "C"
-    [[gnu::visibility("default"), gnu::used]] const tendril_green_hooks tendril_green_hooks_v1 = {
-        &on_greenlet, &sleep_ns, &virtual_now_ns, &random_bytes};
+    [[gnu::visibility("default"), gnu::used]] const tendril_green_hooks tendril_green_hooks_v2 = {
+        sizeof(tendril_green_hooks),
+        &on_greenlet,
+        &sleep_ns,
+        &virtual_now_ns,
+        &random_bytes,
+        &wait_fds,
+        &fd_closing,
+        &run_blocking,
+        &hub_name};

@@ -92,7 +92,7 @@ std::string ChoiceLog::name_of(std::uint64_t key) const {
 namespace {
 // Every program with a hub links the table libtendril_green.so looks for (green_hooks.cpp): this
 // reference pulls it out of the static library.
-[[gnu::used]] const void* const keep_green_hooks = &tendril_green_hooks_v1;
+[[gnu::used]] const void* const keep_green_hooks = &tendril_green_hooks_v2;
 
 Alternative of_greenlet(const Greenlet* g, Action action) noexcept {
   Alternative a;

@@ -177,6 +177,13 @@ net::Selected net::Backend::select_fds(const std::vector<int>& readable,
                    "unrepeatable; use tendril::Stream and select()");
 }
 
+int net::Backend::green_wait(const std::pair<int, int>*, std::size_t, std::optional<Duration>,
+                             const char*) {
+  return -1;
+}
+
+void net::Backend::green_closing(int) {}
+
 net::Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
                          std::optional<Duration> timeout) {
   Hub& hub = current_hub("tendril::select_fds");

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tendril/sched.hpp"
@@ -82,6 +83,18 @@ class Backend {
   // The default refuses: a simulated network has no file descriptors to wait on.
   virtual Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
                               std::optional<Duration> timeout);
+  // green_wait() is for tendril::green, which makes libc's blocking socket calls cooperative:
+  // it waits until one of the n (descriptor, events) pairs may be ready (events: 1 readable, 2
+  // writable, 3 either) or the timeout passes, and returns 1 (ready, or maybe: the caller asks
+  // the kernel again), 0 (timed out) or -2 (green_closing() closed one of them meanwhile).
+  // reason names the wait in reports. The default returns -1: this backend has no descriptors
+  // to wait on (SimHub's simulated network). Call it from a greenlet.
+  virtual int green_wait(const std::pair<int, int>* fds, std::size_t n,
+                         std::optional<Duration> timeout, const char* reason);
+  // green_closing() says fd is about to be closed: every green_wait() on it returns -2 (gevent's
+  // cancel_wait; a wait on a closed descriptor would otherwise never end). The default does
+  // nothing.
+  virtual void green_closing(int fd);
 };
 
 }  // namespace net
