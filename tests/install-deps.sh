@@ -17,6 +17,7 @@ packages=(
   valgrind               # callgrind instruction counts in bench/
   python3-gevent         # gevent twins: the orders tendril pins, checked against gevent
   apache2-utils          # ab: the seed's HTTP load (bench/net.sh)
+  libcurl4-openssl-dev   # the crawler example: libcurl's blocking easy API under tendril::green
   clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime: the fuzz targets (tests/fuzz)
 )
 
