@@ -81,6 +81,34 @@ void BM_SpawnJoin(benchmark::State& state) {
 }
 BENCHMARK(BM_SpawnJoin);
 
+// eventlet's spawn_n: no handle, no join; the spawner's sleep(0) lets the greenlet run and end.
+// Its peer in the same run is BM_SpawnSleep0 (spawn, then the same sleep(0), then a join that
+// finds it dead).
+void BM_SpawnNRun(benchmark::State& state) {
+  tendril::SimHub hub;
+  tendril::run(hub, [&] {
+    tendril::spawn([] {})->join();  // warm the pool
+    for (auto _ : state) {
+      tendril::spawn_n([] {});
+      tendril::sleep(std::chrono::seconds(0));
+    }
+  });
+}
+BENCHMARK(BM_SpawnNRun);
+
+void BM_SpawnSleep0(benchmark::State& state) {
+  tendril::SimHub hub;
+  tendril::run(hub, [&] {
+    tendril::spawn([] {})->join();  // warm the pool
+    for (auto _ : state) {
+      auto g = tendril::spawn([] {});
+      tendril::sleep(std::chrono::seconds(0));
+      g->join();
+    }
+  });
+}
+BENCHMARK(BM_SpawnSleep0);
+
 // spawn_raw-free path for comparison: start and finish without join (links not involved).
 tendril::SimOptions dense_options() {
   tendril::SimOptions options;

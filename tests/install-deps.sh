@@ -16,6 +16,7 @@ packages=(
   libgraphviz-dev graphviz
   valgrind               # callgrind instruction counts in bench/
   python3-gevent         # gevent twins: the orders tendril pins, checked against gevent
+  python3-eventlet       # eventlet twins (spawn_after, cancel, spawn_n)
   apache2-utils          # ab: the seed's HTTP load (bench/net.sh)
   libcurl4-openssl-dev   # the crawler example: libcurl's blocking easy API under tendril::green
   clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime: the fuzz targets (tests/fuzz)

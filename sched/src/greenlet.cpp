@@ -352,6 +352,12 @@ bool Greenlet::join(std::optional<Duration> timeout) {
   return dead();
 }
 
+bool Greenlet::cancel() {
+  if (state_ != State::created && state_ != State::scheduled) return false;
+  kill(nullptr, false);
+  return true;
+}
+
 void Greenlet::kill(std::exception_ptr exception, bool block, std::optional<Duration> timeout) {
   if (dead()) return;
   if (!exception) exception = std::make_exception_ptr(GreenletExit());

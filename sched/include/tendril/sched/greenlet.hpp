@@ -62,6 +62,11 @@ class Greenlet : public RefCounted, public Waitable {
   // spawn made after it runs first, as in gevent). Throws UsageError for a negative delay.
   void start_later(Duration delay);
 
+  // cancel() is eventlet's GreenThread.cancel(): if the greenlet has not started running (made,
+  // or waiting for its start or its spawn_after() timer), it dies at once of GreenletExit
+  // without running, its timer is freed, its links fire, and cancel() returns true. Once it has
+  // started, or when it is dead, cancel() does nothing and returns false (so twice is harmless).
+  bool cancel();
   // join() blocks the calling greenlet until this one is dead or timeout passes; returns dead().
   // Never throws the greenlet's exception (use Task::get). Throws UsageError when called outside
   // a greenlet or on the caller itself.
@@ -436,6 +441,39 @@ requires std::invocable < std::decay_t<F>
                             detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
   g->start_later(delay);
   return g;
+}
+
+// spawn_after(delay, f, args...) is eventlet's spawn_after: a greenlet that starts after delay
+// and that cancel() stops while it has not started. A delay of zero or less starts it at once,
+// as spawn() does: in eventlet spawn() is a timer of zero too, so the two keep the order they
+// were called in (where gevent's spawn_later(0) runs after a later plain spawn). Returns the
+// greenlet, as spawn() does.
+template <class F, class... Args>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > auto spawn_after(Duration delay, F&& f, Args&&... args) {
+  auto g = detail::new_task(std::string(),
+                            detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...));
+  if (delay > Duration::zero()) {
+    g->start_later(delay);
+  } else {
+    g->start();
+  }
+  return g;
+}
+
+// spawn_n(f, args...) is eventlet's spawn_n: starts f(args...) in a new greenlet and keeps no
+// handle to it, and no result (a returned value is dropped): cheaper than spawn() plus join(),
+// and nothing to wait on. An uncaught exception is reported like any other greenlet's (and
+// fails the schedule under explore()).
+template <class F, class... Args>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > void spawn_n(F&& f, Args&&... args) {
+  auto body = detail::bind_args(std::forward<F>(f), std::forward<Args>(args)...);
+  if constexpr (std::is_void_v<std::invoke_result_t<decltype(body)&>>) {
+    detail::new_task(std::string(), std::move(body))->start();
+  } else {
+    detail::new_task(std::string(), [b = std::move(body)]() mutable { (void)b(); })->start();
+  }
 }
 
 namespace detail {
