@@ -593,6 +593,13 @@ int poll_wait(pollfd* fds, nfds_t n, long long timeout_ns, const char* call) {
     wfds.push_back(fds[i].fd);
     events.push_back(e != 0 ? e : TENDRIL_GREEN_READ);  // errors and hangups show as readable
   }
+  if (wfds.empty() && timeout_ns >= 0) {
+    // No descriptor to wait on: the poll(NULL, 0, ms) and select(0, ...) idiom for a sleep, a
+    // cooperative one (in virtual time on SimHub).
+    for (nfds_t i = 0; i < n; ++i) fds[i].revents = 0;
+    h->sleep_ns(timeout_ns);
+    return 0;
+  }
   const Deadline deadline = Deadline::after(timeout_ns);
   for (;;) {
     const int r = real_poll(fds, n, 0);
@@ -701,8 +708,8 @@ int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
     const Deadline deadline = Deadline::after(ns);
     const int rc = select_wait(nfds, r, w, e, ns, "select");
     if (rc != -3) {
-      if (timeout != nullptr) {  // Linux leaves the time not slept in it
-        const long long left = deadline.left();
+      if (timeout != nullptr) {  // Linux leaves the time not slept in it: none on a timeout
+        const long long left = rc == 0 ? 0 : deadline.left();
         timeout->tv_sec = static_cast<time_t>(left / billion);
         timeout->tv_usec = static_cast<suseconds_t>(left % billion / 1000);
       }

@@ -367,4 +367,74 @@ void StreamServer::stop(std::optional<Duration> timeout) {
   if (!state_->handlers.join(timeout)) state_->handlers.kill();
 }
 
+namespace {
+
+// ServeState is what serve() shares with its handlers, which may outlive it (StopServe).
+struct ServeState {
+  ServeState(std::size_t concurrency, std::function<void(Stream&, const Address&)> fn)
+      : slots(static_cast<std::int64_t>(concurrency)), handle(std::move(fn)) {}
+  Semaphore slots;
+  std::function<void(Stream&, const Address&)> handle;
+  Ref<Greenlet> server;               // the greenlet in serve(), while it serves
+  bool serving = true;                // until the first failure is forwarded or serve() ends
+  std::list<Ref<Greenlet>> handlers;  // running ones
+};
+
+}  // namespace
+
+void serve(Listener& listener, std::function<void(Stream&, const Address&)> handle,
+           std::size_t concurrency) {
+  if (concurrency == 0) throw UsageError("tendril::serve: concurrency must be at least 1, got 0");
+  Hub& hub = current_hub("tendril::serve");
+  if (hub.current() == nullptr) {
+    throw UsageError("tendril::serve: call it from a greenlet (it blocks the caller)");
+  }
+  auto state = std::make_shared<ServeState>(concurrency, std::move(handle));
+  state->server = Ref<Greenlet>(hub.current());
+  try {
+    for (;;) {
+      // As eventlet: accept, then wait for a free handler (its pool.spawn blocks).
+      auto conn = std::make_shared<Stream>(listener.accept());
+      state->slots.acquire();
+      const Address peer = conn->peer();
+      auto slot = std::make_shared<std::list<Ref<Greenlet>>::iterator>();
+      Ref<Greenlet> g = spawn("serve handler", [state, conn, peer, slot] {
+        struct Done {
+          ServeState& state;
+          Stream& conn;
+          std::list<Ref<Greenlet>>::iterator& at;
+          ~Done() {
+            conn.close();
+            state.handlers.erase(at);
+            state.slots.release();
+          }
+        } done{*state, *conn, *slot};
+        try {
+          state->handle(*conn, peer);
+        } catch (const GreenletExit&) {
+          throw;  // killed: not a failure (eventlet ignores it too)
+        } catch (...) {
+          if (!state->serving) throw;  // serve() is over: report it as any greenlet's error
+          state->serving = false;
+          // eventlet's _stop_checker: raise it in the server, at its blocking call.
+          state->server->kill(std::current_exception(), false);
+        }
+      });
+      state->handlers.push_back(g);
+      *slot = std::prev(state->handlers.end());
+    }
+  } catch (const StopServe&) {
+    state->serving = false;
+    state->server = nullptr;
+    return;
+  } catch (...) {
+    state->serving = false;
+    state->server = nullptr;
+    // The other handlers are killed, so that their streams are closed rather than left behind.
+    std::vector<Ref<Greenlet>> others(state->handlers.begin(), state->handlers.end());
+    killall(others);
+    throw;
+  }
+}
+
 }  // namespace tendril

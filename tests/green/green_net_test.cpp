@@ -375,3 +375,27 @@ TEST(GreenNet, SimHubWarnsOnceThatARealSocketBlocksTheHub) {
             "real descriptors to wait on (the simulated network is not behind the socket calls "
             "yet). Use tendril::Stream on it. (Said once per call.)\n");
 }
+
+// poll and select with no descriptor are the old idioms for a sleep: on a greenlet they sleep
+// cooperatively, in virtual time on SimHub (exactly, and no wall time to speak of).
+TEST(GreenNet, PollAndSelectWithNoDescriptorSleepInVirtualTime) {
+  Alarm alarm(20);
+  tendril::SimHub hub;
+  std::vector<std::string> log;
+  tendril::run(hub, [&] {
+    auto other = tendril::spawn("other", [&] { log.push_back("other runs meanwhile"); });
+    const std::int64_t t0 = hub.now_ns();
+    log.push_back("poll " + std::to_string(::poll(nullptr, 0, 250)));
+    const std::int64_t t1 = hub.now_ns();
+    timeval tv{2, 0};
+    const int selected = ::select(0, nullptr, nullptr, nullptr, &tv);
+    log.push_back("select " + std::to_string(selected) + ", time left " +
+                  std::to_string(tv.tv_sec) + "." + std::to_string(tv.tv_usec));
+    const std::int64_t t2 = hub.now_ns();
+    log.push_back("slept " + std::to_string(t1 - t0) + " then " + std::to_string(t2 - t1) + " ns");
+    other->join();
+  });
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"other runs meanwhile", "poll 0", "select 0, time left 0.0",
+                                      "slept 250000000 then 2000000000 ns"}));
+}

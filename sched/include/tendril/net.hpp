@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -200,6 +201,25 @@ net::Selected select(const std::vector<Stream*>& readable, const std::vector<Str
 // from a greenlet.
 net::Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
                          std::optional<Duration> timeout = std::nullopt);
+
+// StopServe, thrown by a serve() handler, ends serve() cleanly (eventlet's StopServe).
+struct StopServe : std::exception {
+  const char* what() const noexcept override { return "tendril::StopServe"; }
+};
+
+// serve() is eventlet's serve(sock, handle, concurrency): it blocks the calling greenlet and, for
+// each connection listener accepts, runs handle(stream, peer) in a new greenlet, at most
+// `concurrency` at a time (a connection accepted beyond that waits for a handler to finish). The
+// stream is closed when its handler returns or throws. A handler that throws ends serve():
+// StopServe makes it return normally and leaves the other handlers running, as eventlet does;
+// any other exception is rethrown by serve(), after the other handlers are killed and their
+// streams closed (eventlet leaves them running). GreenletExit from a handler (killed) is not a
+// failure. Only the first failure ends serve(); a handler failing after that is reported as any
+// greenlet's error. Throws UsageError for a concurrency of 0 or outside a greenlet; what
+// accept() throws (the listener closed) ends serve() the same way. StreamServer, below, keeps
+// its own rule: it reports a failing handler and keeps serving.
+void serve(Listener& listener, std::function<void(Stream&, const Address&)> handle,
+           std::size_t concurrency = 1000);
 
 // StreamServer accepts connections and runs handler(stream) in a greenlet for each, at most
 // `concurrency` at once (eventlet's serve). stop() closes the listener and waits for the
