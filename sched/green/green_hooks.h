@@ -37,8 +37,7 @@ struct tendril_green_hooks {
    * thread cannot wait cooperatively on descriptors: no greenlet, or a hub without real ones,
    * SimHub), -2 (fd_closing() closed one of them meanwhile). call names the libc call in
    * reports (a string literal). Exceptions delivered meanwhile propagate. */
-  int (*wait_fds)(const int* fds, const int* events, int n, long long timeout_ns,
-                  const char* call);
+  int (*wait_fds)(const int* fds, const int* events, int n, long long timeout_ns, const char* call);
   /* fd_closing() says fd is about to be closed: greenlets waiting on it in wait_fds get -2. */
   void (*fd_closing)(int fd);
   /* run_blocking() runs fn(arg) on the running hub's blocking-call pool while the calling
