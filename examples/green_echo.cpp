@@ -4,7 +4,10 @@
 // connection, on a LibevHub; tendril::green (linked in) makes those calls cooperative. The
 // clients are the seed's: plain threads with blocking sockets, each sending its lines and reading
 // each echo back (off any greenlet the same calls block their thread, as libc's do).
-//   green_echo [clients=100] [lines=20]
+// With --sim the same server and clients, unchanged, run as greenlets of one SimHub: their
+// sockets are on the simulated network, in virtual time (the clients are greenlets there, since a
+// simulated socket lives on its hub's thread).
+//   green_echo [--sim] [clients=100] [lines=20]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "tendril/realio.hpp"
+#include "tendril/sim.hpp"
 
 namespace {
 
@@ -71,26 +75,90 @@ int positive(const char* arg, const char* what) {
   return static_cast<int>(v);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const int clients = argc > 1 ? positive(argv[1], "clients") : 100;
-  const int lines = argc > 2 ? positive(argv[2], "lines") : 20;
-  ::alarm(120);  // a hang ends the program (and a test) instead of stalling it
+// listen_local() opens the listening socket on 127.0.0.1 (port 0: a free one) and returns it
+// with its port, or -1.
+int listen_local(std::uint16_t* port) {
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   const int one = 1;
   ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(*port);
   socklen_t len = sizeof a;
   if (::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       ::listen(listener, 1024) != 0 ||
       ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     std::fprintf(stderr, "green_echo: listen on 127.0.0.1: %s\n", std::strerror(errno));
-    return 1;
+    ::close(listener);
+    return -1;
   }
-  const std::uint16_t port = ntohs(a.sin_port);
+  *port = ntohs(a.sin_port);
+  return listener;
+}
+
+// accept_loop() accepts `clients` connections and echoes each in its own greenlet; returns how
+// many it accepted.
+int accept_loop(int listener, int clients) {
+  int served = 0;
+  std::vector<tendril::Ref<tendril::Greenlet>> handlers;
+  for (int i = 0; i < clients; ++i) {
+    const int conn = ::accept(listener, nullptr, nullptr);  // waits: the other greenlets run
+    if (conn < 0) {
+      std::fprintf(stderr, "green_echo: accept: %s\n", std::strerror(errno));
+      break;
+    }
+    handlers.push_back(tendril::spawn([conn] { handle(conn); }));
+    ++served;
+  }
+  tendril::joinall(handlers);
+  return served;
+}
+
+// echo_simulated() runs the server and the clients as greenlets of one SimHub.
+int echo_simulated(int clients, int lines) {
+  int served = 0;
+  int wrong = 0;
+  std::int64_t took_ns = 0;
+  tendril::SimOptions options;
+  options.net.min_latency_us = 50;  // each delivery takes 50 us of virtual time
+  options.net.max_latency_us = 50;
+  tendril::SimHub hub(options);
+  tendril::run(hub, [&] {
+    std::uint16_t port = 7;
+    const int listener = listen_local(&port);
+    if (listener < 0) return;
+    auto server = tendril::spawn("server", [&] { served = accept_loop(listener, clients); });
+    std::vector<tendril::Ref<tendril::Greenlet>> greenlets;
+    for (int i = 0; i < clients; ++i) {
+      greenlets.push_back(tendril::spawn("client", [&, i] { wrong += client(port, i, lines); }));
+    }
+    tendril::joinall(greenlets);
+    server->join();
+    ::close(listener);
+    took_ns = hub.now_ns();
+  });
+  std::printf(
+      "served %d clients on one SimHub, %d lines echoed, %d wrong, in %.6f s of virtual time\n",
+      served, clients * lines - wrong, wrong, static_cast<double>(took_ns) / 1e9);
+  return served == clients && wrong == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool simulated = argc > 1 && std::string(argv[1]) == "--sim";
+  if (simulated) {
+    --argc;
+    ++argv;
+  }
+  const int clients = argc > 1 ? positive(argv[1], "clients") : 100;
+  const int lines = argc > 2 ? positive(argv[2], "lines") : 20;
+  ::alarm(120);  // a hang ends the program (and a test) instead of stalling it
+  if (simulated) return echo_simulated(clients, lines);
+  std::uint16_t port = 0;
+  const int listener = listen_local(&port);
+  if (listener < 0) return 1;
 
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
@@ -100,19 +168,7 @@ int main(int argc, char** argv) {
   }
   int served = 0;
   tendril::LibevHub hub;
-  tendril::run(hub, [&] {
-    std::vector<tendril::Ref<tendril::Greenlet>> handlers;
-    for (int i = 0; i < clients; ++i) {
-      const int conn = ::accept(listener, nullptr, nullptr);  // waits: the other greenlets run
-      if (conn < 0) {
-        std::fprintf(stderr, "green_echo: accept: %s\n", std::strerror(errno));
-        break;
-      }
-      handlers.push_back(tendril::spawn([conn] { handle(conn); }));
-      ++served;
-    }
-    tendril::joinall(handlers);
-  });
+  tendril::run(hub, [&] { served = accept_loop(listener, clients); });
   for (std::thread& t : threads) t.join();
   ::close(listener);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -6,6 +6,10 @@
 #ifndef TENDRIL_GREEN_HOOKS_H
 #define TENDRIL_GREEN_HOOKS_H
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -13,6 +17,8 @@ extern "C" {
 /* Events for wait_fd / wait_fds. */
 #define TENDRIL_GREEN_READ 1
 #define TENDRIL_GREEN_WRITE 2
+
+struct tendril_green_sock;
 
 struct tendril_green_hooks {
   /* size is sizeof(struct tendril_green_hooks) in the scheduler's build: members are only ever
@@ -46,6 +52,50 @@ struct tendril_green_hooks {
   int (*run_blocking)(void (*fn)(void*), void* arg);
   /* hub_name() is the running hub's name ("LibevHub", "SimHub"), or 0 off any hub. */
   const char* (*hub_name)(void);
+  /* sock() is a call on a simulated socket (below); it returns a result >= 0 or -errno, and
+   * -ENOSYS when the calling thread runs no hub whose network is simulated. Exceptions delivered
+   * while it waits propagate. */
+  long (*sock)(struct tendril_green_sock* call);
+};
+
+/* Simulated sockets. On a hub with a simulated network (SimHub), every TCP socket the program
+ * makes is a placeholder descriptor (a real socket that is never bound or connected) registered
+ * with TENDRIL_GREEN_SOCK_OPEN; every later call on it is sent to sock() instead of the kernel. */
+enum tendril_green_sock_op {
+  TENDRIL_GREEN_SOCK_OPEN,     /* fd, arg: domain. Registers the placeholder. */
+  TENDRIL_GREEN_SOCK_BIND,     /* fd, in, inlen */
+  TENDRIL_GREEN_SOCK_LISTEN,   /* fd, arg: backlog */
+  TENDRIL_GREEN_SOCK_ACCEPT,   /* fd, arg: the new placeholder, out/outlen: the peer */
+  TENDRIL_GREEN_SOCK_CONNECT,  /* fd, in, inlen */
+  TENDRIL_GREEN_SOCK_RECV,     /* fd, iov/iovcnt, arg: MSG_* flags. Returns the bytes read. */
+  TENDRIL_GREEN_SOCK_SEND,     /* fd, iov/iovcnt, arg: MSG_* flags. Returns the bytes sent. */
+  TENDRIL_GREEN_SOCK_SHUTDOWN, /* fd, arg: SHUT_RD, SHUT_WR or SHUT_RDWR */
+  TENDRIL_GREEN_SOCK_CLOSE,    /* fd */
+  TENDRIL_GREEN_SOCK_SOCKNAME, /* fd, out/outlen */
+  TENDRIL_GREEN_SOCK_PEERNAME, /* fd, out/outlen */
+  TENDRIL_GREEN_SOCK_POLL,     /* fds/nfds (any descriptors), timeout_ns (negative: none) */
+  TENDRIL_GREEN_SOCK_RESOLVE,  /* name, text/textlen: the address name resolves to */
+  TENDRIL_GREEN_SOCK_TIMEOUT   /* fd, arg: SO_RCVTIMEO or SO_SNDTIMEO, timeout_ns (0: none) */
+};
+
+struct tendril_green_sock {
+  int op;
+  int fd;
+  int arg;
+  int nonblock; /* the call must not wait (the program's O_NONBLOCK, or MSG_DONTWAIT) */
+  const struct iovec* iov;
+  int iovcnt;
+  const struct sockaddr* in;
+  socklen_t inlen;
+  struct sockaddr* out;
+  socklen_t* outlen;
+  struct pollfd* fds;
+  unsigned long nfds;
+  long long timeout_ns;
+  const char* name;
+  char* text;
+  unsigned long textlen;
+  const char* call; /* the libc call, for reports */
 };
 
 /* Defined by tendril's sched library (src/green_hooks.cpp). */

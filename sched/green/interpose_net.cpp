@@ -8,8 +8,13 @@
 //   - anywhere else (another thread, no running hub), in libc's poll(), so the thread blocks as it
 //     would have without the layer;
 //   - on a greenlet of a hub with no real descriptors (SimHub), in poll() as well, after a
-//     one-time warning: the whole hub blocks, as it did before (the simulated network is not
-//     behind the socket calls yet).
+//     one-time warning: the whole hub blocks. That is only for descriptors off its simulated
+//     network (a socketpair, a UDP socket, one made before the hub ran): on a SimHub, every TCP
+//     socket the program makes is simulated. It is a placeholder descriptor, a real socket the
+//     kernel never binds or connects, and every call on it (bind, listen, accept, connect, the
+//     reads and writes, shutdown, close, getsockname, getpeername, poll and select) is carried
+//     out by the hub's SimNet (sim/src/sim_green_sockets.cpp), in virtual time; names resolve
+//     through SimNet's table.
 // Blocking semantics are libc's: send and write on a stream socket send everything (or up to
 // SO_SNDTIMEO), recv honours MSG_WAITALL and SO_RCVTIMEO (EAGAIN when it passes), a blocking
 // connect waits and reports the error, fcntl(F_GETFL) shows the program's own O_NONBLOCK. A wait
@@ -21,6 +26,7 @@
 // pipes, inherited sockets, libev's own) pass through untouched.
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -37,6 +43,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "common.hpp"
@@ -52,6 +59,7 @@ using tendril_green::next;
 
 constexpr std::uint8_t managed = 1;        // made non-blocking underneath by the layer
 constexpr std::uint8_t user_nonblock = 2;  // the program asked for non-blocking itself
+constexpr std::uint8_t simulated = 4;      // a placeholder for a socket of SimHub's network
 
 // FdTable maps descriptors to their state in chunks of 4096, made on first use: 4M descriptors
 // at most (a descriptor beyond is never managed: it passes through).
@@ -101,9 +109,11 @@ bool blocks(int fd, int flags = 0) noexcept {
 }
 
 // adopt() records a descriptor the layer made non-blocking; nonblock is the program's view.
-void adopt(int fd, bool nonblock) noexcept {
-  table.set(fd, static_cast<std::uint8_t>(managed | (nonblock ? user_nonblock : 0)));
+void adopt(int fd, bool nonblock, std::uint8_t more = 0) noexcept {
+  table.set(fd, static_cast<std::uint8_t>(managed | more | (nonblock ? user_nonblock : 0)));
 }
+
+bool is_simulated(int fd) noexcept { return (table.get(fd) & simulated) != 0; }
 
 // ---- Waiting ------------------------------------------------------------------------------
 
@@ -153,9 +163,9 @@ void warn_once(const char* call, const char* hub) noexcept {
   char line[400];
   const int n = std::snprintf(
       line, sizeof line,
-      "tendril::green: %s() on a greenlet of %s blocks the whole hub: %s has no real "
-      "descriptors to wait on (the simulated network is not behind the socket calls yet). "
-      "Use tendril::Stream on it. (Said once per call.)\n",
+      "tendril::green: %s() on a greenlet of %s blocks the whole hub: %s waits only on "
+      "its simulated network, which has the TCP sockets made on it, not this descriptor. "
+      "(Said once per call.)\n",
       call, hub != nullptr ? hub : "this hub", hub != nullptr ? hub : "it");
   static const auto real_write = next<ssize_t (*)(int, const void*, size_t)>("write");
   if (n > 0) (void)real_write(2, line, static_cast<size_t>(n < 400 ? n : 399));
@@ -272,6 +282,92 @@ struct Iovecs {
   int count() const noexcept { return static_cast<int>(v.size() - first); }
 };
 
+// ---- Simulated sockets ----------------------------------------------------------------------
+
+tendril_green_sock sock_call(int op, int fd, const char* name) noexcept {
+  tendril_green_sock c{};
+  c.op = op;
+  c.fd = fd;
+  c.call = name;
+  return c;
+}
+
+// sim() sends a call on a simulated socket to the hub and returns its result, or -1 with errno.
+// Off the SimHub that made the socket (another thread, or after its run) the call fails with
+// EBADF, and says so once.
+long sim(tendril_green_sock& c) {
+  const tendril_green_hooks* h = hooks();
+  const long r = h != nullptr && TENDRIL_GREEN_HAS(h, sock) ? h->sock(&c) : -ENOSYS;
+  if (r >= 0) return r;
+  if (r == -ENOSYS) {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      char line[300];
+      const int n = std::snprintf(
+          line, sizeof line,
+          "tendril::green: %s() on a socket of SimHub's simulated network, called where no "
+          "SimHub runs (another thread, or after the run): it fails with EBADF. (Said once.)\n",
+          c.call);
+      static const auto real_write = next<ssize_t (*)(int, const void*, size_t)>("write");
+      if (n > 0) (void)real_write(2, line, static_cast<size_t>(n < 300 ? n : 299));
+    }
+    errno = EBADF;
+    return -1;
+  }
+  errno = static_cast<int>(-r);
+  return -1;
+}
+
+// sim_io() is a read (RECV) or write (SEND) of a simulated socket.
+ssize_t sim_io(int op, int fd, const iovec* iov, int count, int flags, const char* name) {
+  tendril_green_sock c = sock_call(op, fd, name);
+  c.iov = iov;
+  c.iovcnt = count;
+  c.arg = flags;
+  c.nonblock = blocks(fd, flags) ? 0 : 1;
+  return static_cast<ssize_t>(sim(c));
+}
+
+ssize_t sim_io(int op, int fd, const void* buf, size_t n, int flags, const char* name) {
+  iovec one{const_cast<void*>(buf), n};
+  return sim_io(op, fd, &one, 1, flags, name);
+}
+
+// sim_poll() is poll() over descriptors of which at least one is simulated; -3 when no SimHub
+// runs here.
+int sim_poll(pollfd* fds, nfds_t n, long long timeout_ns, const char* name) {
+  tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_POLL, -1, name);
+  c.fds = fds;
+  c.nfds = n;
+  c.timeout_ns = timeout_ns;
+  return static_cast<int>(sim(c));
+}
+
+bool any_simulated(const pollfd* fds, nfds_t n) noexcept {
+  for (nfds_t i = 0; i < n; ++i) {
+    if (is_simulated(fds[i].fd)) return true;
+  }
+  return false;
+}
+
+// refuse_dup() fails a dup of a simulated socket: the simulated network keeps one descriptor
+// per socket.
+int refuse_dup(const char* name) noexcept {
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    char line[300];
+    const int n = std::snprintf(line, sizeof line,
+                                "tendril::green: %s() of a socket of SimHub's simulated network "
+                                "fails with EOPNOTSUPP: it has one descriptor per socket. (Said "
+                                "once.)\n",
+                                name);
+    static const auto real_write = next<ssize_t (*)(int, const void*, size_t)>("write");
+    if (n > 0) (void)real_write(2, line, static_cast<size_t>(n < 300 ? n : 299));
+  }
+  errno = EOPNOTSUPP;
+  return -1;
+}
+
 }  // namespace
 
 extern "C" {
@@ -282,7 +378,17 @@ int socket(int domain, int type, int protocol) noexcept {
   static const auto real = next<int (*)(int, int, int)>("socket");
   if (hooks() == nullptr) return real(domain, type, protocol);
   const int fd = real(domain, type | SOCK_NONBLOCK, protocol);
-  if (fd >= 0) adopt(fd, (type & SOCK_NONBLOCK) != 0);
+  if (fd < 0) return fd;
+  std::uint8_t more = 0;
+  const tendril_green_hooks* h = hooks();
+  if ((domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
+      (protocol == 0 || protocol == IPPROTO_TCP) && h != nullptr && TENDRIL_GREEN_HAS(h, sock)) {
+    // On a SimHub the socket is simulated, the descriptor a placeholder.
+    tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_OPEN, fd, "socket");
+    c.arg = domain;
+    if (h->sock(&c) == 0) more = simulated;
+  }
+  adopt(fd, (type & SOCK_NONBLOCK) != 0, more);
   return fd;
 }
 
@@ -300,6 +406,29 @@ int socketpair(int domain, int type, int protocol, int fds[2]) noexcept {
 int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
   static const auto real = next<int (*)(int, sockaddr*, socklen_t*, int)>("accept4");
   if ((table.get(fd) & managed) == 0) return real(fd, addr, len, flags);
+  if (is_simulated(fd)) {
+    static const auto real_socket = next<int (*)(int, int, int)>("socket");
+    static const auto real_close = next<int (*)(int)>("close");
+    int domain = AF_INET;
+    socklen_t dlen = sizeof domain;
+    ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen);
+    // The accepted socket's placeholder, closed again if the accept fails or is interrupted.
+    struct Placeholder {
+      int fd;
+      ~Placeholder() {
+        if (fd >= 0) real_close(fd);
+      }
+    } p{real_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | (flags & SOCK_CLOEXEC), 0)};
+    if (p.fd < 0) return -1;
+    tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_ACCEPT, fd, "accept");
+    c.arg = p.fd;
+    c.nonblock = blocks(fd) ? 0 : 1;
+    c.out = addr;
+    c.outlen = len;
+    if (sim(c) < 0) return -1;
+    adopt(p.fd, (flags & SOCK_NONBLOCK) != 0, simulated);
+    return std::exchange(p.fd, -1);
+  }
   auto call = [&] { return static_cast<ssize_t>(real(fd, addr, len, flags | SOCK_NONBLOCK)); };
   const auto r = static_cast<int>(
       blocks(fd) ? retry(fd, TENDRIL_GREEN_READ, SO_RCVTIMEO, "accept", call) : call());
@@ -311,6 +440,13 @@ int accept(int fd, sockaddr* addr, socklen_t* len) { return accept4(fd, addr, le
 
 int connect(int fd, const sockaddr* addr, socklen_t len) {
   static const auto real = next<int (*)(int, const sockaddr*, socklen_t)>("connect");
+  if (is_simulated(fd)) {
+    tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_CONNECT, fd, "connect");
+    c.in = addr;
+    c.inlen = len;
+    c.nonblock = blocks(fd) ? 0 : 1;
+    return static_cast<int>(sim(c));
+  }
   const int r = real(fd, addr, len);
   if (r == 0 || errno != EINPROGRESS || !blocks(fd)) return r;
   // A blocking connect: wait until it is done (Linux bounds it by SO_SNDTIMEO, then says
@@ -339,10 +475,70 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   return 0;
 }
 
+int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
+  static const auto real = next<int (*)(int, const sockaddr*, socklen_t)>("bind");
+  if (!is_simulated(fd)) return real(fd, addr, len);
+  tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_BIND, fd, "bind");
+  c.in = addr;
+  c.inlen = len;
+  return static_cast<int>(sim(c));
+}
+
+int listen(int fd, int backlog) noexcept {
+  static const auto real = next<int (*)(int, int)>("listen");
+  if (!is_simulated(fd)) return real(fd, backlog);
+  tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_LISTEN, fd, "listen");
+  c.arg = backlog;
+  return static_cast<int>(sim(c));
+}
+
+int setsockopt(int fd, int level, int option, const void* value, socklen_t len) noexcept {
+  static const auto real = next<int (*)(int, int, int, const void*, socklen_t)>("setsockopt");
+  const int r = real(fd, level, option, value, len);  // the placeholder keeps it for getsockopt
+  if (r != 0 || !is_simulated(fd) || level != SOL_SOCKET ||
+      (option != SO_RCVTIMEO && option != SO_SNDTIMEO) || len < sizeof(timeval)) {
+    return r;
+  }
+  // The simulated socket keeps the exact timeout (the kernel's copy is rounded to its tick).
+  timeval tv{};
+  std::memcpy(&tv, value, sizeof tv);
+  tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_TIMEOUT, fd, "setsockopt");
+  c.arg = option;
+  c.timeout_ns = static_cast<long long>(tv.tv_sec) * billion + tv.tv_usec * 1000LL;
+  return static_cast<int>(sim(c));
+}
+
+int shutdown(int fd, int how) noexcept {
+  static const auto real = next<int (*)(int, int)>("shutdown");
+  if (!is_simulated(fd)) return real(fd, how);
+  tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_SHUTDOWN, fd, "shutdown");
+  c.arg = how;
+  return static_cast<int>(sim(c));
+}
+
+int getsockname(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  static const auto real = next<int (*)(int, sockaddr*, socklen_t*)>("getsockname");
+  if (!is_simulated(fd)) return real(fd, addr, len);
+  tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_SOCKNAME, fd, "getsockname");
+  c.out = addr;
+  c.outlen = len;
+  return static_cast<int>(sim(c));
+}
+
+int getpeername(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  static const auto real = next<int (*)(int, sockaddr*, socklen_t*)>("getpeername");
+  if (!is_simulated(fd)) return real(fd, addr, len);
+  tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_PEERNAME, fd, "getpeername");
+  c.out = addr;
+  c.outlen = len;
+  return static_cast<int>(sim(c));
+}
+
 // ---- Reading -------------------------------------------------------------------------------
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
   static const auto real = next<ssize_t (*)(int, void*, size_t, int)>("recv");
+  if (is_simulated(fd)) return sim_io(TENDRIL_GREEN_SOCK_RECV, fd, buf, n, flags, "recv");
   if (!blocks(fd, flags)) return real(fd, buf, n, flags);
   if ((flags & MSG_WAITALL) == 0 || n == 0) {
     return retry(fd, TENDRIL_GREEN_READ, SO_RCVTIMEO, "recv",
@@ -364,6 +560,10 @@ ssize_t recv(int fd, void* buf, size_t n, int flags) {
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* len) {
   static const auto real =
       next<ssize_t (*)(int, void*, size_t, int, sockaddr*, socklen_t*)>("recvfrom");
+  if (is_simulated(fd)) {
+    if (from != nullptr && len != nullptr) *len = 0;  // a stream socket names no sender
+    return sim_io(TENDRIL_GREEN_SOCK_RECV, fd, buf, n, flags, "recvfrom");
+  }
   if (!blocks(fd, flags)) return real(fd, buf, n, flags, from, len);
   return retry(fd, TENDRIL_GREEN_READ, SO_RCVTIMEO, "recvfrom",
                [&] { return real(fd, buf, n, flags, from, len); });
@@ -371,6 +571,13 @@ ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   static const auto real = next<ssize_t (*)(int, msghdr*, int)>("recvmsg");
+  if (is_simulated(fd)) {
+    msg->msg_namelen = 0;
+    msg->msg_controllen = 0;
+    msg->msg_flags = 0;
+    return sim_io(TENDRIL_GREEN_SOCK_RECV, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen),
+                  flags, "recvmsg");
+  }
   if (!blocks(fd, flags)) return real(fd, msg, flags);
   return retry(fd, TENDRIL_GREEN_READ, SO_RCVTIMEO, "recvmsg",
                [&] { return real(fd, msg, flags); });
@@ -378,12 +585,14 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 
 ssize_t read(int fd, void* buf, size_t n) {
   static const auto real = next<ssize_t (*)(int, void*, size_t)>("read");
+  if (is_simulated(fd)) return sim_io(TENDRIL_GREEN_SOCK_RECV, fd, buf, n, 0, "read");
   if (!blocks(fd)) return real(fd, buf, n);
   return retry(fd, TENDRIL_GREEN_READ, SO_RCVTIMEO, "read", [&] { return real(fd, buf, n); });
 }
 
 ssize_t readv(int fd, const iovec* iov, int count) {
   static const auto real = next<ssize_t (*)(int, const iovec*, int)>("readv");
+  if (is_simulated(fd)) return sim_io(TENDRIL_GREEN_SOCK_RECV, fd, iov, count, 0, "readv");
   if (!blocks(fd)) return real(fd, iov, count);
   return retry(fd, TENDRIL_GREEN_READ, SO_RCVTIMEO, "readv", [&] { return real(fd, iov, count); });
 }
@@ -409,6 +618,7 @@ ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, so
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
   static const auto real = next<ssize_t (*)(int, const void*, size_t, int)>("send");
+  if (is_simulated(fd)) return sim_io(TENDRIL_GREEN_SOCK_SEND, fd, buf, n, flags, "send");
   if (!blocks(fd, flags)) return real(fd, buf, n, flags);
   return send_all(fd, n, "send", [&](std::size_t done) {
     return real(fd, static_cast<const char*>(buf) + done, n - done, flags);
@@ -418,6 +628,7 @@ ssize_t send(int fd, const void* buf, size_t n, int flags) {
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t len) {
   static const auto real =
       next<ssize_t (*)(int, const void*, size_t, int, const sockaddr*, socklen_t)>("sendto");
+  if (is_simulated(fd)) return sim_io(TENDRIL_GREEN_SOCK_SEND, fd, buf, n, flags, "sendto");
   if (!blocks(fd, flags)) return real(fd, buf, n, flags, to, len);
   return send_all(fd, n, "sendto", [&](std::size_t done) {
     return real(fd, static_cast<const char*>(buf) + done, n - done, flags, to, len);
@@ -426,6 +637,7 @@ ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
 
 ssize_t write(int fd, const void* buf, size_t n) {
   static const auto real = next<ssize_t (*)(int, const void*, size_t)>("write");
+  if (is_simulated(fd)) return sim_io(TENDRIL_GREEN_SOCK_SEND, fd, buf, n, 0, "write");
   if (!blocks(fd)) return real(fd, buf, n);
   return send_all(fd, n, "write", [&](std::size_t done) {
     return real(fd, static_cast<const char*>(buf) + done, n - done);
@@ -434,6 +646,7 @@ ssize_t write(int fd, const void* buf, size_t n) {
 
 ssize_t writev(int fd, const iovec* iov, int count) {
   static const auto real = next<ssize_t (*)(int, const iovec*, int)>("writev");
+  if (is_simulated(fd)) return sim_io(TENDRIL_GREEN_SOCK_SEND, fd, iov, count, 0, "writev");
   if (!blocks(fd)) return real(fd, iov, count);
   Iovecs left(iov, count);
   std::size_t sent = 0;
@@ -446,6 +659,10 @@ ssize_t writev(int fd, const iovec* iov, int count) {
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   static const auto real = next<ssize_t (*)(int, const msghdr*, int)>("sendmsg");
+  if (is_simulated(fd)) {
+    return sim_io(TENDRIL_GREEN_SOCK_SEND, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen),
+                  flags, "sendmsg");
+  }
   if (!blocks(fd, flags)) return real(fd, msg, flags);
   Iovecs left(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
   std::size_t sent = 0;
@@ -467,15 +684,23 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 
 int close(int fd) {
   static const auto real = next<int (*)(int)>("close");
-  if ((table.get(fd) & managed) != 0) {
+  const std::uint8_t state = table.get(fd);
+  if ((state & managed) != 0) {
     table.set(fd, 0);  // before the number can be reused
-    if (const tendril_green_hooks* h = hooks()) h->fd_closing(fd);
+    const tendril_green_hooks* h = hooks();
+    if ((state & simulated) != 0 && h != nullptr && TENDRIL_GREEN_HAS(h, sock)) {
+      tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_CLOSE, fd, "close");
+      (void)h->sock(&c);  // off the hub, or of an earlier run: only the placeholder is left
+    } else if (h != nullptr) {
+      h->fd_closing(fd);
+    }
   }
   return real(fd);
 }
 
 int dup(int fd) noexcept {
   static const auto real = next<int (*)(int)>("dup");
+  if (is_simulated(fd)) return refuse_dup("dup");
   const int r = real(fd);
   if (r >= 0) table.set(r, table.get(fd));
   return r;
@@ -483,6 +708,7 @@ int dup(int fd) noexcept {
 
 int dup3(int fd, int fd2, int flags) noexcept {
   static const auto real = next<int (*)(int, int, int)>("dup3");
+  if (is_simulated(fd) || is_simulated(fd2)) return refuse_dup("dup3");
   if (fd != fd2 && (table.get(fd2) & managed) != 0) {
     table.set(fd2, 0);
     if (const tendril_green_hooks* h = hooks()) h->fd_closing(fd2);
@@ -494,6 +720,7 @@ int dup3(int fd, int fd2, int flags) noexcept {
 
 int dup2(int fd, int fd2) noexcept {
   static const auto real = next<int (*)(int, int)>("dup2");
+  if (is_simulated(fd) || is_simulated(fd2)) return refuse_dup("dup2");
   if (fd != fd2 && (table.get(fd2) & managed) != 0) {
     table.set(fd2, 0);
     if (const tendril_green_hooks* h = hooks()) h->fd_closing(fd2);
@@ -525,11 +752,12 @@ int fcntl_on(int (*real)(int, int, ...), int fd, int cmd, void* arg) {
     case F_SETFL: {
       const auto flags = static_cast<int>(reinterpret_cast<std::intptr_t>(arg));
       const int r = real(fd, cmd, flags | O_NONBLOCK);
-      if (r == 0) adopt(fd, (flags & O_NONBLOCK) != 0);
+      if (r == 0) adopt(fd, (flags & O_NONBLOCK) != 0, state & simulated);
       return r;
     }
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
+      if ((state & simulated) != 0) return refuse_dup("fcntl(F_DUPFD)");
       const int r = real(fd, cmd, arg);
       if (r >= 0) table.set(r, state);
       return r;
@@ -568,7 +796,8 @@ int ioctl(int fd, unsigned long request, ...) noexcept {
   void* arg = va_arg(ap, void*);
   va_end(ap);
   if (request == FIONBIO && (table.get(fd) & managed) != 0 && arg != nullptr) {
-    adopt(fd, *static_cast<const int*>(arg) != 0);  // stays non-blocking underneath
+    adopt(fd, *static_cast<const int*>(arg) != 0,
+          table.get(fd) & simulated);  // stays non-blocking underneath
     return 0;
   }
   return real(fd, request, arg);
@@ -582,6 +811,7 @@ namespace {
 // cooperative wait on every descriptor, and again. Returns -3 when the hub cannot wait on
 // descriptors (the caller then blocks in libc's poll).
 int poll_wait(pollfd* fds, nfds_t n, long long timeout_ns, const char* call) {
+  if (any_simulated(fds, n)) return sim_poll(fds, n, timeout_ns, call);
   const tendril_green_hooks* h = hooks();
   if (h == nullptr || h->on_greenlet() == 0) return -3;
   std::vector<int> wfds;
@@ -620,7 +850,7 @@ int poll_wait(pollfd* fds, nfds_t n, long long timeout_ns, const char* call) {
 extern "C" {
 
 int poll(pollfd* fds, nfds_t n, int timeout_ms) {
-  if (timeout_ms != 0) {
+  if (timeout_ms != 0 || any_simulated(fds, n)) {
     const int r = poll_wait(fds, n, timeout_ms < 0 ? -1 : timeout_ms * 1'000'000LL, "poll");
     if (r != -3) return r;
   }
@@ -635,7 +865,8 @@ int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen) {
 int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask) {
   static const auto real =
       next<int (*)(pollfd*, nfds_t, const timespec*, const sigset_t*)>("ppoll");
-  if (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0) {
+  if (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0 ||
+      any_simulated(fds, n)) {
     const long long ns = timeout == nullptr
                              ? -1
                              : static_cast<long long>(timeout->tv_sec) * billion + timeout->tv_nsec;
@@ -648,6 +879,19 @@ int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask) 
 }  // extern "C"
 
 namespace {
+
+// sets_simulated() says whether select's sets name a simulated socket.
+bool sets_simulated(int nfds, const fd_set* r, const fd_set* w, const fd_set* e) noexcept {
+  if (nfds < 0 || nfds > FD_SETSIZE) return false;
+  for (int fd = 0; fd < nfds; ++fd) {
+    if (((r != nullptr && FD_ISSET(fd, r)) || (w != nullptr && FD_ISSET(fd, w)) ||
+         (e != nullptr && FD_ISSET(fd, e))) &&
+        is_simulated(fd)) {
+      return true;
+    }
+  }
+  return false;
+}
 
 // select_wait() is select over poll_wait: the sets in, the sets out, as select leaves them.
 int select_wait(int nfds, fd_set* r, fd_set* w, fd_set* e, long long timeout_ns, const char* call) {
@@ -701,7 +945,8 @@ extern "C" {
 
 int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
   static const auto real = next<int (*)(int, fd_set*, fd_set*, fd_set*, timeval*)>("select");
-  if (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_usec != 0) {
+  if (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_usec != 0 ||
+      sets_simulated(nfds, r, w, e)) {
     const long long ns = timeout == nullptr ? -1
                                             : static_cast<long long>(timeout->tv_sec) * billion +
                                                   static_cast<long long>(timeout->tv_usec) * 1000;
@@ -723,7 +968,8 @@ int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout,
             const sigset_t* mask) {
   static const auto real =
       next<int (*)(int, fd_set*, fd_set*, fd_set*, const timespec*, const sigset_t*)>("pselect");
-  if (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0) {
+  if (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0 ||
+      sets_simulated(nfds, r, w, e)) {
     const long long ns = timeout == nullptr
                              ? -1
                              : static_cast<long long>(timeout->tv_sec) * billion + timeout->tv_nsec;
@@ -747,6 +993,22 @@ int getaddrinfo(const char* node, const char* service, const addrinfo* hints, ad
     int err;
   } call{node, service, hints, res, 0, 0};
   const tendril_green_hooks* h = hooks();
+  char numeric[64];
+  if (node != nullptr && h != nullptr && TENDRIL_GREEN_HAS(h, sock)) {
+    // On a SimHub, the name resolves through its network's table, then to numbers only.
+    tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_RESOLVE, -1, "getaddrinfo");
+    c.name = node;
+    c.text = numeric;
+    c.textlen = sizeof numeric;
+    const long r = h->sock(&c);
+    if (r == -ENOENT) return EAI_NONAME;
+    if (r == 0) {
+      addrinfo numeric_hints{};
+      if (hints != nullptr) numeric_hints = *hints;
+      numeric_hints.ai_flags |= AI_NUMERICHOST;
+      return real(numeric, service, &numeric_hints, res);
+    }
+  }
   if (h != nullptr && h->on_greenlet() != 0) {
     const auto run = [](void* p) {
       auto* c = static_cast<Call*>(p);
@@ -769,6 +1031,19 @@ hostent* gethostbyname(const char* name) {
     int herr;
   } call{name, nullptr, 0};
   const tendril_green_hooks* h = hooks();
+  char numeric[64];
+  if (name != nullptr && h != nullptr && TENDRIL_GREEN_HAS(h, sock)) {
+    tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_RESOLVE, -1, "gethostbyname");
+    c.name = name;
+    c.text = numeric;
+    c.textlen = sizeof numeric;
+    const long r = h->sock(&c);
+    if (r == -ENOENT) {
+      h_errno = HOST_NOT_FOUND;
+      return nullptr;
+    }
+    if (r == 0) return real(numeric);  // a numeric name is parsed, not looked up
+  }
   if (h != nullptr && h->on_greenlet() != 0) {
     const auto run = [](void* p) {
       auto* c = static_cast<Call*>(p);

@@ -5,6 +5,7 @@
 // pool.
 #include "../green/green_hooks.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -90,6 +91,18 @@ int run_blocking(void (*fn)(void*), void* arg) {
   return 1;
 }
 
+long sock(tendril_green_sock* call) {
+  tendril::Hub* hub = tendril::current_hub_or_null();
+  if (hub == nullptr) return -ENOSYS;
+  tendril::net::Backend* backend = nullptr;
+  try {
+    backend = &hub->net();
+  } catch (const tendril::UsageError&) {
+    return -ENOSYS;
+  }
+  return backend->green_socket(*call);
+}
+
 const char* hub_name() noexcept {
   const tendril::Hub* hub = tendril::current_hub_or_null();
   return hub != nullptr ? hub->hub_name() : nullptr;
@@ -111,4 +124,5 @@ extern "C"
         &wait_fds,
         &fd_closing,
         &run_blocking,
-        &hub_name};
+        &hub_name,
+        &sock};

@@ -3,6 +3,7 @@
 #include "tendril/net.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <list>
 #include <utility>
 
@@ -183,6 +184,8 @@ int net::Backend::green_wait(const std::pair<int, int>*, std::size_t, std::optio
 }
 
 void net::Backend::green_closing(int) {}
+
+long net::Backend::green_socket(tendril_green_sock&) { return -ENOSYS; }
 
 net::Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
                          std::optional<Duration> timeout) {

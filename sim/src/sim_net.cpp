@@ -12,186 +12,36 @@
 #include <string>
 #include <system_error>
 
+#include "sim_net_impl.hpp"
 #include "tendril/net.hpp"
 #include "tendril/sim.hpp"
 
 namespace tendril {
-namespace {
 
-// matches() says whether an endpoint pattern names addr: an empty host is any host, port 0 any
-// port.
-bool matches(const Address& pattern, const Address& addr) {
-  return (pattern.host.empty() || pattern.host == addr.host) &&
-         (pattern.port == 0 || pattern.port == addr.port);
-}
-
-bool pair_matches(const Address& a, const Address& b, const Address& x, const Address& y) {
-  return (matches(a, x) && matches(b, y)) || (matches(a, y) && matches(b, x));
-}
-
-[[noreturn]] void net_error(int err, const std::string& what) {
-  throw std::system_error(err, std::generic_category(), "tendril: " + what + " (simulated)");
-}
-
-}  // namespace
-
-// One direction of a connection. Flow control: bytes buffered plus bytes in flight never exceed
-// the capacity, so a slow reader makes the writer block.
-struct SimNet::Pipe {
-  struct Segment {
-    std::string bytes;
-    bool eof;
-    std::int64_t arrival_ns;
-    std::int64_t latency_ns;  // kept to take it again after a partition heals
-  };
-  std::string buffer;             // arrived, not yet read
-  std::deque<Segment> segments;   // sent, not yet arrived, in sending order
-  std::size_t in_flight = 0;      // bytes in `segments`
-  std::int64_t last_arrival = 0;  // deliveries keep their order, like TCP
-  std::optional<TimerId> timer;   // armed for the first segment's arrival
-  bool write_closed = false;      // the writer shut its side down (FIN sent)
-  bool eof = false;               // the FIN arrived
-  bool reader_closed = false;     // the reading stream is closed: data arriving resets
-  Event readable{"stream readable"};
-  Event writable{"stream writable"};
-};
-
-struct SimNet::Conn {
-  Address client, server;
-  Pipe to_server, to_client;
-  bool reset = false;
-  int open_ends = 2;
-  std::optional<std::size_t> reset_after;  // delivered bytes (both directions) before a reset
-  std::size_t delivered = 0;
-};
-
-class SimNet::Stream final : public net::StreamImpl {
- public:
-  Stream(SimNet& net, std::shared_ptr<Conn> conn, bool server)
-      : net_(net),
-        conn_(std::move(conn)),
-        in_(server ? conn_->to_server : conn_->to_client),
-        out_(server ? conn_->to_client : conn_->to_server),
-        server_(server) {}
-  ~Stream() override { close(); }
-
-  std::size_t recv(char* buf, std::size_t n, std::optional<Duration> timeout) override {
-    SimHub& hub = net_.hub_;
-    const std::int64_t deadline = timeout ? hub.now_ns() + timeout->count() : 0;
-    while (in_.buffer.empty() && !in_.eof && !conn_->reset) {
-      in_.readable.clear();
-      std::optional<Duration> left;
-      if (timeout) left = Duration(std::max<std::int64_t>(0, deadline - hub.now_ns()));
-      if (!in_.readable.wait(left)) throw Timeout();
-    }
-    // As Linux: bytes that arrived are read first, an EOF that arrived before a reset wins.
-    if (!in_.buffer.empty()) {
-      const std::size_t k = std::min(n, in_.buffer.size());
-      std::memcpy(buf, in_.buffer.data(), k);
-      in_.buffer.erase(0, k);
-      if (in_.buffer.size() + in_.in_flight < net_.options_.buffer_bytes) in_.writable.set();
-      return k;
-    }
-    if (in_.eof) return 0;
-    net_error(ECONNRESET, "recv from " + peer().to_string());
-  }
-
-  std::size_t send(const char* buf, std::size_t n, std::optional<Duration> timeout) override {
-    SimHub& hub = net_.hub_;
-    check_can_send();
-    if (n == 0) return 0;
-    const std::size_t capacity = net_.options_.buffer_bytes;
-    const std::int64_t deadline = timeout ? hub.now_ns() + timeout->count() : 0;
-    while (out_.buffer.size() + out_.in_flight >= capacity && !conn_->reset) {
-      out_.writable.clear();
-      std::optional<Duration> left;
-      if (timeout) left = Duration(std::max<std::int64_t>(0, deadline - hub.now_ns()));
-      if (!out_.writable.wait(left)) throw Timeout();
-    }
-    check_can_send();
-    const std::size_t k = std::min(n, capacity - out_.buffer.size() - out_.in_flight);
-    net_.send_segment(conn_, out_, std::string(buf, k), false);
-    return k;
-  }
-
-  void shutdown(net::Shutdown how) override {
-    if (how != net::Shutdown::read && !out_.write_closed) {
-      out_.write_closed = true;
-      if (!conn_->reset) net_.send_segment(conn_, out_, {}, true);
-    }
-  }
-
-  void close() noexcept override {
-    if (closed_) return;
-    closed_ = true;
-    --conn_->open_ends;
-    in_.reader_closed = true;
-    try {
-      if (!conn_->reset && !in_.buffer.empty()) {
-        net_.reset_conn(conn_);  // Linux answers a close with unread bytes with a RST
-      } else {
-        shutdown(net::Shutdown::both);
-      }
-    } catch (...) {
-      // Only the Chooser could throw here (a replay running out); the stream is closed anyway.
-    }
-  }
-
-  Address peer() const override { return server_ ? conn_->client : conn_->server; }
-
-  // What select() needs: the connection and both directions, kept alive past this stream.
-  const std::shared_ptr<Conn>& conn() const { return conn_; }
-  Pipe& in() const { return in_; }
-  Pipe& out() const { return out_; }
-
- private:
-  void check_can_send() const {
-    if (conn_->reset) net_error(ECONNRESET, "send to " + peer().to_string());
-    if (out_.write_closed) net_error(EPIPE, "send to " + peer().to_string() + " after shutdown");
-  }
-
-  SimNet& net_;
-  std::shared_ptr<Conn> conn_;
-  Pipe& in_;
-  Pipe& out_;
-  bool server_;
-  bool closed_ = false;
-};
-
-class SimNet::Listener final : public net::ListenerImpl {
- public:
-  Listener(SimNet& net, Address at) : net_(net), at_(std::move(at)) {}
-  ~Listener() override { close(); }
-  std::unique_ptr<net::StreamImpl> accept(std::optional<Duration> timeout) override {
-    try {
-      return pending_.get(true, timeout);
-    } catch (const Empty&) {
-      throw Timeout();
-    }
-  }
-  Address address() const override { return at_; }
-  void close() noexcept override {
-    auto it = net_.listeners_.find(at_.to_string());
-    if (it != net_.listeners_.end() && it->second == this) net_.listeners_.erase(it);
-    // Connections still in the backlog are reset, as a closing listening socket does.
-    try {
-      while (!pending_.empty()) net_.reset_conn(pending_.get_nowait()->conn());
-    } catch (...) {
-    }
-  }
-  Queue<std::unique_ptr<Stream>> pending_{0, "accept queue"};
-
- private:
-  SimNet& net_;
-  Address at_;
-};
+using sim_detail::matches;
+using sim_detail::net_error;
+using sim_detail::pair_matches;
 
 SimNet::SimNet(SimHub& hub, SimNetOptions options) : hub_(hub), options_(options) {}
 
-SimNet::~SimNet() = default;
+SimNet::~SimNet() {
+  // The hub goes with the network (or starts afresh): the sockets tendril::green left open close
+  // without telling it, in the order they were made.
+  tearing_down_ = true;
+  std::vector<std::unique_ptr<GreenSock>> socks;
+  for (auto& [fd, sock] : green_socks_) socks.push_back(std::move(sock));
+  green_socks_.clear();
+  std::sort(socks.begin(), socks.end(),
+            [](const auto& a, const auto& b) { return a->seq < b->seq; });
+  socks.clear();
+}
 
 std::unique_ptr<net::ListenerImpl> SimNet::listen(const Address& at, int) {
-  Address bound = at;
+  return open_listener(at);
+}
+
+std::unique_ptr<SimNet::Listener> SimNet::open_listener(const Address& at) {
+  Address bound = canonical(at);
   if (bound.port == 0) bound.port = next_port_++;
   const std::string key = bound.to_string();
   if (listeners_.count(key) != 0) net_error(EADDRINUSE, "listen on " + key);
@@ -200,11 +50,29 @@ std::unique_ptr<net::ListenerImpl> SimNet::listen(const Address& at, int) {
   return l;
 }
 
+Address SimNet::canonical(const Address& at) const {
+  auto it = hosts_.find(at.host);
+  return it == hosts_.end() ? at : Address{it->second, at.port};
+}
+
+SimNet::Listener* SimNet::find_listener(const Address& to) const {
+  for (const char* host : {"", "0.0.0.0", "::"}) {
+    const Address at{*host != '\0' ? std::string(host) : to.host, to.port};
+    auto it = listeners_.find(at.to_string());
+    if (it != listeners_.end()) return it->second;
+  }
+  return nullptr;
+}
+
 std::unique_ptr<net::StreamImpl> SimNet::connect(const Address& to,
                                                  std::optional<Duration> timeout) {
   if (timeout && *timeout < Duration::zero())
     throw UsageError("tendril::connect: negative timeout");
-  const Address client{"sim-client", next_port_++};
+  return open(Address{"sim-client", next_port_++}, canonical(to), timeout);
+}
+
+std::unique_ptr<SimNet::Stream> SimNet::open(const Address& client, const Address& to,
+                                             std::optional<Duration> timeout) {
   const std::optional<std::int64_t> deadline =
       timeout ? std::optional(hub_.now_ns() + timeout->count()) : std::nullopt;
   // A partition drops the SYN; TCP sends it again until the partition heals or the caller's
@@ -222,12 +90,12 @@ std::unique_ptr<net::StreamImpl> SimNet::connect(const Address& to,
     fault("refused", client.to_string() + " -> " + to.to_string());
     net_error(ECONNREFUSED, "connect to " + to.to_string() + " refused by a fault");
   }
-  auto it = listeners_.find(to.to_string());
-  if (it == listeners_.end()) net_error(ECONNREFUSED, "connect to " + to.to_string());
+  Listener* listener = find_listener(to);
+  if (listener == nullptr) net_error(ECONNREFUSED, "connect to " + to.to_string());
 
   auto conn = std::make_shared<Conn>();
   conn->client = client;
-  conn->server = it->second->address();
+  conn->server = listener->address();
   for (Rule& rule : reset_rules_) {
     if (rule.count == 0 || !pair_matches(rule.a, rule.b, client, conn->server)) continue;
     --rule.count;
@@ -241,7 +109,8 @@ std::unique_ptr<net::StreamImpl> SimNet::connect(const Address& to,
     std::erase_if(conns_, [](const std::weak_ptr<Conn>& c) { return c.expired(); });
   }
   conns_.push_back(conn);
-  it->second->pending_.put(std::make_unique<Stream>(*this, conn, true));
+  listener->pending_.put(std::make_unique<Stream>(*this, conn, true));
+  listener->acceptable.set();
   return std::make_unique<Stream>(*this, conn, false);
 }
 

@@ -350,8 +350,8 @@ TEST(GreenNet, GetaddrinfoResolvesOnThePool) {
   EXPECT_EQ(host, "127.0.0.1");
 }
 
-// On SimHub, which has no real descriptors, a socket call that must wait blocks the hub in libc
-// (as before), and says so once per call.
+// On SimHub, a socket call that must wait on a descriptor off its simulated network (here a
+// socketpair) blocks the hub in libc, and says so once per call.
 TEST(GreenNet, SimHubWarnsOnceThatARealSocketBlocksTheHub) {
   Alarm alarm(20);
   tendril::SimHub hub;
@@ -371,9 +371,9 @@ TEST(GreenNet, SimHubWarnsOnceThatARealSocketBlocksTheHub) {
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(results, (std::vector<ssize_t>{-1, -1}));
   EXPECT_EQ(err,
-            "tendril::green: recv() on a greenlet of SimHub blocks the whole hub: SimHub has no "
-            "real descriptors to wait on (the simulated network is not behind the socket calls "
-            "yet). Use tendril::Stream on it. (Said once per call.)\n");
+            "tendril::green: recv() on a greenlet of SimHub blocks the whole hub: SimHub waits "
+            "only on its simulated network, which has the TCP sockets made on it, not this "
+            "descriptor. (Said once per call.)\n");
 }
 
 // poll and select with no descriptor are the old idioms for a sleep: on a greenlet they sleep

@@ -18,6 +18,8 @@
 
 #include "tendril/sched.hpp"
 
+struct tendril_green_sock;  // sched/green/green_hooks.h
+
 namespace tendril {
 
 // Address is a host (name or numeric IPv4/IPv6) and a port.
@@ -96,6 +98,12 @@ class Backend {
   // cancel_wait; a wait on a closed descriptor would otherwise never end). The default does
   // nothing.
   virtual void green_closing(int fd);
+  // green_socket() is for tendril::green on a backend whose sockets are simulated: it carries
+  // out one POSIX socket call (socket, bind, listen, accept, connect, the reads and writes,
+  // shutdown, close, getsockname, getpeername, poll, a name lookup) on the simulated network and
+  // returns its result (>= 0) or -errno. The default returns -ENOSYS: the kernel's sockets are
+  // used. Call it on the hub's thread.
+  virtual long green_socket(tendril_green_sock& call);
 };
 
 }  // namespace net

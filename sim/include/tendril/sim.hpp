@@ -189,6 +189,21 @@ class SimNet final : public net::Backend {
   net::Selected select(const std::vector<net::StreamImpl*>& readable,
                        const std::vector<net::StreamImpl*>& writable,
                        std::optional<Duration> timeout) override;
+  // green_socket() carries out the POSIX socket calls of a program linked with tendril::green
+  // on this network (see the README's "Monkey patching").
+  long green_socket(tendril_green_sock& call) override;
+
+  // ---- Names. A host named in listen() or connect(), or looked up with getaddrinfo() or
+  // gethostbyname() through tendril::green, resolves through this table: a numeric address
+  // stands for itself, "localhost" is 127.0.0.1, and any other name must be added first (an
+  // unknown one fails as a real failed lookup does: EAI_NONAME, HOST_NOT_FOUND). ----
+
+  // add_host() makes name resolve to address, a numeric IPv4 or IPv6 address; it replaces what
+  // name resolved to before. Throws UsageError for an empty name or an address that is not
+  // numeric.
+  void add_host(const std::string& name, const std::string& address);
+  // resolve_host() is the numeric address name resolves to, or std::nullopt for an unknown name.
+  std::optional<std::string> resolve_host(const std::string& name) const;
 
   // ---- Faults. Call them from anywhere on the hub's thread (a greenlet or outside run()). ----
 
@@ -220,6 +235,17 @@ class SimNet final : public net::Backend {
   class Stream;
   struct Conn;
   struct Pipe;
+  struct GreenSock;
+  friend struct GreenCalls;
+  // canonical() is `at` with its host resolved through the name table when it names one.
+  Address canonical(const Address& at) const;
+  // find_listener() is the listener for `to`, or one on the wildcard address (0.0.0.0, ::) of
+  // its port, or nullptr.
+  Listener* find_listener(const Address& to) const;
+  // open() is connect() from a given client address.
+  std::unique_ptr<Stream> open(const Address& client, const Address& to,
+                               std::optional<Duration> timeout);
+  std::unique_ptr<Listener> open_listener(const Address& at);
   struct Partition {
     Address a, b;
     std::int64_t start_ns, end_ns;
@@ -249,6 +275,12 @@ class SimNet final : public net::Backend {
   std::vector<std::pair<Address, std::size_t>> refusals_;
   std::uint64_t resets_ = 0;
   std::uint16_t next_port_ = 40000;
+  std::map<std::string, std::string> hosts_{{"localhost", "127.0.0.1"}};
+  // The simulated sockets of tendril::green, by descriptor; last, so that they close while the
+  // rest of the network is still there.
+  std::uint64_t green_seq_ = 0;
+  bool tearing_down_ = false;
+  std::map<int, std::unique_ptr<GreenSock>> green_socks_;
 };
 
 // SimOptions configures a SimHub.
