@@ -474,8 +474,8 @@ Address address_of(const sockaddr_storage& sa) {
   return a;
 }
 
-// resolve() looks a host up on the blocking-call pool (getaddrinfo has no cooperative form).
-sockaddr_storage resolve(const Address& at, socklen_t* len, int flags) {
+// lookup() looks a host up on the blocking-call pool (getaddrinfo has no cooperative form).
+sockaddr_storage lookup(const Address& at, socklen_t* len, int flags) {
   sockaddr_storage out{};
   blocking_call([&] {
     addrinfo hints{};
@@ -616,7 +616,7 @@ class LibevBackend final : public net::Backend {
   LibevBackend(LibevHub& hub, IoState& io) : hub_(hub), io_(io) {}
   std::unique_ptr<net::ListenerImpl> listen(const Address& at, int backlog) override {
     socklen_t len = 0;
-    const sockaddr_storage sa = resolve(at, &len, AI_PASSIVE);
+    const sockaddr_storage sa = lookup(at, &len, AI_PASSIVE);
     const int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) syserr("socket for " + at.to_string());
     const int one = 1;
@@ -636,7 +636,7 @@ class LibevBackend final : public net::Backend {
                                            std::optional<Duration> timeout) override {
     const auto deadline = deadline_of(hub_, timeout, "tendril::connect");
     socklen_t len = 0;
-    const sockaddr_storage sa = resolve(to, &len, 0);
+    const sockaddr_storage sa = lookup(to, &len, 0);
     const int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) syserr("socket for " + to.to_string());
     auto stream = std::make_unique<FdStream>(hub_, io_, fd, to);

@@ -2,9 +2,15 @@
 // net.cpp: the backend-independent half of tendril/net.hpp.
 #include "tendril/net.hpp"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <list>
+#include <system_error>
 #include <utility>
 
 namespace tendril {
@@ -217,6 +223,46 @@ Listener listen(const Address& at, int backlog) {
 
 Stream connect(const Address& to, std::optional<Duration> timeout) {
   return Stream(current_hub("tendril::connect").net().connect(to, timeout));
+}
+
+std::string resolve(const std::string& host) {
+  Hub& hub = current_hub("tendril::resolve");
+  if (hub.current() == nullptr) throw UsageError("tendril::resolve: call it from a greenlet");
+  if (host.empty()) throw UsageError("tendril::resolve: an empty host name");
+  return hub.net().resolve(host);
+}
+
+std::string net::Backend::resolve(const std::string& host) {
+  std::string out;
+  int rc = 0;
+  blocking_call([&] {
+    // IPv4 first, as gethostbyname; then any family.
+    for (const int family : {AF_INET, AF_UNSPEC}) {
+      addrinfo hints{};
+      hints.ai_family = family;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* res = nullptr;
+      rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+      if (rc != 0 || res == nullptr) continue;
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* addr = res->ai_family == AF_INET6
+                             ? static_cast<const void*>(
+                                   &reinterpret_cast<const sockaddr_in6*>(res->ai_addr)->sin6_addr)
+                             : static_cast<const void*>(
+                                   &reinterpret_cast<const sockaddr_in*>(res->ai_addr)->sin_addr);
+      ::inet_ntop(res->ai_family, addr, text, sizeof text);
+      ::freeaddrinfo(res);
+      out = text;
+      return;
+    }
+  });
+  if (out.empty()) throw_unresolved(host, rc == 0 ? EAI_NONAME : rc);
+  return out;
+}
+
+void net::throw_unresolved(const std::string& host, int gai_error) {
+  throw std::system_error(EHOSTUNREACH, std::generic_category(),
+                          "tendril: cannot resolve " + host + ": " + ::gai_strerror(gai_error));
 }
 
 // State is shared by the server object, its accept loop and its handlers, so that none of them

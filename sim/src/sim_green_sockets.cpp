@@ -8,6 +8,7 @@
 // calls wait as greenlets do (other greenlets run meanwhile); SO_RCVTIMEO and SO_SNDTIMEO bound
 // them in virtual time. Other socket options go to the placeholder, which ignores them.
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -465,6 +466,12 @@ void SimNet::add_host(const std::string& name, const std::string& address) {
                      "') is not a numeric IPv4 or IPv6 address");
   }
   hosts_[name] = address;
+}
+
+std::string SimNet::resolve(const std::string& host) {
+  std::optional<std::string> address = resolve_host(host);
+  if (!address) net::throw_unresolved(host, EAI_NONAME);
+  return *address;
 }
 
 std::optional<std::string> SimNet::resolve_host(const std::string& name) const {

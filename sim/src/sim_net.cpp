@@ -3,6 +3,8 @@
 // Every delivery takes a latency drawn through the hub's Chooser (Fifo: the minimum), so runs are
 // seeded and replayable; faults (refusals, resets, partitions) are injected through SimNet's API
 // or drawn through the Chooser. No file descriptor is touched.
+#include <netdb.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -68,6 +70,14 @@ std::unique_ptr<net::StreamImpl> SimNet::connect(const Address& to,
                                                  std::optional<Duration> timeout) {
   if (timeout && *timeout < Duration::zero())
     throw UsageError("tendril::connect: negative timeout");
+  if (!resolve_host(to.host)) {
+    // A name the table does not know is still a host when a listener uses it (tests name their
+    // servers freely: listen({"server", 80})); else it does not resolve, as on a real network.
+    const bool used = std::any_of(listeners_.begin(), listeners_.end(), [&](const auto& l) {
+      return l.second->address().host == to.host;
+    });
+    if (!used) net::throw_unresolved(to.host, EAI_NONAME);
+  }
   return open(Address{"sim-client", next_port_++}, canonical(to), timeout);
 }
 

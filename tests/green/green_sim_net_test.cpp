@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -206,6 +207,18 @@ TEST(GreenSimNet, LatencyAndTimeoutsAreVirtual) {
     const int one = ::poll(&p, 1, -1);
     log.push_back("poll " + std::to_string(one) + " revents " + std::to_string(p.revents) +
                   " after " + std::to_string(hub.now_ns() - t3));
+    // A real descriptor in the same poll is looked at: a pipe with a byte in it is ready now.
+    int pipefd[2];
+    ASSERT_EQ(::pipe(pipefd), 0);
+    ASSERT_EQ(::write(pipefd[1], "x", 1), 1);
+    pollfd two[2] = {{fd, 0, 0}, {pipefd[0], POLLIN, 0}};  // nothing asked of the socket
+    const std::int64_t t4 = hub.now_ns();
+    const int mixed = ::poll(two, 2, 1000);
+    log.push_back("mixed poll " + std::to_string(mixed) + " revents " +
+                  std::to_string(two[0].revents) + "," + std::to_string(two[1].revents) +
+                  " after " + std::to_string(hub.now_ns() - t4));
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
     ::close(fd);
     server->join();
     ::close(listener);
@@ -213,7 +226,8 @@ TEST(GreenSimNet, LatencyAndTimeoutsAreVirtual) {
   EXPECT_EQ(log,
             (std::vector<std::string>{
                 "recv 4 after 2000000", "recv -1 EAGAIN after 250000000", "poll 0 after 100000000",
-                "poll 1 revents " + std::to_string(POLLIN) + " after 2000000"}));
+                "poll 1 revents " + std::to_string(POLLIN) + " after 2000000",
+                "mixed poll 1 revents 0," + std::to_string(POLLIN) + " after 0"}));
 }
 
 // Errors are Linux's errno values.
@@ -352,12 +366,27 @@ TEST(GreenSimNet, AGreenletKilledInRecvUnwinds) {
   EXPECT_EQ(hub.sim_net().open_connections(), 0u);
 }
 
-// A simulated socket used where no SimHub runs fails with EBADF and says why, once.
+// A simulated socket used where no SimHub runs fails with EBADF and says why, once. Sockets a run
+// leaves open (a listener with a connection in its backlog, a connected pair with bytes in
+// flight) close silently with their hub.
 TEST(GreenSimNet, ASimulatedSocketOffItsHubFailsWithEbadf) {
   Alarm alarm(30);
-  tendril::SimHub hub;
+  auto hub = std::make_unique<tendril::SimHub>();
   int fd = -1;
-  tendril::run(hub, [&] { fd = ::socket(AF_INET, SOCK_STREAM, 0); });
+  std::vector<int> left_open;
+  tendril::run(*hub, [&] {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    std::uint16_t port = 0;
+    const int listener = listen_on("127.0.0.1", &port);
+    const int a = connect_to("127.0.0.1", port);
+    const int b = connect_to("127.0.0.1", port);
+    const int conn = ::accept(listener, nullptr, nullptr);
+    ::send(a, "in flight", 9, 0);
+    ::send(conn, "unread", 6, 0);
+    left_open = {listener, a, b, conn};
+  });
+  EXPECT_EQ(hub->sim_net().open_connections(), 2u);
+  hub.reset();
   ::testing::internal::CaptureStderr();
   char c;
   const std::string first = result(::recv(fd, &c, 1, 0));
@@ -369,6 +398,7 @@ TEST(GreenSimNet, ASimulatedSocketOffItsHubFailsWithEbadf) {
             "tendril::green: recv() on a socket of SimHub's simulated network, called where no "
             "SimHub runs (another thread, or after the run): it fails with EBADF. (Said once.)\n");
   EXPECT_EQ(::close(fd), 0);
+  for (int d : left_open) EXPECT_EQ(::close(d), 0);
 }
 
 namespace {

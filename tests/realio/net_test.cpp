@@ -4,6 +4,7 @@
 #include "tendril/net.hpp"
 
 #include <gtest/gtest.h>
+#include <netdb.h>
 
 #include <cerrno>
 #include <chrono>
@@ -278,4 +279,66 @@ TEST(Net, ServerBoundsSlowAndIdleClients) {
   EXPECT_EQ(slow_timed_out, 19);
   EXPECT_EQ(slow_open, 0);
   EXPECT_EQ(reported, std::vector<std::string>{});
+}
+
+// resolve() on both hubs: a numeric address stands for itself, "localhost" is 127.0.0.1, an
+// unknown name throws EHOSTUNREACH with the resolver's reason. LibevHub asks the real resolver
+// (on the pool), SimHub its name table only, and connect() by name goes the same way.
+TEST(Net, ResolveOnBothHubs) {
+  const auto outcome = [](const std::string& host) {
+    try {
+      return tendril::resolve(host);
+    } catch (const std::system_error& e) {
+      return std::string(e.code().value() == EHOSTUNREACH ? "EHOSTUNREACH " : "other ") + e.what();
+    }
+  };
+  std::vector<std::string> real;
+  tendril::LibevHub libev;
+  tendril::run(libev, [&] {
+    for (const char* host : {"127.0.0.1", "::1", "localhost", "nowhere.invalid"}) {
+      real.push_back(outcome(host));
+    }
+  });
+  // What the real resolver says of nowhere.invalid here (RFC 2606: it never resolves).
+  addrinfo* res = nullptr;
+  const int rc = ::getaddrinfo("nowhere.invalid", nullptr, nullptr, &res);
+  if (res != nullptr) ::freeaddrinfo(res);
+  ASSERT_NE(rc, 0);
+  EXPECT_EQ(real, (std::vector<std::string>{
+                      "127.0.0.1", "::1", "127.0.0.1",
+                      std::string("EHOSTUNREACH tendril: cannot resolve nowhere.invalid: ") +
+                          ::gai_strerror(rc) + ": No route to host"}));
+
+  std::vector<std::string> simulated;
+  tendril::SimHub sim;
+  tendril::run(sim, [&] {
+    sim.sim_net().add_host("db.test", "10.0.0.7");
+    for (const char* host : {"127.0.0.1", "localhost", "db.test", "nowhere.invalid"}) {
+      simulated.push_back(outcome(host));
+    }
+    tendril::Listener l = tendril::listen({"db.test", 5432});
+    simulated.push_back(l.address().to_string());
+    tendril::Stream s = tendril::connect({"db.test", 5432});
+    simulated.push_back(s.peer().to_string());
+    try {
+      tendril::connect({"nowhere.invalid", 80});
+    } catch (const std::system_error& e) {
+      simulated.push_back(e.what());
+    }
+    try {
+      tendril::resolve("");
+    } catch (const tendril::UsageError& e) {
+      simulated.push_back(e.what());
+    }
+  });
+  EXPECT_EQ(
+      simulated,
+      (std::vector<std::string>{
+          "127.0.0.1", "127.0.0.1", "10.0.0.7",
+          "EHOSTUNREACH tendril: cannot resolve nowhere.invalid: Name or service not known: No "
+          "route to host",
+          "10.0.0.7:5432", "10.0.0.7:5432",
+          "tendril: cannot resolve nowhere.invalid: Name or service not known: No route to "
+          "host",
+          "tendril::resolve: an empty host name"}));
 }

@@ -82,6 +82,9 @@ class Backend {
   virtual Selected select(const std::vector<StreamImpl*>& readable,
                           const std::vector<StreamImpl*>& writable,
                           std::optional<Duration> timeout) = 0;
+  // resolve() is the numeric address host names (see tendril::resolve). The default looks it up
+  // with getaddrinfo on the hub's blocking-call pool.
+  virtual std::string resolve(const std::string& host);
   // select_fds() is select() over the process's own file descriptors (see tendril::select_fds).
   // The default refuses: a simulated network has no file descriptors to wait on.
   virtual Selected select_fds(const std::vector<int>& readable, const std::vector<int>& writable,
@@ -105,6 +108,9 @@ class Backend {
   // used. Call it on the hub's thread.
   virtual long green_socket(tendril_green_sock& call);
 };
+
+// throw_unresolved() throws resolve()'s error for host, with getaddrinfo's error code.
+[[noreturn]] void throw_unresolved(const std::string& host, int gai_error);
 
 }  // namespace net
 
@@ -184,8 +190,20 @@ class Listener {
 // listen() opens a listener on the running hub's network (port 0 picks a free one); the
 // backlog is capped by the kernel (net.core.somaxconn).
 Listener listen(const Address& at, int backlog = 1024);
-// connect() opens a stream to `to`, waiting at most timeout.
+// connect() opens a stream to `to`, waiting at most timeout. A host name is resolved as resolve()
+// does.
 Stream connect(const Address& to, std::optional<Duration> timeout = std::nullopt);
+
+// resolve() is gevent's socket.gethostbyname: the numeric address `host` names, IPv4 when it has
+// one ("127.0.0.1" for "localhost"); a numeric address is returned as it is. LibevHub looks the
+// name up with getaddrinfo on the hub's blocking-call pool, so the calling greenlet waits and the
+// others run (many greenlets resolving at once share the pool's threads); SimHub through its
+// network's name table (SimNet::add_host), never the real resolver. A name that does not resolve
+// throws std::system_error with EHOSTUNREACH and the resolver's reason, the same on both hubs:
+// "tendril: cannot resolve nowhere.test: Name or service not known: No route to host" (what()
+// of std::system_error appends the errno's text). Throws UsageError for an
+// empty host or outside a greenlet.
+std::string resolve(const std::string& host);
 
 // select() is gevent's select.select(rlist, wlist, [], timeout) over streams: it blocks the
 // calling greenlet until at least one stream of `readable` can be read without blocking (bytes,

@@ -182,13 +182,17 @@ class SimNet final : public net::Backend {
   ~SimNet() override;
   std::unique_ptr<net::ListenerImpl> listen(const Address& at, int backlog) override;
   // connect() is immediate unless a partition cuts the path: then it waits (TCP retransmits its
-  // SYN) until the partition heals, or throws Timeout when `timeout` passes first.
+  // SYN) until the partition heals, or throws Timeout when `timeout` passes first. A host that is
+  // neither numeric, nor in the name table, nor any listener's host does not resolve: it throws
+  // as resolve() does.
   std::unique_ptr<net::StreamImpl> connect(const Address& to,
                                            std::optional<Duration> timeout) override;
   // select() waits in virtual time for a simulated stream to become ready (see tendril::select).
   net::Selected select(const std::vector<net::StreamImpl*>& readable,
                        const std::vector<net::StreamImpl*>& writable,
                        std::optional<Duration> timeout) override;
+  // resolve() resolves through the name table below; an unknown name throws as LibevHub's does.
+  std::string resolve(const std::string& host) override;
   // green_socket() carries out the POSIX socket calls of a program linked with tendril::green
   // on this network (see the README's "Monkey patching").
   long green_socket(tendril_green_sock& call) override;
