@@ -19,6 +19,7 @@ packages=(
   python3-eventlet       # eventlet twins (spawn_after, cancel, spawn_n)
   apache2-utils          # ab: the seed's HTTP load (bench/net.sh)
   libcurl4-openssl-dev   # the crawler example: libcurl's blocking easy API under tendril::green
+  libssl-dev curl        # tendril::tls (OpenSSL 3) and the HTTPS example checked with curl --cacert
   clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime: the fuzz targets (tests/fuzz)
 )
 
