@@ -87,6 +87,13 @@ std::string Stream::recv(std::size_t n, std::optional<Duration> timeout) {
   return out;
 }
 
+std::size_t Stream::recv_into(char* buf, std::size_t n, std::optional<Duration> timeout) {
+  net::StreamImpl& s = impl("tendril::Stream::recv_into");
+  if (buf == nullptr && n > 0) throw UsageError("tendril::Stream::recv_into: a null buffer");
+  Call call(*this, timeout, true);
+  return call([&] { return s.recv(buf, n, call.timeout); });
+}
+
 std::size_t Stream::send(std::string_view data, std::optional<Duration> timeout) {
   net::StreamImpl& s = impl("tendril::Stream::send");
   Call call(*this, timeout, false);

@@ -461,3 +461,28 @@ TEST(SimNet, SelectFdsIsRefusedWithAClearError) {
             "simulated and a real descriptor would make the run unrepeatable; use tendril::Stream "
             "and select()");
 }
+
+// recv_into() reads into the caller's buffer: what arrived, then 0 at EOF; a null buffer is a
+// UsageError that names the call.
+TEST(SimNet, RecvIntoFillsTheCallersBuffer) {
+  tendril::SimHub hub;
+  std::vector<std::string> log;
+  tendril::run(hub, [&] {
+    tendril::Listener l = tendril::listen({"10.0.0.1", 80});
+    tendril::Stream c = tendril::connect({"10.0.0.1", 80});
+    tendril::Stream s = l.accept();
+    c.sendall("hello");
+    c.shutdown();
+    char buf[8] = {};
+    const std::size_t got = s.recv_into(buf, sizeof buf);
+    log.push_back(std::to_string(got) + " " + std::string(buf, got));
+    log.push_back(std::to_string(s.recv_into(buf, sizeof buf)));
+    try {
+      s.recv_into(nullptr, 4);
+    } catch (const tendril::UsageError& e) {
+      log.push_back(e.what());
+    }
+  });
+  EXPECT_EQ(
+      log, (std::vector<std::string>{"5 hello", "0", "tendril::Stream::recv_into: a null buffer"}));
+}

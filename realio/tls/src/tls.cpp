@@ -178,7 +178,7 @@ struct TlsStream::Impl {
 
   bool mid_record() const noexcept { return header_seen != 0 || body_left != 0; }
 
-  void follow(const std::string& bytes) noexcept {
+  void follow(std::string_view bytes) noexcept {
     for (std::size_t i = 0; i < bytes.size();) {
       if (body_left > 0) {
         const std::size_t k = std::min(body_left, bytes.size() - i);
@@ -212,13 +212,14 @@ struct TlsStream::Impl {
 
   // fill() gives OpenSSL what the peer sent next; false at EOF.
   bool fill(const std::optional<std::int64_t>& deadline) {
-    const std::string bytes = stream.recv(16384, left(deadline));
-    if (bytes.empty()) {
+    char buf[16384];
+    const std::size_t got = stream.recv_into(buf, sizeof buf, left(deadline));
+    if (got == 0) {
       BIO_set_mem_eof_return(in, 0);
       return false;
     }
-    follow(bytes);
-    ::BIO_write(in, bytes.data(), static_cast<int>(bytes.size()));
+    follow(std::string_view(buf, got));
+    ::BIO_write(in, buf, static_cast<int>(got));
     return true;
   }
 
@@ -235,8 +236,9 @@ struct TlsStream::Impl {
 
   // drive() runs op until it succeeds, moving bytes as OpenSSL asks; returns op's result, or 0
   // when the peer closed (close_notify, or an EOF between records after the handshake).
-  template <class Op>
-  int drive(Op op, const std::string& what, const std::optional<std::int64_t>& deadline) {
+  // what() names the call for an error (made only then).
+  template <class Op, class What>
+  int drive(Op op, What what, const std::optional<std::int64_t>& deadline) {
     for (;;) {
       ::ERR_clear_error();
       const int r = op();
@@ -252,16 +254,16 @@ struct TlsStream::Impl {
         // EOF from the peer.
         closed = true;
         if (!handshaken) {
-          throw TlsError(what + ": the peer closed the connection during the handshake");
+          throw TlsError(what() + ": the peer closed the connection during the handshake");
         }
         if (mid_record()) {
-          throw TlsError(what + ": the peer closed the connection in the middle of a record");
+          throw TlsError(what() + ": the peer closed the connection in the middle of a record");
         }
         ::ERR_clear_error();
         return 0;
       }
       if (err == SSL_ERROR_WANT_WRITE) continue;  // flushed above
-      throw TlsError(what + ": " + failure(err));
+      throw TlsError(what() + ": " + failure(err));
     }
   }
 
@@ -302,10 +304,12 @@ TlsStream wrap_tls(Stream stream, const TlsContext& context, const std::string& 
       ::SSL_set1_host(s.ssl, name.c_str());
     }
   }
-  const std::string what = "tendril::wrap_tls: handshake with " + s.peer.to_string() + " failed";
+  const auto what = [&] {
+    return "tendril::wrap_tls: handshake with " + s.peer.to_string() + " failed";
+  };
   const std::optional<std::int64_t> deadline = s.deadline_of(timeout);
   if (s.drive([&] { return ::SSL_do_handshake(s.ssl); }, what, deadline) == 0) {
-    throw TlsError(what + ": the peer closed the connection during the handshake");
+    throw TlsError(what() + ": the peer closed the connection during the handshake");
   }
   s.handshaken = true;
   return TlsStream(std::move(impl));
@@ -315,24 +319,24 @@ std::string TlsStream::recv(std::size_t n, std::optional<Duration> timeout) {
   if (!impl_) throw UsageError("tendril::TlsStream::recv: the stream is closed");
   Impl& s = *impl_;
   if (s.closed || n == 0) return "";
-  std::string out(std::min<std::size_t>(n, 1 << 20), '\0');
+  char buf[16384];  // one record's worth: no zero-filled string of n bytes per call
   const std::optional<std::int64_t> deadline = s.deadline_of(timeout);
-  const int r = s.drive([&] { return ::SSL_read(s.ssl, out.data(), static_cast<int>(out.size())); },
-                        "tendril::TlsStream::recv from " + s.peer.to_string(), deadline);
-  out.resize(r > 0 ? static_cast<std::size_t>(r) : 0);
-  return out;
+  const int r =
+      s.drive([&] { return ::SSL_read(s.ssl, buf, static_cast<int>(std::min(n, sizeof buf))); },
+              [&] { return "tendril::TlsStream::recv from " + s.peer.to_string(); }, deadline);
+  return std::string(buf, r > 0 ? static_cast<std::size_t>(r) : 0);
 }
 
 void TlsStream::sendall(std::string_view data, std::optional<Duration> timeout) {
   if (!impl_) throw UsageError("tendril::TlsStream::sendall: the stream is closed");
   Impl& s = *impl_;
   const std::optional<std::int64_t> deadline = s.deadline_of(timeout);
-  const std::string what = "tendril::TlsStream::sendall to " + s.peer.to_string();
-  if (s.shut) throw TlsError(what + ": after shutdown()");
+  const auto what = [&] { return "tendril::TlsStream::sendall to " + s.peer.to_string(); };
+  if (s.shut) throw TlsError(what() + ": after shutdown()");
   while (!data.empty()) {
     const int chunk = static_cast<int>(std::min<std::size_t>(data.size(), 1 << 20));
     const int r = s.drive([&] { return ::SSL_write(s.ssl, data.data(), chunk); }, what, deadline);
-    if (r <= 0) throw TlsError(what + ": the peer closed the connection");
+    if (r <= 0) throw TlsError(what() + ": the peer closed the connection");
     data.remove_prefix(static_cast<std::size_t>(r));
   }
 }

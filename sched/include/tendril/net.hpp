@@ -131,6 +131,9 @@ class Stream {
 
   // recv() returns up to n bytes as soon as some arrive, or "" at EOF.
   std::string recv(std::size_t n, std::optional<Duration> timeout = std::nullopt);
+  // recv_into() is recv() into the caller's buffer (gevent's recv_into): it returns how many
+  // bytes it wrote there, 0 at EOF. Throws UsageError for a null buffer.
+  std::size_t recv_into(char* buf, std::size_t n, std::optional<Duration> timeout = std::nullopt);
   // send() sends some of data and returns how many bytes went; sendall() sends all of it, the
   // timeout bounding the whole call (as Python's sendall since 3.5 and gevent's), not each write.
   std::size_t send(std::string_view data, std::optional<Duration> timeout = std::nullopt);
