@@ -396,10 +396,19 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error, ErrorOrigin
     auto kind = std::find_if(error_kinds_.begin(), error_kinds_.end(),
                              [&](const ErrorKind& k) { return k.signature == signature; });
     if (kind == error_kinds_.end()) {
-      error_kinds_.push_back(ErrorKind{std::move(signature), "greenlet " + greenlet.describe(), 0});
+      // Running out of stacks is one condition, however many spawns meet it: said once.
+      bool stack_limit = false;
+      try {
+        std::rethrow_exception(error);
+      } catch (const StackLimitError&) {
+        stack_limit = true;
+      } catch (...) {
+      }
+      error_kinds_.push_back(ErrorKind{std::move(signature), "greenlet " + greenlet.describe(), 0,
+                                       stack_limit ? std::size_t{1} : errors_in_full});
       kind = error_kinds_.end() - 1;
     }
-    if (++kind->seen > errors_in_full) return;
+    if (++kind->seen > kind->in_full) return;
     switch (origin) {
       case ErrorOrigin::greenlet:
         std::fprintf(stderr, "tendril: greenlet %s failed with %s\n", greenlet.describe().c_str(),
@@ -422,7 +431,14 @@ void Hub::report_error(Greenlet& greenlet, std::exception_ptr error, ErrorOrigin
 
 void Hub::flush_error_summary() noexcept {
   for (const ErrorKind& k : error_kinds_) {
-    if (k.seen <= errors_in_full) continue;
+    if (k.seen <= k.in_full) continue;
+    if (k.in_full == 1) {
+      std::fprintf(stderr,
+                   "tendril: and %llu more greenlets could not get a stack either (the limit "
+                   "%s met, above, is reported once)\n",
+                   static_cast<unsigned long long>(k.seen - 1), k.first.c_str());
+      continue;
+    }
     std::fprintf(stderr,
                  "tendril: and %llu more greenlets failed with the same error as %s (up to its "
                  "numbers; the first %zu of each kind are printed in full)\n",

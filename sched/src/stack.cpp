@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 #include <system_error>
+
+#include "tendril/sched/errors.hpp"
 #if defined(TENDRIL_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
@@ -156,16 +158,16 @@ boost::context::stack_context StackPool::map_guarded() {
   void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) {
-    throw std::system_error(errno, std::generic_category(),
-                            "tendril: cannot map a greenlet stack of " + std::to_string(bytes) +
-                                " bytes (" + std::to_string(live_) + " stacks live)");
+    throw StackLimitError(errno, std::generic_category(),
+                          "tendril: cannot map a greenlet stack of " + std::to_string(bytes) +
+                              " bytes (" + std::to_string(live_) + " stacks live)");
   }
   if (::mprotect(base, guard_bytes_, PROT_NONE) != 0) {
     const int err = errno;
     ::munmap(base, bytes);
     // Each guard page splits the mapping in two; ENOMEM here almost always means the process hit
     // vm.max_map_count. Say so instead of silently running without a guard page.
-    throw std::system_error(
+    throw StackLimitError(
         err, std::generic_category(),
         "tendril: cannot protect the guard page of greenlet stack #" + std::to_string(live_ + 1) +
             " (the kernel's vm.max_map_count limit allows about 32k guarded stacks; use "
@@ -189,10 +191,10 @@ boost::context::stack_context StackPool::carve_dense() {
     void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {
-      throw std::system_error(errno, std::generic_category(),
-                              "tendril: cannot map a slab of " + std::to_string(bytes) +
-                                  " bytes for dense greenlet stacks (" + std::to_string(live_) +
-                                  " stacks live)");
+      throw StackLimitError(errno, std::generic_category(),
+                            "tendril: cannot map a slab of " + std::to_string(bytes) +
+                                " bytes for dense greenlet stacks (" + std::to_string(live_) +
+                                " stacks live)");
     }
     slabs_.push_back({base, bytes});
     slab_next_ = 0;
@@ -206,10 +208,10 @@ boost::context::stack_context StackPool::carve_dense() {
     // every zone gets one, so the switch-time check can be skipped for all.
     const bool ok = ::madvise(zone, guard_bytes_, madv_guard_install) == 0;
     if (!ok && kernel_guarded_) {
-      throw std::system_error(errno, std::generic_category(),
-                              "tendril: cannot install the guard region of a dense greenlet "
-                              "stack (" +
-                                  std::to_string(live_) + " stacks live)");
+      throw StackLimitError(errno, std::generic_category(),
+                            "tendril: cannot install the guard region of a dense greenlet "
+                            "stack (" +
+                                std::to_string(live_) + " stacks live)");
     }
     kernel_guarded_ = ok;
     guards_probed_ = true;

@@ -5,6 +5,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 namespace tendril {
 
@@ -74,6 +75,15 @@ class Deadlock : public LoopExit {
 class UsageError : public std::logic_error {
  public:
   using std::logic_error::logic_error;
+};
+
+// StackLimitError is the std::system_error a spawn meets when no stack can be had: the kernel
+// refused the mapping, or the guard page (vm.max_map_count allows about 32k guarded stacks). The
+// greenlet fails with it. The default report prints the first one in a run in full, with what to
+// do, and counts the rest in one line when the run ends.
+class StackLimitError : public std::system_error {
+ public:
+  using std::system_error::system_error;
 };
 
 // NoValue is thrown by Task<T>::get() when the task ended successfully without producing a value:

@@ -442,8 +442,9 @@ class Hub {
   static constexpr std::size_t errors_in_full = 3;
   struct ErrorKind {
     std::string signature;
-    std::string first;       // the first one's description, for the summary
-    std::uint64_t seen = 0;  // reports of this kind in this run
+    std::string first;        // the first one's description, for the summary
+    std::uint64_t seen = 0;   // reports of this kind in this run
+    std::size_t in_full = 0;  // how many are printed in full (1 for StackLimitError)
   };
   std::vector<ErrorKind> error_kinds_;
   void flush_error_summary() noexcept;
