@@ -333,8 +333,8 @@ ssize_t sim_io(int op, int fd, const void* buf, size_t n, int flags, const char*
   return sim_io(op, fd, &one, 1, flags, name);
 }
 
-// sim_poll() is poll() over descriptors of which at least one is simulated; -3 when no SimHub
-// runs here.
+// sim_poll() is poll() over descriptors of which at least one is simulated (-1 with EBADF where
+// no SimHub runs, as sim()).
 int sim_poll(pollfd* fds, nfds_t n, long long timeout_ns, const char* name) {
   tendril_green_sock c = sock_call(TENDRIL_GREEN_SOCK_POLL, -1, name);
   c.fds = fds;

@@ -456,6 +456,22 @@ long SimNet::green_socket(tendril_green_sock& call) {
   } catch (const std::system_error& e) {
     // SimNet's own errors (refused, address in use) carry the errno the call reports.
     return e.code().category() == std::generic_category() ? -e.code().value() : -EIO;
+  } catch (...) {
+    switch (call.op) {
+      case TENDRIL_GREEN_SOCK_OPEN:
+      case TENDRIL_GREEN_SOCK_BIND:
+      case TENDRIL_GREEN_SOCK_LISTEN:
+      case TENDRIL_GREEN_SOCK_SHUTDOWN:
+      case TENDRIL_GREEN_SOCK_SOCKNAME:
+      case TENDRIL_GREEN_SOCK_PEERNAME:
+      case TENDRIL_GREEN_SOCK_TIMEOUT:
+        // libc declares these calls noexcept: an exception (a replay's Divergence drawn by a
+        // shutdown's latency) cannot leave them, so it ends the run instead, as its failure.
+        hub_.fail_run(std::current_exception());
+        return -EIO;
+      default:
+        throw;  // the blocking calls: GreenletExit, a TimeoutScope's Timeout, a Divergence
+    }
   }
 }
 

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,8 @@ std::string errno_name(int err) {
       return "EBADF";
     case EOPNOTSUPP:
       return "EOPNOTSUPP";
+    case EIO:
+      return "EIO";
     default:
       return std::to_string(err);
   }
@@ -480,4 +483,45 @@ TEST(GreenSimNet, ExplorationFindsALostUpdateAndItsScheduleReplays) {
   ASSERT_EQ(replayed.failures, 1u) << replayed.summary;
   EXPECT_EQ(replayed.failure, found.failure);
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// Refuses is a policy that answers 0 until `armed`, then throws (as a replay that runs out does).
+struct Refuses : tendril::Chooser {
+  bool* armed;
+  explicit Refuses(bool* a) : armed(a) {}
+  std::uint32_t choose(const tendril::ChoicePoint&) override {
+    if (*armed) throw std::runtime_error("the policy refused a choice");
+    return 0;
+  }
+};
+
+}  // namespace
+
+// libc declares shutdown() noexcept: a choice that throws inside it (a replay that runs out while
+// the FIN's latency is drawn) ends the run with that exception instead of terminating.
+TEST(GreenSimNet, AnExceptionInANoexceptCallEndsTheRun) {
+  Alarm alarm(30);
+  bool armed = false;
+  tendril::SimOptions options;
+  options.net.max_latency_us = 100;  // every delivery draws its latency
+  tendril::SimHub hub(std::make_unique<Refuses>(&armed), options);
+  std::vector<std::string> log;
+  try {
+    tendril::run(hub, [&] {
+      std::uint16_t port = 0;
+      const int listener = listen_on("127.0.0.1", &port);
+      const int fd = connect_to("127.0.0.1", port);
+      armed = true;
+      log.push_back("shutdown " + result(::shutdown(fd, SHUT_WR)));
+      tendril::sleep(1s);
+      log.push_back("not reached");
+      ::close(listener);
+    });
+  } catch (const std::runtime_error& e) {
+    log.push_back(std::string("run threw: ") + e.what());
+  }
+  EXPECT_EQ(
+      log, (std::vector<std::string>{"shutdown -1 EIO", "run threw: the policy refused a choice"}));
 }

@@ -281,6 +281,20 @@ TEST(StackPoolDeathTest, DenseOverflowWithoutKernelGuardsNamesTheGreenlet) {
       "tendril: stack overflow in greenlet #3 'deep' \\(its stack is 65536 bytes" + or_asan);
 }
 
+namespace {
+
+// read_max_map_count() is the kernel's limit on a process's mappings, or -1.
+long read_max_map_count() {
+  std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r");
+  if (f == nullptr) return -1;
+  long value = -1;
+  if (std::fscanf(f, "%ld", &value) != 1) value = -1;
+  std::fclose(f);
+  return value;
+}
+
+}  // namespace
+
 // Past the kernel's mapping limit, guarded stacks fail with an error that names the limit and the
 // way out (dense mode); the greenlet fails, the hub goes on, and nothing is silently unguarded.
 TEST(StackPool, GuardedModeLimitGivesClearError) {
@@ -288,13 +302,8 @@ TEST(StackPool, GuardedModeLimitGivesClearError) {
   GTEST_SKIP() << "under a sanitizer its own runtime runs out of mappings first and aborts; the "
                   "optimised build runs this test";
 #endif
-  long max_map_count = 0;
-  {
-    std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r");
-    ASSERT_NE(f, nullptr);
-    ASSERT_EQ(std::fscanf(f, "%ld", &max_map_count), 1);
-    std::fclose(f);
-  }
+  const long max_map_count = read_max_map_count();
+  ASSERT_GT(max_map_count, 0) << "cannot read /proc/sys/vm/max_map_count";
   if (max_map_count > 70000) {
     GTEST_SKIP() << "vm.max_map_count is " << max_map_count
                  << "; this test needs the default 65530 to reach the limit quickly";
@@ -329,13 +338,8 @@ TEST(StackPool, TheStackLimitIsReportedOnce) {
   GTEST_SKIP() << "under a sanitizer its own runtime runs out of mappings first and aborts; the "
                   "optimised build runs this test";
 #endif
-  long max_map_count = 0;
-  {
-    std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r");
-    ASSERT_NE(f, nullptr);
-    ASSERT_EQ(std::fscanf(f, "%ld", &max_map_count), 1);
-    std::fclose(f);
-  }
+  const long max_map_count = read_max_map_count();
+  ASSERT_GT(max_map_count, 0) << "cannot read /proc/sys/vm/max_map_count";
   if (max_map_count > 70000) {
     GTEST_SKIP() << "vm.max_map_count is " << max_map_count
                  << "; this test needs the default 65530 to reach the limit quickly";
