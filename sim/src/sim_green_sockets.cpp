@@ -198,10 +198,11 @@ struct GreenCalls {
     while (l.pending_.empty()) {
       if (!can_wait(n, c)) return -EAGAIN;
       if (!wait_any(n, {&l.acceptable}, until, c.call)) return -EAGAIN;
+      if (s.closed) return -EBADF;
     }
     std::unique_ptr<SimNet::Stream> stream = std::move(l.pending_.get_nowait());
     write_sockaddr(n, stream->peer(), s.domain, c.out, c.outlen);
-    auto sock = std::make_unique<Sock>();
+    auto sock = std::make_shared<Sock>();
     sock->seq = n.green_seq_++;
     sock->domain = s.domain;
     sock->bound = stream->local();
@@ -267,6 +268,7 @@ struct GreenCalls {
       if (st.conn()->reset) return partial(-ECONNRESET);
       if (!can_wait(n, c)) return partial(-EAGAIN);
       if (!wait_any(n, {&in.readable}, until, c.call)) return partial(-EAGAIN);
+      if (s.closed) return partial(-EBADF);
     }
   }
 
@@ -293,6 +295,7 @@ struct GreenCalls {
       }
       if (!can_wait(n, c)) return partial(-EAGAIN);
       if (!wait_any(n, {&out.writable}, until, c.call)) return partial(-EAGAIN);
+      if (s.closed) return partial(-EBADF);
     }
   }
 
@@ -347,6 +350,7 @@ struct GreenCalls {
       std::vector<pollfd> real;
       std::vector<std::size_t> real_at;
       std::vector<Event*> events;
+      std::vector<std::shared_ptr<Sock>> keep;  // alive while this poll waits on their events
       long count = 0;
       for (std::size_t i = 0; i < c.nfds; ++i) {
         pollfd& p = c.fds[i];
@@ -359,6 +363,7 @@ struct GreenCalls {
           continue;
         }
         const Sock& s = *it->second;
+        keep.push_back(it->second);
         p.revents = ready(n, s, p.events);
         if (p.revents != 0) {
           ++count;
@@ -399,7 +404,7 @@ struct GreenCalls {
     switch (c.op) {
       case TENDRIL_GREEN_SOCK_OPEN: {
         if (c.arg != AF_INET && c.arg != AF_INET6) return -EAFNOSUPPORT;
-        auto sock = std::make_unique<Sock>();
+        auto sock = std::make_shared<Sock>();
         sock->seq = n.green_seq_++;
         sock->domain = c.arg;
         n.green_socks_[c.fd] = std::move(sock);  // a stale one of the same number goes
@@ -415,7 +420,8 @@ struct GreenCalls {
     auto it = n.green_socks_.find(c.fd);
     // A descriptor of another network (an earlier run's, before SimHub::reset) is closed here.
     if (it == n.green_socks_.end()) return -EBADF;
-    Sock& s = *it->second;
+    const std::shared_ptr<Sock> keep = it->second;  // a close meanwhile must not free it
+    Sock& s = *keep;
     switch (c.op) {
       case TENDRIL_GREEN_SOCK_BIND:
         return bind(n, s, c);
@@ -439,6 +445,13 @@ struct GreenCalls {
       }
       case TENDRIL_GREEN_SOCK_CLOSE:
         n.green_socks_.erase(it);
+        // Calls waiting on it wake, see `closed` and fail with EBADF; the last one out closes it.
+        s.closed = true;
+        if (s.listener) s.listener->acceptable.set();
+        if (s.stream) {
+          s.stream->in().readable.set();
+          s.stream->out().writable.set();
+        }
         return 0;
       case TENDRIL_GREEN_SOCK_SOCKNAME:
         return name(n, s, c, false);

@@ -30,7 +30,7 @@ SimNet::~SimNet() {
   // The hub goes with the network (or starts afresh): the sockets tendril::green left open close
   // without telling it, in the order they were made.
   tearing_down_ = true;
-  std::vector<std::unique_ptr<GreenSock>> socks;
+  std::vector<std::shared_ptr<GreenSock>> socks;
   for (auto& [fd, sock] : green_socks_) socks.push_back(std::move(sock));
   green_socks_.clear();
   std::sort(socks.begin(), socks.end(),

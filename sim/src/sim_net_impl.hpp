@@ -202,6 +202,10 @@ struct SimNet::GreenSock {
   std::optional<Duration> send_timeout;  // SO_SNDTIMEO
   std::unique_ptr<Listener> listener;
   std::unique_ptr<Stream> stream;
+  // closed: the program closed the descriptor while a call waited on the socket; the waiters
+  // wake and fail with EBADF (as gevent's cancel_wait), and the socket goes when they have left
+  // (as a kernel socket outlives its descriptor while a call is in it).
+  bool closed = false;
 };
 
 }  // namespace tendril

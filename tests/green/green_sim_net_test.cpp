@@ -525,3 +525,33 @@ TEST(GreenSimNet, AnExceptionInANoexceptCallEndsTheRun) {
   EXPECT_EQ(
       log, (std::vector<std::string>{"shutdown -1 EIO", "run threw: the policy refused a choice"}));
 }
+
+// Closing a socket other greenlets wait on (in recv, in accept) ends their waits with EBADF, as
+// on LibevHub (gevent's cancel_wait); the socket goes once they have left.
+TEST(GreenSimNet, ClosingASocketEndsOtherGreenletsWaitsWithEbadf) {
+  Alarm alarm(30);
+  tendril::SimHub hub;
+  std::vector<std::string> log;
+  tendril::run(hub, [&] {
+    std::uint16_t port = 0;
+    const int listener = listen_on("127.0.0.1", &port);
+    const int fd = connect_to("127.0.0.1", port);
+    const int conn = ::accept(listener, nullptr, nullptr);
+    auto reader = tendril::spawn("reader", [&] {
+      char c;
+      log.push_back("recv " + result(::recv(fd, &c, 1, 0)));
+    });
+    auto acceptor = tendril::spawn("acceptor", [&] {
+      log.push_back("accept " + result(::accept(listener, nullptr, nullptr)));
+    });
+    tendril::sleep(1s);
+    ::close(fd);
+    ::close(listener);
+    tendril::joinall(std::vector<tendril::Ref<tendril::Greenlet>>{reader, acceptor});
+    char c;
+    log.push_back("peer reads " + result(::recv(conn, &c, 1, 0)));
+    ::close(conn);
+  });
+  EXPECT_EQ(log, (std::vector<std::string>{"recv -1 EBADF", "accept -1 EBADF", "peer reads 0"}));
+  EXPECT_EQ(hub.sim_net().open_connections(), 0u);
+}

@@ -284,7 +284,8 @@ class SimNet final : public net::Backend {
   // rest of the network is still there.
   std::uint64_t green_seq_ = 0;
   bool tearing_down_ = false;
-  std::map<int, std::unique_ptr<GreenSock>> green_socks_;
+  // Shared: a call waiting on a socket keeps it alive when another greenlet closes it.
+  std::map<int, std::shared_ptr<GreenSock>> green_socks_;
 };
 
 // SimOptions configures a SimHub.
