@@ -7,7 +7,8 @@
 # next to gevent's, (d) normal clients' requests per second under a slowloris attack
 # (bench/slowloris.cpp: 2,000 slow connections against the default concurrency of 1,000), (e) TLS
 # echo round trips and handshakes for tendril::tls, a plain libev + OpenSSL server and gevent's
-# ssl (bench/tls_report.py). Prints one table per benchmark with medians and ratios
+# ssl (bench/tls_report.py), (f) name lookups from 1 to 100 greenlets at once against gevent's
+# (bench/resolve_report.py). Prints one table per benchmark with medians and ratios
 # (bench/net_report.py).
 # Usage: bash bench/net.sh [--quick]   (--quick: fewer and shorter runs, about half a minute)
 # On a shared machine run it under the build lock: flock /tmp/tendril-build.lock bash bench/net.sh
@@ -31,10 +32,12 @@ fi
 
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF >/dev/null
 cmake --build build-bench -j2 --target hello_http bench_realio net_load tendril_echo \
-  plain_libev_echo slowloris tls_bench >/dev/null
+  plain_libev_echo slowloris tls_bench resolve_bench >/dev/null
 /usr/bin/python3 bench/net_report.py build-bench "$@"
 echo
 /usr/bin/python3 bench/tls_report.py build-bench "$@"
+echo
+/usr/bin/python3 bench/resolve_report.py build-bench "$@"
 echo
 echo "== slowloris (bench/slowloris.cpp)"
 if [ "${1:-}" = --quick ]; then

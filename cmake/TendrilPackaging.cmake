@@ -18,6 +18,7 @@
 #   tendril-trace-dev   Depends tendril-sched-dev
 #   tendril-sim-dev     Depends tendril-sched-dev, tendril-trace-dev
 #   tendril-realio-dev  Depends tendril-sched-dev, libev-dev
+#   tendril-tls-dev     Depends tendril-sched-dev, libssl-dev (>= 3)
 #   tendril-viz-dev     Depends tendril-sched-dev, tendril-trace-dev, libgraphviz-dev
 #   tendril-props-dev   Depends tendril-sim-dev, librapidcheck-dev, libgtest-dev (from a build with
 #                       TENDRIL_BUILD_PROPS=ON)
@@ -76,6 +77,10 @@ tendril_deb(sim tendril-sim-dev "SimHub: virtual time, policies, explore()"
 if(TENDRIL_BUILD_REALIO)
   tendril_deb(realio tendril-realio-dev "LibevHub: the real hub on libev"
     "tendril-sched-dev ${v}" libev-dev)
+endif()
+if(TENDRIL_BUILD_TLS)
+  tendril_deb(tls tendril-tls-dev "TLS over tendril streams with OpenSSL (eventlet's wrap_ssl)"
+    "tendril-sched-dev ${v}" "libssl-dev (>= 3)")
 endif()
 if(TENDRIL_BUILD_VIZ)
   tendril_deb(viz tendril-viz-dev "flow graphs through Graphviz, Perfetto export"

@@ -1,21 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
 # tendril-config.cmake: the installed CMake package.
 #
-#   find_package(tendril 0.1 CONFIG REQUIRED COMPONENTS sim realio viz props)
+#   find_package(tendril 0.1 CONFIG REQUIRED COMPONENTS sim realio tls viz props)
 #   target_link_libraries(app PRIVATE tendril::sim tendril::realio)
 #
-# Components: sched (the greenlet core), trace, sim, realio (LibevHub), viz (Graphviz), props
-# (RapidCheck; installed only from a build with tests on). Each brings the components it needs
-# and finds its own dependencies: sched, trace and sim need only Boost.Context; realio libev
-# (FindLibev.cmake, installed beside this file) and Threads; viz Graphviz through pkg-config;
-# props RapidCheck and GoogleTest. Without COMPONENTS, every installed component is loaded.
+# Components: sched (the greenlet core), trace, sim, realio (LibevHub), tls (TLS over tendril
+# streams, eventlet's wrap_ssl), viz (Graphviz), props (RapidCheck; installed only from a build
+# with tests on). Each brings the components it needs and finds its own dependencies: sched,
+# trace and sim need only Boost.Context; realio libev (FindLibev.cmake, installed beside this
+# file) and Threads; tls OpenSSL 3; viz Graphviz through pkg-config; props RapidCheck and
+# GoogleTest. Without COMPONENTS, every installed component is loaded.
 include(CMakeFindDependencyMacro)
 
-set(_tendril_order sched trace sim realio viz props)
+set(_tendril_order sched trace sim realio tls viz props)
 set(_tendril_needs_sched "")
 set(_tendril_needs_trace sched)
 set(_tendril_needs_sim sched trace)
 set(_tendril_needs_realio sched)
+set(_tendril_needs_tls sched)
 set(_tendril_needs_viz sched trace)
 set(_tendril_needs_props sched trace sim)
 
@@ -58,6 +60,8 @@ foreach(_c IN LISTS _tendril_order)
     find_dependency(Libev)
     list(POP_FRONT CMAKE_MODULE_PATH)
     find_dependency(Threads)
+  elseif(_c STREQUAL "tls")
+    find_dependency(OpenSSL 3)
   elseif(_c STREQUAL "viz")
     find_dependency(PkgConfig)
     if(NOT TARGET PkgConfig::GRAPHVIZ)

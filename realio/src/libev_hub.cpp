@@ -117,12 +117,14 @@ struct LibevHub::Impl {
   std::size_t keep_alives = 0;  // KeepAlive tokens counted in (hub thread only)
   std::atomic<std::size_t> keep_alives_released{0};  // dropped since, on any thread
 
-  // The blocking-call pool.
-  unsigned thread_count;
+  // The blocking-call pool: threads start on demand (a job finding none idle) up to max_threads,
+  // and stay until the hub is destroyed. `threads` is touched on the hub's thread only.
+  unsigned max_threads;
   std::vector<std::thread> threads;
   std::mutex jobs_mutex;
   std::condition_variable jobs_ready;
-  std::deque<std::function<void()>> jobs;
+  std::deque<std::function<void()>> jobs;  // guarded by jobs_mutex, as busy and stopping
+  std::size_t busy = 0;  // workers between taking a job and its work's end (before its post)
   bool stopping = false;
   std::size_t outstanding = 0;  // blocking calls not yet finished (hub thread only)
   IoState io;
@@ -186,16 +188,42 @@ struct LibevHub::Impl {
   }
 
   void worker() {
+    std::unique_lock<std::mutex> lock(jobs_mutex);
     for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(jobs_mutex);
-        jobs_ready.wait(lock, [this] { return stopping || !jobs.empty(); });
-        if (stopping) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
-      }
+      jobs_ready.wait(lock, [this] { return stopping || !jobs.empty(); });
+      if (stopping) return;
+      std::function<void()> job = std::move(jobs.front());
+      jobs.pop_front();
+      ++busy;  // the job counts itself out when its work ends (work_done)
+      lock.unlock();
       job();
+      job = nullptr;  // what it holds is freed outside the lock
+      lock.lock();
+    }
+  }
+
+  // work_done() is called by a job when its work has ended, before it posts its result: from then
+  // on its thread counts as free, so a greenlet that resumes and calls again at once reuses it.
+  void work_done() {
+    std::lock_guard<std::mutex> lock(jobs_mutex);
+    --busy;
+  }
+
+  // grow() starts one more worker when the job about to be queued would find no free thread (the
+  // jobs already queued take one each) and the pool is below its size. Only a pool with no thread
+  // at all must grow: a failure then is the caller's error; otherwise the job waits its turn.
+  void grow() {
+    {
+      std::lock_guard<std::mutex> lock(jobs_mutex);
+      if (jobs.size() + 1 <= threads.size() - busy || threads.size() >= max_threads) return;
+    }
+    try {
+      threads.emplace_back([this] { worker(); });
+    } catch (const std::system_error& e) {
+      if (!threads.empty()) return;
+      throw std::system_error(e.code(),
+                              "tendril::blocking_call: LibevHub could not start a "
+                              "thread for its blocking-call pool");
     }
   }
 };
@@ -210,7 +238,7 @@ LibevHub::LibevHub(LibevOptions options) : Hub(HubOptions{options.stack}), impl_
   ev_now_update(impl_->loop);
   impl_->start = ev_now(impl_->loop);
   impl_->rng = options.seed;
-  impl_->thread_count = options.threads == 0 ? 1 : options.threads;
+  impl_->max_threads = options.threads == 0 ? 1 : options.threads;
   for (int i = 0; i < 2; ++i) {
     Impl::TimerQueue& q = impl_->queues[i];
     q.impl = impl_.get();
@@ -354,11 +382,7 @@ LibevHub::KeepAlive::~KeepAlive() {
 void LibevHub::run_blocking(const std::function<void()>& work) {
   Greenlet* me = current();
   if (me == nullptr) detail::throw_not_in_greenlet("tendril::blocking_call");
-  if (impl_->threads.empty()) {
-    for (unsigned i = 0; i < impl_->thread_count; ++i) {
-      impl_->threads.emplace_back([impl = impl_.get()] { impl->worker(); });
-    }
-  }
+  impl_->grow();
   // The job is made and freed on the hub's thread; the worker touches only `work` and `error`
   // (greenlet refcounts are not atomic, so no Ref crosses threads).
   struct Job {
@@ -378,6 +402,7 @@ void LibevHub::run_blocking(const std::function<void()>& work) {
       } catch (...) {
         job_ptr->error = std::current_exception();
       }
+      impl_->work_done();
       post_threadsafe([this, job_ptr] {
         if (--impl_->outstanding == 0) ev_unref(impl_->loop);
         job_ptr->finished = true;

@@ -4,17 +4,18 @@
 # pulls tendril in with add_subdirectory, and checks that tendril stays out of its way: none of
 # tendril's tests in the user's ctest, no build type written into the user's cache, C++20 carried
 # by the targets (the user's hello program, which sets no standard, builds and runs), and the
-# real hub and the renderer left out on request (no libev or Graphviz needed); and the README's
-# FetchContent snippet configures, builds and runs.
+# real hub, TLS and the renderer left out on request (no libev, OpenSSL or Graphviz needed); and
+# the README's FetchContent snippet configures, builds and runs.
 set -eu
 src=$1
 build=$2
 rm -rf "$build" "$build-fetchcontent"
-# A simulation-only user: no real hub, no renderer, so neither libev nor Graphviz is looked for.
+# A simulation-only user: no real hub, no TLS, no renderer, so neither libev, OpenSSL nor Graphviz
+# is looked for.
 cmake -S "$src/tests/packaging/consumer" -B "$build" -DTENDRIL_SOURCE_DIR="$src" \
-  -DTENDRIL_BUILD_REALIO=OFF -DTENDRIL_BUILD_VIZ=OFF >/dev/null
-if grep -q '^LIBEV_LIBRARY\|^GRAPHVIZ_' "$build/CMakeCache.txt"; then
-  echo "add_subdirectory: a simulation-only build looked for libev or Graphviz" >&2
+  -DTENDRIL_BUILD_REALIO=OFF -DTENDRIL_BUILD_TLS=OFF -DTENDRIL_BUILD_VIZ=OFF >/dev/null
+if grep -q '^LIBEV_LIBRARY\|^GRAPHVIZ_\|^OPENSSL_' "$build/CMakeCache.txt"; then
+  echo "add_subdirectory: a simulation-only build looked for libev, OpenSSL or Graphviz" >&2
   exit 1
 fi
 tests=$(ctest --test-dir "$build" -N | sed -n 's/^Total Tests: //p')

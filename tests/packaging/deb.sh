@@ -50,10 +50,11 @@ expect_depends tendril-sched-dev "libboost-context-dev (>= 1.74)"
 expect_depends tendril-trace-dev "tendril-sched-dev $v"
 expect_depends tendril-sim-dev "tendril-sched-dev $v, tendril-trace-dev $v"
 expect_depends tendril-realio-dev "tendril-sched-dev $v, libev-dev"
+expect_depends tendril-tls-dev "tendril-sched-dev $v, libssl-dev (>= 3)"
 expect_depends tendril-viz-dev "tendril-sched-dev $v, tendril-trace-dev $v, libgraphviz-dev"
 expect_depends tendril-props-dev "tendril-sim-dev $v, librapidcheck-dev, libgtest-dev"
 count=$(ls "$work/debs"/*.deb | wc -l)
-[ "$count" = 7 ] || fail "cpack made $count packages, expected 7: $(ls "$work/debs")"
+[ "$count" = 8 ] || fail "cpack made $count packages, expected 8: $(ls "$work/debs")"
 
 # Unpack everything; the tool's Depends must name the owner of every library it needs.
 root="$work/root"
@@ -81,9 +82,11 @@ contents() { dpkg-deb --contents "$(deb "$1")" | awk '{ print $NF }' | sed 's|^\
 expect_file() {
   contents "$1" | grep -qx "$2" || fail "$1 does not hold $2"
 }
-for module in sched trace sim realio viz props; do
+for module in sched trace sim realio tls viz props; do
   pkg=tendril-$module-dev
-  for header in $(cd "$src/$module/include" && find . -type f | sed 's|^\./||'); do
+  headers="$src/$module/include"
+  [ "$module" != tls ] || headers="$src/realio/tls/include"
+  for header in $(cd "$headers" && find . -type f | sed 's|^\./||'); do
     expect_file "$pkg" "/usr/include/$header"
   done
   expect_file "$pkg" "/usr/$libdir/libtendril_$module.a"
@@ -109,7 +112,7 @@ consume() {
   out="$work/consumer-$3"
   project="$src/tests/packaging/installed"
   cmake -S "$project" -B "$out" -DCMAKE_PREFIX_PATH="$root/usr" \
-    "-DTENDRIL_COMPONENTS=sim;realio;viz;props" >"$out.log" 2>&1 ||
+    "-DTENDRIL_COMPONENTS=sim;realio;tls;viz;props" >"$out.log" 2>&1 ||
     { cat "$out.log" >&2; fail "find_package(tendril) against $what failed"; }
   grep -q "^tendril_DIR:PATH=$root/usr/" "$out/CMakeCache.txt" ||
     fail "the consumer found a tendril outside $what"
@@ -118,6 +121,7 @@ consume() {
   "$out/hello"
   "$out/hello_green"
   "$out/hello_real"
+  "$out/hello_tls"
   PKG_CONFIG_PATH="$root/usr/$libdir/pkgconfig"
   export PKG_CONFIG_PATH
   [ "$(pkg-config --variable=prefix tendril-sim)" -ef "$root/usr" ] ||
@@ -128,6 +132,9 @@ consume() {
   g++ "$project/hello_real.cpp" $(pkg-config --cflags --libs tendril-realio tendril-viz) \
     -o "$out-pc-hello-real"
   "$out-pc-hello-real"
+  g++ "$project/hello_tls.cpp" $(pkg-config --cflags --libs tendril-tls tendril-sim) \
+    -o "$out-pc-hello-tls"
+  "$out-pc-hello-tls"
   "$root/usr/bin/tendril-viz" "$src/tests/viz/fixtures/foo_bar.trace" -o "$out.svg"
   grep -q '<svg' "$out.svg" || fail "the tendril-viz of $what drew no SVG"
 }
@@ -150,7 +157,7 @@ closure() {
   done
   echo "$seen"
 }
-for module in sched trace sim realio viz; do
+for module in sched trace sim realio tls viz; do
   part="$work/root-$module"
   for p in $(closure "tendril-$module-dev"); do dpkg-deb -x "$(deb "$p")" "$part"; done
   cmake -S "$src/tests/packaging/component" -B "$work/component-$module" \
@@ -176,12 +183,13 @@ cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work/dev" >"$work/cpack-de
   { cat "$work/cpack-dev.log" >&2; fail "cpack -G DEB failed"; }
 dev="$work/dev/tendril-dev_${version}_$arch.deb"
 [ "$(ls "$work/dev"/*.deb)" = "$dev" ] || fail "cpack -G DEB made $(ls "$work/dev"/*.deb), not $dev"
-external="libboost-context-dev (>= 1.74), libev-dev, libgraphviz-dev, librapidcheck-dev, libgtest-dev"
+external="libboost-context-dev (>= 1.74), libev-dev, libssl-dev (>= 3), libgraphviz-dev, \
+librapidcheck-dev, libgtest-dev"
 got=$(dpkg-deb --field "$dev" Depends)
 [ "$got" = "$external, $tool_depends" ] ||
   fail "tendril-dev: Depends is '$got', expected '$external, $tool_depends'"
 names="tendril-sched-dev, tendril-trace-dev, tendril-sim-dev, tendril-realio-dev, \
-tendril-viz-dev, tendril-viz, tendril-props-dev"
+tendril-tls-dev, tendril-viz-dev, tendril-viz, tendril-props-dev"
 provides=$(echo "$names" | sed "s/,/ $v,/g; s/\$/ $v/")
 for field in Provides:"$provides" Conflicts:"$names" Replaces:"$names"; do
   got=$(dpkg-deb --field "$dev" "${field%%:*}")

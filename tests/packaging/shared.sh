@@ -41,7 +41,7 @@ mv "$work/staging" "$work/prefix"
 [ "$shared_build" = "$build" ] || rm -rf "$shared_build"
 prefix="$work/prefix"
 lib="$prefix/$libdir"
-for module in sched trace sim realio viz; do
+for module in sched trace sim realio tls viz; do
   real="$lib/libtendril_$module.so.$version"
   [ -f "$real" ] && [ ! -L "$real" ] ||
     fail "no versioned library $real: $(ls "$lib" | grep "tendril_$module" | tr '\n' ' ')"
@@ -66,12 +66,13 @@ if env -u LD_LIBRARY_PATH ldd "$prefix/bin/tendril-viz" | grep 'tendril' | grep 
   fail "the installed tendril-viz loads a tendril library from outside its prefix"
 fi
 cmake -S "$src/tests/packaging/installed" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
-  "-DTENDRIL_COMPONENTS=sim;realio;viz" >"$work/consumer.log" 2>&1 &&
+  "-DTENDRIL_COMPONENTS=sim;realio;tls;viz" >"$work/consumer.log" 2>&1 &&
   cmake --build "$work/consumer" -j2 >>"$work/consumer.log" 2>&1 ||
   { cat "$work/consumer.log" >&2; fail "a consumer did not build against the shared libraries"; }
 env -u LD_LIBRARY_PATH "$work/consumer/hello"
 env -u LD_LIBRARY_PATH "$work/consumer/hello_real"
 env -u LD_LIBRARY_PATH "$work/consumer/hello_green"
+env -u LD_LIBRARY_PATH "$work/consumer/hello_tls"
 objdump -p "$work/consumer/hello" | grep -q "NEEDED *libtendril_sim.so.$major" ||
   fail "the consumer is not linked against libtendril_sim.so.$major"
 
@@ -93,9 +94,9 @@ EOF
   PKG_CONFIG_PATH="$slib/pkgconfig" g++ -shared -fPIC "$work/plugin.cpp" -o "$work/libplugin.so" \
     $(PKG_CONFIG_PATH="$slib/pkgconfig" pkg-config --cflags tendril-sim) \
     -Wl,--whole-archive "$slib/libtendril_sched.a" "$slib/libtendril_trace.a" \
-    "$slib/libtendril_sim.a" "$slib/libtendril_realio.a" "$slib/libtendril_viz.a" \
-    -Wl,--no-whole-archive \
-    $(PKG_CONFIG_PATH="$slib/pkgconfig" pkg-config --libs tendril-realio tendril-viz) \
+    "$slib/libtendril_sim.a" "$slib/libtendril_realio.a" "$slib/libtendril_tls.a" \
+    "$slib/libtendril_viz.a" -Wl,--no-whole-archive \
+    $(PKG_CONFIG_PATH="$slib/pkgconfig" pkg-config --libs tendril-realio tendril-tls tendril-viz) \
     >"$work/plugin.log" 2>&1 ||
     { cat "$work/plugin.log" >&2
       fail "the static libraries do not link into a shared object (not position-independent?)"; }

@@ -28,8 +28,12 @@ struct LibevOptions {
   StackOptions stack;
   // seed feeds random_below() (not recorded: real runs are not replayable anyway).
   std::uint64_t seed = 1;
-  // threads is the size of the pool that runs blocking_call() work (started on first use).
-  unsigned threads = 4;
+  // threads is the most threads the pool that runs blocking_call() work (name lookups included)
+  // may hold; 0 means 1. A thread starts when a call finds none idle and stays until the hub is
+  // destroyed. Such calls mostly wait (a DNS server, a disk, a blocking C library), so the pool
+  // is large: up to 64 greenlets resolving names at once take the time of one lookup. (Tokio's
+  // blocking pool starts threads the same way, up to 512; gevent's holds 10, libuv's 4.)
+  unsigned threads = 64;
 };
 
 // LibevHub runs greenlets on a libev loop of its own (ev_loop_new), on the thread that calls

@@ -296,7 +296,11 @@ TlsStream wrap_tls(Stream stream, const TlsContext& context, const std::string& 
   } else {
     const std::string name = host.empty() ? s.peer.host : host;
     ::SSL_set_connect_state(s.ssl);
-    if (!numeric_host(name)) ::SSL_set_tlsext_host_name(s.ssl, name.c_str());
+    if (!numeric_host(name)) {
+      // SSL_set_tlsext_host_name, without its macro's C cast.
+      ::SSL_ctrl(s.ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(name.c_str()));
+    }
     // The certificate must name it: an IP address for a numeric host, else a DNS name.
     if (numeric_host(name)) {
       ::X509_VERIFY_PARAM_set1_ip_asc(::SSL_get0_param(s.ssl), name.c_str());
