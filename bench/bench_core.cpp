@@ -141,8 +141,10 @@ BENCHMARK(BM_Spawn100kJoinAll)->Arg(100000)->Unit(benchmark::kMillisecond);
 // bytes per greenlet, stack and greenlet object together.
 void BM_IdleGreenletMemory(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
+  tendril::SimOptions options = dense_options();
+  options.stack.cache_across_hubs = false;  // fresh stacks: none already resident from a hub before
   for (auto _ : state) {
-    tendril::SimHub hub(dense_options());
+    tendril::SimHub hub(options);
     double per = 0;
     tendril::run(hub, [&] {
       std::vector<tendril::Ref<tendril::Greenlet>> gs;

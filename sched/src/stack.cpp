@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <system_error>
 
@@ -28,9 +30,61 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 // predate it).
 constexpr int madv_guard_install = 102;
 
-// Dense stacks are carved from slabs this large, so 1M greenlets need a few thousand mappings,
-// which the kernel merges anyway because they are adjacent and alike.
+// Stacks are carved from slabs this large, so 1M greenlets need a few thousand mappings, which
+// the kernel merges anyway because they are adjacent and alike.
 constexpr std::size_t slab_target_bytes = 16u << 20;
+
+// Whether the kernel has guard regions, found out once per process by the first stack carved:
+// 0 not known yet, 1 yes, 2 no.
+std::atomic<int> kernel_guard_regions{0};
+
+// unmap() returns addresses to the kernel. Under ASan their shadow is cleared first: a greenlet's
+// last frames can leave redzones poisoned on a stack it never returns through, and a later
+// mapping at the same addresses (a library loaded by dlopen, say) would read as a
+// stack-buffer-overflow.
+void unmap(void* base, std::size_t bytes) noexcept {
+#if defined(TENDRIL_ASAN)
+  __asan_unpoison_memory_region(base, bytes);
+#endif
+  ::munmap(base, bytes);
+}
+
+// release_pages() gives a free stack's memory back to the kernel at once (MADV_DONTNEED: the
+// process's resident size drops, which MADV_FREE would leave to memory pressure), keeping its
+// addresses. No poison is left behind under ASan.
+void release_pages(const boost::context::stack_context& sctx) noexcept {
+  char* bottom = static_cast<char*>(sctx.sp) - sctx.size;
+#if defined(TENDRIL_ASAN)
+  __asan_unpoison_memory_region(bottom, sctx.size);
+#endif
+  ::madvise(bottom, sctx.size, MADV_DONTNEED);
+}
+
+// The process-wide cache of stacks whose pool died: a hub made later, anywhere in the process,
+// with the same stack options takes them (issue 19: a new hub, or a test's next hub, spawns
+// warm). Slabs are never unmapped: their addresses move from pool to cache to pool.
+struct CachedStacks {
+  StackMode mode;
+  std::size_t size_bytes;
+  std::size_t guard_bytes;
+  bool kernel_guards;
+  std::vector<StackPool::Slab> slabs;
+  std::size_t slab_next;  // stacks already carved from slabs.back()
+  std::vector<boost::context::stack_context> hot;
+  std::vector<boost::context::stack_context> released;
+  std::size_t mapped_bytes;
+};
+std::mutex cache_mutex;
+// Leaked on purpose: pools may die during static destruction, after a static vector would have.
+std::vector<CachedStacks>& cache() {
+  static auto* entries = new std::vector<CachedStacks>();
+  return *entries;
+}
+
+bool same_kind(const CachedStacks& c, const StackOptions& o) {
+  return o.cache_across_hubs && c.mode == o.mode && c.size_bytes == o.size_bytes &&
+         c.guard_bytes == o.guard_bytes && c.kernel_guards == o.kernel_guards;
+}
 
 }  // namespace
 
@@ -40,31 +94,57 @@ StackPool::StackPool(const StackOptions& options)
       round_up(std::max<std::size_t>(options_.size_bytes, 16 * 1024), page_bytes_);
   guard_bytes_ = round_up(std::max<std::size_t>(options_.guard_bytes, page_bytes_), page_bytes_);
   options_.guard_bytes = guard_bytes_;
+  kernel_guarded_ = options_.kernel_guards && kernel_guard_regions.load() == 1;
   detail::install_overflow_handler();
+  if (!options_.cache_across_hubs) return;
+  // Take the stacks a dead pool of the same kind left.
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  auto& entries = cache();
+  for (auto it = entries.begin(); it != entries.end(); ++it) {
+    if (!same_kind(*it, options_)) continue;
+    slabs_ = std::move(it->slabs);
+    slab_next_ = it->slab_next;
+    free_ = std::move(it->hot);
+    released_ = std::move(it->released);
+    adopted_bytes_ = it->mapped_bytes;
+    entries.erase(it);
+    break;
+  }
 }
-
-namespace {
-
-// unmap() returns a stack's (or slab's) addresses to the kernel. Under ASan their shadow is
-// cleared first: a greenlet's last frames can leave redzones poisoned on a stack it never
-// returns through, and a later mapping at the same addresses (a library loaded by dlopen, say)
-// would read as a stack-buffer-overflow.
-void unmap(void* base, std::size_t bytes) noexcept {
-#if defined(TENDRIL_ASAN)
-  __asan_unpoison_memory_region(base, bytes);
-#endif
-  ::munmap(base, bytes);
-}
-
-}  // namespace
 
 StackPool::~StackPool() {
-  if (options_.mode == StackMode::guarded) {
-    for (auto& s : free_) {
-      unmap(static_cast<char*>(s.sp) - s.size - guard_bytes_, s.size + guard_bytes_);
-    }
+  if (live_ != 0) {
+    // Stacks still in use (greenlets leaked past their hub): leave everything mapped.
+    return;
   }
-  for (auto& slab : slabs_) unmap(slab.base, slab.bytes);
+  if (!options_.cache_across_hubs) {
+    for (auto& slab : slabs_) unmap(slab.base, slab.bytes);
+    return;
+  }
+  // Hand every stack to the cache, merged with what another dead pool of the same kind left; at
+  // most pool_max_stacks of them keep their pages.
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  auto& entries = cache();
+  auto it = std::find_if(entries.begin(), entries.end(),
+                         [&](const CachedStacks& c) { return same_kind(c, options_); });
+  if (it == entries.end()) {
+    entries.push_back(CachedStacks{
+        options_.mode, options_.size_bytes, guard_bytes_, options_.kernel_guards, std::move(slabs_),
+        slab_next_, std::move(free_), std::move(released_), adopted_bytes_ + mapped_bytes_});
+    return;
+  }
+  // The entry keeps carving its own last slab; the uncarved rest of this pool's last slab is
+  // left unused (address space only).
+  CachedStacks& c = *it;
+  c.slabs.insert(c.slabs.begin(), slabs_.begin(), slabs_.end());
+  c.hot.insert(c.hot.end(), free_.begin(), free_.end());
+  c.released.insert(c.released.end(), released_.begin(), released_.end());
+  while (c.hot.size() > options_.pool_max_stacks) {
+    release_pages(c.hot.back());
+    c.released.push_back(c.hot.back());
+    c.hot.pop_back();
+  }
+  c.mapped_bytes += adopted_bytes_ + mapped_bytes_;
 }
 
 boost::context::stack_context StackPool::allocate() {
@@ -72,10 +152,11 @@ boost::context::stack_context StackPool::allocate() {
   if (!free_.empty()) {
     sctx = free_.back();
     free_.pop_back();
-  } else if (options_.mode == StackMode::guarded) {
-    sctx = map_guarded();
+  } else if (!released_.empty()) {
+    sctx = released_.back();
+    released_.pop_back();
   } else {
-    sctx = carve_dense();
+    sctx = carve();
   }
   ++live_;
   return sctx;
@@ -87,16 +168,10 @@ void StackPool::deallocate(boost::context::stack_context& sctx) noexcept {
     free_.push_back(sctx);
     return;
   }
-  char* bottom = static_cast<char*>(sctx.sp) - sctx.size;
-  if (options_.mode == StackMode::guarded) {
-    unmap(bottom - guard_bytes_, sctx.size + guard_bytes_);
-    mapped_bytes_ -= sctx.size + guard_bytes_;
-  } else {
-    // Dense stacks stay in their slab; give their pages back to the kernel and keep the address
-    // (the check zone under the stack was never written, or the process has aborted).
-    ::madvise(bottom, sctx.size, MADV_DONTNEED);
-    free_.push_back(sctx);
-  }
+  // The stack stays in its slab, its guard region or zone with it; its pages go back to the
+  // kernel (the zone under it was never written, or the process has aborted).
+  release_pages(sctx);
+  released_.push_back(sctx);
 }
 
 namespace {
@@ -153,36 +228,9 @@ bool StackPool::in_guard(const boost::context::stack_context& sctx,
   return a < bottom && a >= bottom - guard_bytes_;
 }
 
-boost::context::stack_context StackPool::map_guarded() {
-  const std::size_t bytes = options_.size_bytes + guard_bytes_;
-  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base == MAP_FAILED) {
-    throw StackLimitError(errno, std::generic_category(),
-                          "tendril: cannot map a greenlet stack of " + std::to_string(bytes) +
-                              " bytes (" + std::to_string(live_) + " stacks live)");
-  }
-  if (::mprotect(base, guard_bytes_, PROT_NONE) != 0) {
-    const int err = errno;
-    ::munmap(base, bytes);
-    // Each guard page splits the mapping in two; ENOMEM here almost always means the process hit
-    // vm.max_map_count. Say so instead of silently running without a guard page.
-    throw StackLimitError(
-        err, std::generic_category(),
-        "tendril: cannot protect the guard page of greenlet stack #" + std::to_string(live_ + 1) +
-            " (the kernel's vm.max_map_count limit allows about 32k guarded stacks; use "
-            "StackMode::dense for more greenlets)");
-  }
-  mapped_bytes_ += bytes;
-  boost::context::stack_context sctx;
-  sctx.size = options_.size_bytes;
-  sctx.sp = static_cast<char*>(base) + bytes;
-  return sctx;
-}
-
-boost::context::stack_context StackPool::carve_dense() {
-  // Each stack is a zone of guard_bytes followed by the stack itself, both page-aligned:
-  // [zone 0][stack 0][zone 1][stack 1]... Stack i grows down towards zone i, which nothing
+boost::context::stack_context StackPool::carve() {
+  // Each stack is a region of guard_bytes followed by the stack itself, both page-aligned:
+  // [region 0][stack 0][region 1][stack 1]... Stack i grows down towards region i, which nothing
   // touches unless stack i overflows (stack i-1 grows away from it).
   const std::size_t stride = options_.size_bytes + guard_bytes_;
   const std::size_t per_slab = std::max<std::size_t>(1, slab_target_bytes / stride);
@@ -193,33 +241,50 @@ boost::context::stack_context StackPool::carve_dense() {
     if (base == MAP_FAILED) {
       throw StackLimitError(errno, std::generic_category(),
                             "tendril: cannot map a slab of " + std::to_string(bytes) +
-                                " bytes for dense greenlet stacks (" + std::to_string(live_) +
+                                " bytes for greenlet stacks (" + std::to_string(live_) +
                                 " stacks live)");
     }
     slabs_.push_back({base, bytes});
     slab_next_ = 0;
     mapped_bytes_ += bytes;
   }
-  char* zone = static_cast<char*>(slabs_.back().base) + slab_next_ * stride;
+  char* region = static_cast<char*>(slabs_.back().base) + slab_next_ * stride;
+  guard(region);  // throws, leaving the stack uncarved, when the region cannot be made
   ++slab_next_;
-  if (options_.kernel_guards && (kernel_guarded_ || !guards_probed_)) {
-    // A kernel guard region faults on any touch and needs no mapping of its own. The first
-    // stack finds out whether the kernel has them (Linux 6.13+; EINVAL before); once it does,
-    // every zone gets one, so the switch-time check can be skipped for all.
-    const bool ok = ::madvise(zone, guard_bytes_, madv_guard_install) == 0;
-    if (!ok && kernel_guarded_) {
-      throw StackLimitError(errno, std::generic_category(),
-                            "tendril: cannot install the guard region of a dense greenlet "
-                            "stack (" +
-                                std::to_string(live_) + " stacks live)");
-    }
-    kernel_guarded_ = ok;
-    guards_probed_ = true;
-  }
   boost::context::stack_context sctx;
   sctx.size = options_.size_bytes;
-  sctx.sp = zone + guard_bytes_ + options_.size_bytes;
+  sctx.sp = region + guard_bytes_ + options_.size_bytes;
   return sctx;
+}
+
+void StackPool::guard(char* region) {
+  if (options_.kernel_guards && kernel_guard_regions.load() != 2) {
+    // A kernel guard region faults on any touch and needs no mapping of its own. The first stack
+    // of the process finds out whether the kernel has them (Linux 6.13+; EINVAL before).
+    if (::madvise(region, guard_bytes_, madv_guard_install) == 0) {
+      kernel_guard_regions.store(1);
+      kernel_guarded_ = true;
+      return;
+    }
+    const int err = errno;
+    if (err != EINVAL || kernel_guard_regions.load() == 1) {
+      throw StackLimitError(err, std::generic_category(),
+                            "tendril: cannot install the guard region of greenlet stack #" +
+                                std::to_string(live_ + 1));
+    }
+    kernel_guard_regions.store(2);
+    kernel_guarded_ = false;
+  }
+  if (options_.mode == StackMode::dense) return;  // the zone stays untouched memory, checked
+  if (::mprotect(region, guard_bytes_, PROT_NONE) != 0) {
+    // Each guard region splits the slab's mapping; ENOMEM here almost always means the process
+    // hit vm.max_map_count. Say so instead of silently running without a guard.
+    throw StackLimitError(
+        errno, std::generic_category(),
+        "tendril: cannot protect the guard page of greenlet stack #" + std::to_string(live_ + 1) +
+            " (the kernel's vm.max_map_count limit allows about 32k guarded stacks without "
+            "kernel guard regions (Linux 6.13+); use StackMode::dense for more greenlets)");
+  }
 }
 
 }  // namespace tendril
