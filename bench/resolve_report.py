@@ -6,11 +6,13 @@ same in both). tendril's blocking-call pool starts threads on demand up to
 LibevOptions::threads (64 by default); the column "4 threads" is the pool size tendril had before
 (and libuv's); gevent's pool holds 10 threads. Wall seconds, medians of several runs, and the
 ratio of each to one lookup's 50 ms (1.0 = the time of one)."""
+import os
 import re
 import statistics
 import subprocess
 import sys
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build-bench"
 QUICK = "--quick" in sys.argv
 RUNS = 1 if QUICK else 3
@@ -39,7 +41,7 @@ def main():
     for n in (1, 10, 64, 100):
         cells = []
         for argv in ([TOOL, str(n), "64", str(LATENCY_MS)], [TOOL, str(n), "4", str(LATENCY_MS)],
-                     ["/usr/bin/python3", "bench/gevent_resolve.py", str(n), str(LATENCY_MS)]):
+                     ["/usr/bin/python3", HERE + "/gevent_resolve.py", str(n), str(LATENCY_MS)]):
             s = median(argv)
             cells.append("%.3f s (%.1fx one lookup)" % (s, s * 1000 / LATENCY_MS))
         print("| %d | %s |" % (n, " | ".join(cells)))

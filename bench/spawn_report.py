@@ -6,11 +6,13 @@ them (cold: no stack mapped yet), finishing and joining them, spawning and start
 same hub (warm), on a second hub made afterwards in the same process (new hub: it takes the
 stacks the first left), and the first hub's teardown. Both stack modes. Microseconds per
 greenlet, medians of several processes."""
+import os
 import re
 import statistics
 import subprocess
 import sys
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build-bench"
 QUICK = "--quick" in sys.argv
 RUNS = 1 if QUICK else 3
@@ -46,7 +48,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     refusals = []
     for n in COUNTS:
-        g = measure(["/usr/bin/python3", "bench/gevent_spawn.py", str(n)])
+        g = measure(["/usr/bin/python3", HERE + "/gevent_spawn.py", str(n)])
         for mode in ("guarded", "dense"):
             r = measure([TOOL, mode, str(n)])
             if isinstance(r, str):

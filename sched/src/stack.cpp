@@ -3,6 +3,8 @@
 #include "tendril/sched/stack.hpp"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,9 +36,53 @@ constexpr int madv_guard_install = 102;
 // the kernel merges anyway because they are adjacent and alike.
 constexpr std::size_t slab_target_bytes = 16u << 20;
 
+// madvise(MADV_POPULATE_WRITE) (Linux 5.14): faults pages in, writable, without touching them.
+constexpr int madv_populate_write = 23;
+
+// Stacks are made ready (guard region, first page) this many at a time, and freed stacks beyond
+// the pool's size give their pages back this many at a time: a few system calls per batch.
+constexpr std::size_t batch_stacks = 64;
+
 // Whether the kernel has guard regions, found out once per process by the first stack carved:
 // 0 not known yet, 1 yes, 2 no.
 std::atomic<int> kernel_guard_regions{0};
+
+// self_pidfd() is a pidfd of this process for process_madvise(), or -1. It is opened again in a
+// child after fork() (the inherited one names the parent, whose memory the child must not advise).
+std::mutex pidfd_mutex;
+int pidfd = -1;
+pid_t pidfd_pid = 0;
+int self_pidfd() noexcept {
+  std::lock_guard<std::mutex> lock(pidfd_mutex);
+  const pid_t pid = ::getpid();
+  if (pidfd_pid != pid) {
+    if (pidfd >= 0) ::close(pidfd);
+    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    pidfd_pid = pid;
+  }
+  return pidfd;
+}
+
+// advise_all() applies advice to every range with as few system calls as the kernel allows: one
+// process_madvise() on this process (Linux 6.13+ takes any advice from a process for itself),
+// else one madvise() per range. Returns how many ranges, from the first, were advised; when not
+// all were, errno says why the next one was not.
+std::size_t advise_all(const iovec* ranges, std::size_t n, int advice) noexcept {
+  std::size_t done = 0;
+  if (n > 1) {
+    const int fd = self_pidfd();
+    const long advised = fd < 0 ? -1 : ::syscall(SYS_process_madvise, fd, ranges, n, advice, 0u);
+    if (advised > 0) {
+      auto left = static_cast<std::size_t>(advised);
+      while (done < n && left >= ranges[done].iov_len) left -= ranges[done++].iov_len;
+      if (done == n) return n;
+    }
+  }
+  for (; done < n; ++done) {
+    if (::madvise(ranges[done].iov_base, ranges[done].iov_len, advice) != 0) return done;
+  }
+  return n;
+}
 
 // unmap() returns addresses to the kernel. Under ASan their shadow is cleared first: a greenlet's
 // last frames can leave redzones poisoned on a stack it never returns through, and a later
@@ -49,15 +95,29 @@ void unmap(void* base, std::size_t bytes) noexcept {
   ::munmap(base, bytes);
 }
 
-// release_pages() gives a free stack's memory back to the kernel at once (MADV_DONTNEED: the
-// process's resident size drops, which MADV_FREE would leave to memory pressure), keeping its
-// addresses. No poison is left behind under ASan.
-void release_pages(const boost::context::stack_context& sctx) noexcept {
-  char* bottom = static_cast<char*>(sctx.sp) - sctx.size;
+// unpoison() clears a free stack's ASan shadow: a greenlet's last frames can leave redzones
+// poisoned on a stack it never returns through, which the next greenlet on it would trip over.
+void unpoison([[maybe_unused]] const boost::context::stack_context& sctx) noexcept {
 #if defined(TENDRIL_ASAN)
-  __asan_unpoison_memory_region(bottom, sctx.size);
+  __asan_unpoison_memory_region(static_cast<char*>(sctx.sp) - sctx.size, sctx.size);
 #endif
-  ::madvise(bottom, sctx.size, MADV_DONTNEED);
+}
+
+// release_pages() gives free stacks' memory back to the kernel at once (MADV_DONTNEED: the
+// process's resident size drops, which MADV_FREE would leave to memory pressure), keeping their
+// addresses; in one system call where the kernel allows it.
+void release_pages(const boost::context::stack_context* stacks, std::size_t n) noexcept {
+  iovec ranges[batch_stacks];
+  while (n > 0) {
+    const std::size_t k = std::min(n, batch_stacks);
+    for (std::size_t i = 0; i < k; ++i) {
+      unpoison(stacks[i]);
+      ranges[i] = {static_cast<char*>(stacks[i].sp) - stacks[i].size, stacks[i].size};
+    }
+    advise_all(ranges, k, MADV_DONTNEED);  // a stack it could not release stays as it was
+    stacks += k;
+    n -= k;
+  }
 }
 
 // The process-wide cache of stacks whose pool died: a hub made later, anywhere in the process,
@@ -70,6 +130,7 @@ struct CachedStacks {
   bool kernel_guards;
   std::vector<StackPool::Slab> slabs;
   std::size_t slab_next;  // stacks already carved from slabs.back()
+  std::size_t prepared;   // stacks of slabs.back() made ready (see StackPool::carve)
   std::vector<boost::context::stack_context> hot;
   std::vector<boost::context::stack_context> released;
   std::size_t mapped_bytes;
@@ -104,6 +165,7 @@ StackPool::StackPool(const StackOptions& options)
     if (!same_kind(*it, options_)) continue;
     slabs_ = std::move(it->slabs);
     slab_next_ = it->slab_next;
+    prepared_ = it->prepared;
     free_ = std::move(it->hot);
     released_ = std::move(it->released);
     adopted_bytes_ = it->mapped_bytes;
@@ -121,6 +183,7 @@ StackPool::~StackPool() {
     for (auto& slab : slabs_) unmap(slab.base, slab.bytes);
     return;
   }
+  release_pending();
   // Hand every stack to the cache, merged with what another dead pool of the same kind left; at
   // most pool_max_stacks of them keep their pages.
   std::lock_guard<std::mutex> lock(cache_mutex);
@@ -128,9 +191,10 @@ StackPool::~StackPool() {
   auto it = std::find_if(entries.begin(), entries.end(),
                          [&](const CachedStacks& c) { return same_kind(c, options_); });
   if (it == entries.end()) {
-    entries.push_back(CachedStacks{
-        options_.mode, options_.size_bytes, guard_bytes_, options_.kernel_guards, std::move(slabs_),
-        slab_next_, std::move(free_), std::move(released_), adopted_bytes_ + mapped_bytes_});
+    entries.push_back(CachedStacks{options_.mode, options_.size_bytes, guard_bytes_,
+                                   options_.kernel_guards, std::move(slabs_), slab_next_, prepared_,
+                                   std::move(free_), std::move(released_),
+                                   adopted_bytes_ + mapped_bytes_});
     return;
   }
   // The entry keeps carving its own last slab; the uncarved rest of this pool's last slab is
@@ -139,10 +203,12 @@ StackPool::~StackPool() {
   c.slabs.insert(c.slabs.begin(), slabs_.begin(), slabs_.end());
   c.hot.insert(c.hot.end(), free_.begin(), free_.end());
   c.released.insert(c.released.end(), released_.begin(), released_.end());
-  while (c.hot.size() > options_.pool_max_stacks) {
-    release_pages(c.hot.back());
-    c.released.push_back(c.hot.back());
-    c.hot.pop_back();
+  if (c.hot.size() > options_.pool_max_stacks) {
+    const std::size_t extra = c.hot.size() - options_.pool_max_stacks;
+    release_pages(c.hot.data() + options_.pool_max_stacks, extra);
+    c.released.insert(c.released.end(), c.hot.end() - static_cast<std::ptrdiff_t>(extra),
+                      c.hot.end());
+    c.hot.resize(options_.pool_max_stacks);
   }
   c.mapped_bytes += adopted_bytes_ + mapped_bytes_;
 }
@@ -153,8 +219,14 @@ boost::context::stack_context StackPool::allocate() {
     sctx = free_.back();
     free_.pop_back();
   } else if (!released_.empty()) {
+    if (pending_ == 0 && populated_ == 0) populate_released();
     sctx = released_.back();
     released_.pop_back();
+    if (pending_ > 0) {
+      --pending_;  // it still had its pages
+    } else if (populated_ > 0) {
+      --populated_;
+    }
   } else {
     sctx = carve();
   }
@@ -169,9 +241,30 @@ void StackPool::deallocate(boost::context::stack_context& sctx) noexcept {
     return;
   }
   // The stack stays in its slab, its guard region or zone with it; its pages go back to the
-  // kernel (the zone under it was never written, or the process has aborted).
-  release_pages(sctx);
+  // kernel (the zone under it was never written, or the process has aborted), batch_stacks at a
+  // time: until then it is the newest of released_'s last pending_ entries.
+  unpoison(sctx);
   released_.push_back(sctx);
+  if (++pending_ == batch_stacks) release_pending();
+}
+
+void StackPool::release_pending() noexcept {
+  release_pages(released_.data() + (released_.size() - pending_), pending_);
+  pending_ = 0;
+  populated_ = 0;  // those now lie under the stacks just released: forgotten (they keep pages)
+}
+
+void StackPool::populate_released() noexcept {
+  // The first pages of the next stacks allocate() takes, in one system call rather than a page
+  // fault each (they gave their pages back when freed).
+  iovec tops[batch_stacks];
+  const std::size_t n = std::min(batch_stacks, released_.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& s = released_[released_.size() - 1 - i];
+    tops[i] = {static_cast<char*>(s.sp) - page_bytes_, page_bytes_};
+  }
+  advise_all(tops, n, madv_populate_write);  // else they fault in when first written
+  populated_ = n;
 }
 
 namespace {
@@ -246,15 +339,52 @@ boost::context::stack_context StackPool::carve() {
     }
     slabs_.push_back({base, bytes});
     slab_next_ = 0;
+    prepared_ = 0;
     mapped_bytes_ += bytes;
   }
+  if (slab_next_ == prepared_) prepare(std::min(batch_stacks, per_slab - slab_next_));
   char* region = static_cast<char*>(slabs_.back().base) + slab_next_ * stride;
-  guard(region);  // throws, leaving the stack uncarved, when the region cannot be made
   ++slab_next_;
   boost::context::stack_context sctx;
   sctx.size = options_.size_bytes;
   sctx.sp = region + guard_bytes_ + options_.size_bytes;
   return sctx;
+}
+
+void StackPool::prepare(std::size_t n) {
+  // The guard regions of the next n stacks of the last slab, then their first (top) pages, which
+  // every greenlet writes at once: faulted in by one system call rather than n page faults.
+  const std::size_t stride = options_.size_bytes + guard_bytes_;
+  char* first = static_cast<char*>(slabs_.back().base) + slab_next_ * stride;
+  iovec regions[batch_stacks];
+  iovec tops[batch_stacks];
+  for (std::size_t i = 0; i < n; ++i) {
+    regions[i] = {first + i * stride, guard_bytes_};
+    tops[i] = {first + (i + 1) * stride - page_bytes_, page_bytes_};
+  }
+  std::size_t ready = 0;
+  if (options_.kernel_guards && kernel_guard_regions.load() == 1) {
+    ready = advise_all(regions, n, madv_guard_install);
+    if (ready == 0) {
+      throw StackLimitError(errno, std::generic_category(),
+                            "tendril: cannot install the guard region of greenlet stack #" +
+                                std::to_string(live_ + 1));
+    }
+    kernel_guarded_ = true;
+  } else {
+    // The process's first stack finds out whether the kernel has guard regions; without them
+    // (or with kernel_guards off), each region is made on its own.
+    for (; ready < n; ++ready) {
+      try {
+        guard(static_cast<char*>(regions[ready].iov_base));
+      } catch (const StackLimitError&) {
+        if (ready == 0) throw;  // the stack asked for cannot be had
+        break;                  // the next carve meets the limit
+      }
+    }
+  }
+  advise_all(tops, ready, madv_populate_write);  // else they fault in when first written
+  prepared_ = slab_next_ + ready;
 }
 
 void StackPool::guard(char* region) {

@@ -110,9 +110,15 @@ class StackPool {
 
  private:
   // carve() takes the next stack from the last slab (mapping a new one when it is used up);
-  // guard() makes the region under a stack what the mode needs.
+  // prepare() makes the next stacks ready, a batch at a time (their guard regions and first
+  // pages); guard() makes one region what the mode needs; release_pending() gives the pages of
+  // the last pending_ released_ stacks back.
   boost::context::stack_context carve();
+  void prepare(std::size_t n);
   void guard(char* region);
+  void release_pending() noexcept;
+  // populate_released() faults in the first pages of the last released_ stacks, a batch at once.
+  void populate_released() noexcept;
 
   StackOptions options_;
   std::size_t page_bytes_;
@@ -122,6 +128,9 @@ class StackPool {
   std::vector<boost::context::stack_context> released_;  // pages given back (release_pages)
   std::vector<Slab> slabs_;    // never unmapped: handed to the process-wide cache at the end
   std::size_t slab_next_ = 0;  // stacks already carved from slabs_.back()
+  std::size_t prepared_ = 0;   // stacks of slabs_.back() made ready (prepared_ >= slab_next_)
+  std::size_t pending_ = 0;    // released_'s last entries whose pages are not given back yet
+  std::size_t populated_ = 0;  // released_'s last entries whose first pages are faulted in
   std::size_t live_ = 0;
   std::size_t mapped_bytes_ = 0;   // mapped by this pool
   std::size_t adopted_bytes_ = 0;  // mapped by the pools whose stacks it took from the cache
