@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF >/dev/null
 cmake --build build-bench -j2 --target bench_core bench_primitives bench_explore bench_trace \
-  bench_viz bench_shrink bench_green callgrind_probe spawn_scale >/dev/null
+  bench_viz bench_shrink bench_green callgrind_probe spawn_scale switch_scale >/dev/null
 # The same core without the observer hook, to measure what the hook costs when nothing traces.
 cmake -S . -B build-bench-nohook -DCMAKE_BUILD_TYPE=Release -DTENDRIL_BUILD_TESTS=OFF \
   -DTENDRIL_TRACE_HOOK=OFF >/dev/null
@@ -19,6 +19,9 @@ cmake --build build-bench-nohook -j2 --target callgrind_probe >/dev/null
 # Spawning many greenlets that stay alive, cold and warm, both stack modes, against gevent.
 echo
 /usr/bin/python3 bench/spawn_report.py build-bench "$@"
+# A switch's cost from 10 to 1,000,000 live greenlets.
+echo
+/usr/bin/python3 bench/switch_report.py build-bench "$@"
 # Minimising failures: planted bugs of known depth, and exploration's speed without a failure.
 echo
 echo "== minimising failures (bench/bench_shrink.cpp)"
