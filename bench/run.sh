@@ -3,8 +3,10 @@
 # run.sh: builds the benchmarks (Release) and prints one table: callgrind instructions per
 # operation (exact and repeatable: the stable figures), wall-time medians of 5 repetitions
 # (secondary: this machine is noisy), and gevent's figures measured in the same run with their
-# ratio, then the network tables of bench/net.sh. Usage: bash bench/run.sh [--quick]   (--quick
-# skips the 100k/1M idle-greenlet memory runs and shortens the network runs)
+# ratio; then spawning greenlets that stay alive (bench/spawn_report.py) and a switch among 10 to
+# 1,000,000 of them (bench/switch_report.py), against gevent; then the network tables of
+# bench/net.sh. Usage: bash bench/run.sh [--quick]   (--quick skips the 100k/1M idle-greenlet
+# memory runs, measures each scale once and shortens the network runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh

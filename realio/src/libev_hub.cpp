@@ -117,7 +117,7 @@ struct LibevHub::Impl {
   std::size_t keep_alives = 0;  // KeepAlive tokens counted in (hub thread only)
   std::atomic<std::size_t> keep_alives_released{0};  // dropped since, on any thread
 
-  // The blocking-call pool: threads start on demand (a job finding none idle) up to max_threads,
+  // The blocking-call pool: threads start on demand (a job finding none free) up to max_threads,
   // and stay until the hub is destroyed. `threads` is touched on the hub's thread only.
   unsigned max_threads;
   std::vector<std::thread> threads;
