@@ -137,12 +137,16 @@ void Greenlet::begin_start() {
         std::allocator_arg, PooledStack{&hub_->stacks_, &stack_},
         [this](boost::context::fiber&& from) -> boost::context::fiber {
           Hub* hub = hub_;
+          // Started from the hub's stack (a start is never a direct switch: see run_direct).
           detail::asan_finish_switch(nullptr, &hub->native_stack_bottom_, &hub->native_stack_size_);
-          hub->native_ = std::move(from);
+          *hub->save_to_ = std::move(from);
           entry_point(this);
-          // Leave for good: the stack goes back to the pool once the hub is running again.
+          // Leave for good: the stack goes back to the pool once the hub is running again. The
+          // hub stores what it gets back (nothing: this fiber is finished) in our empty ctx_.
           detail::asan_start_switch(nullptr, hub->native_stack_bottom_, hub->native_stack_size_);
           detail::tsan_leave(hub->tsan_native_);
+          *hub->eh_globals_ = hub->native_eh_;
+          hub->save_to_ = &ctx_;
           return std::move(hub->native_);
         });
   } catch (...) {

@@ -316,6 +316,7 @@ void Hub::reset_core() {
   next_id_ = 1;
   next_object_id_ = 1;
   steps_ = 0;
+  direct_steps_ = 0;
   stale_marks_ = 0;
   pending_wakes_ = 0;
   pending_throws_ = 0;
@@ -359,6 +360,7 @@ void Hub::set_observer(Observer* observer) {
   }
 #endif
   observer_ = observer;
+  direct_armed_ = false;  // a direct switch would pass it by: the hub takes the next step
 }
 
 void Hub::set_error_handler(ErrorHandler handler) {
@@ -452,6 +454,7 @@ void Hub::fail_run(std::exception_ptr error) noexcept {
   if (!running_ || run_failure_ || !error) return;
   run_failure_ = std::move(error);
   stop_ = true;
+  direct_armed_ = false;  // every stop_ ends run_direct(): the next park goes to the hub
 }
 
 void Hub::resume_while_running(Greenlet* g) const {
@@ -550,7 +553,10 @@ void Hub::remove_live(Greenlet* g) noexcept {
   (g->live_next_ ? g->live_next_->live_prev_ : live_tail_) = g->live_prev_;
   g->live_prev_ = g->live_next_ = nullptr;
   --live_count_;
-  if (g == main_ || (main_ == nullptr && live_count_ == 0)) stop_ = true;
+  if (g == main_ || (main_ == nullptr && live_count_ == 0)) {
+    stop_ = true;
+    direct_armed_ = false;
+  }
 }
 
 void Hub::deliver(Greenlet* g, const std::exception_ptr& error) {
@@ -869,6 +875,7 @@ void Hub::main_exception_leaving() noexcept {
   g->wait_reason_ = "exception";
   g->wait_object_ = nullptr;
   stop_ = true;  // run_loop() returns to run_main() once the current callback is done
+  direct_armed_ = false;
   switch_to_hub();
   g->wait_reason_ = nullptr;
 }

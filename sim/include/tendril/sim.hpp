@@ -395,10 +395,9 @@ class SimHub final : public Hub {
   std::unique_ptr<Chooser> chooser_;
   SimOptions options_;
   std::unique_ptr<SimNet> net_;
-  std::uint64_t step_limit_;
-  std::uint64_t progress_step_ = 0;  // the last step that was not a sleep(0) resumption
+  // step_limit_, progress_step_ (the last step that was not a sleep(0) resumption) and
+  // livelock_limit_ (options_.livelock_steps, or "never" for 0) are Hub's: see run_direct().
   std::uint64_t scanned_marks_ = 0;  // stale_marks() at the last scan for stale callbacks
-  std::uint64_t livelock_limit_;     // options_.livelock_steps, or "never" for 0
   bool fifo_ = false;                // answers are all 0 and nothing records: no choice is built
   Chooser* policy_ = nullptr;        // chooser_->policy(): asked for every answer
   ChoiceLog* log_ = nullptr;         // chooser_->inline_log(): the hub records into it

@@ -226,17 +226,23 @@ inline void Hub::resume(Greenlet* g, Resume why) {
   detail::asan_start_switch(&fake_stack, static_cast<char*>(g->stack_.sp) - g->stack_.size,
                             g->stack_.size);
   detail::tsan_enter(g->tsan_fiber_, tsan_native_);
+  // Each side keeps its own C++ exception state while the other runs (see detail::EhState).
   detail::EhState* const eh = eh_globals_;
-  detail::eh_swap(eh, g->eh_);  // g's exception state in, the hub's kept in g->eh_
-  g->ctx_ = std::move(g->ctx_).resume();
-  detail::eh_swap(eh, g->eh_);
+  native_eh_ = *eh;
+  *eh = g->eh_;
+  save_to_ = &native_;
+  boost::context::fiber back = std::move(g->ctx_).resume();
+  *save_to_ = std::move(back);  // the context of the greenlet that switched back, into its ctx_
   detail::asan_finish_switch(fake_stack, nullptr, nullptr);
+  // Not always g: in run_direct(), g may have switched to another greenlet, and so on.
+  Greenlet* const last = current_;
   current_ = nullptr;
+  direct_armed_ = false;
   if (observer != nullptr) [[unlikely]] {
-    observe_return(observer, g);
+    observe_return(observer, last);
   }
-  if (g->state_ == Greenlet::State::dead) [[unlikely]] {
-    finish_dead(g);
+  if (last->state_ == Greenlet::State::dead) [[unlikely]] {
+    finish_dead(last);
   }
 }
 
@@ -248,15 +254,79 @@ inline bool Hub::is_stale(const Callback& cb) noexcept {
   return stale_other(cb);
 }
 
-inline void Hub::switch_to_hub() {
+inline Greenlet* Hub::take_direct() noexcept {
+  // What the loop would do next, done by the greenlet that parks (see run_direct()): only a
+  // plain resume of a greenlet still in that wait, within the step budget and the livelock bound.
+  // Anything else is the hub's. (Whatever sets stop_ or an observer also disarms run_direct().)
+  if (ready_.empty()) return nullptr;
+  const Callback& cb = ready_.peek(0);
+  const bool yield = cb.fn == &Hub::yield_cb;
+  if (!yield && cb.fn != &Hub::wake_cb) return nullptr;
+  auto* const g = static_cast<Greenlet*>(cb.obj);
+  if (g->state_ != Greenlet::State::running || g->wait_seq_ != cb.arg) return nullptr;
+  if (steps_ >= step_limit_) return nullptr;
+  if (yield) {
+    if (steps_ + 1 - progress_step_ > livelock_limit_) return nullptr;
+  } else {
+    progress_step_ = steps_ + 1;
+    // As wake_cb: a wait woken while other wake_callback()s are queued may leave one stale.
+    if (--pending_wakes_ != 0) note_stale_possible();
+  }
+  ++steps_;
+  ++direct_steps_;
+  ready_.take(0);
+  ++g->wait_seq_;
+  g->timed_out_ = false;
+  g->release();  // the callback's reference; the hub holds another while g lives
+  return g;
+}
+
+inline void Hub::switch_direct(Greenlet* from, Greenlet* to) {
+  current_ = to;
+  void* fake_stack = nullptr;
+  detail::asan_start_switch(&fake_stack, static_cast<char*>(to->stack_.sp) - to->stack_.size,
+                            to->stack_.size);
+  detail::tsan_switch(to->tsan_fiber_);
+  detail::EhState* const eh = eh_globals_;
+  from->eh_ = *eh;
+  *eh = to->eh_;
+  save_to_ = &from->ctx_;
+  boost::context::fiber back = std::move(to->ctx_).resume();
+  boost::context::fiber* const slot = save_to_;
+  *slot = std::move(back);
+  if (slot == &native_) {  // the hub resumed us: its stack's bounds are ASan's to report
+    detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
+  } else {
+    detail::asan_finish_switch(fake_stack, nullptr, nullptr);
+  }
+}
+
+[[gnu::always_inline]] inline void Hub::switch_to_hub() {
+  Greenlet* const g = current_;
   // Dense stacks without kernel guard regions: check the page under the stack and the stack
   // pointer at every switch out.
-  if (stacks_.checks_switches()) check_dense_stack(current_);
+  if (stacks_.checks_switches()) check_dense_stack(g);
+  if (direct_armed_) {
+    if (Greenlet* const next = take_direct()) {
+      if (next != g) switch_direct(g, next);
+      return;  // our own wakeup was next: no switch at all
+    }
+  }
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, native_stack_bottom_, native_stack_size_);
   detail::tsan_leave(tsan_native_);
-  native_ = std::move(native_).resume();
-  detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
+  detail::EhState* const eh = eh_globals_;
+  g->eh_ = *eh;
+  *eh = native_eh_;
+  save_to_ = &g->ctx_;
+  boost::context::fiber back = std::move(native_).resume();
+  boost::context::fiber* const slot = save_to_;
+  *slot = std::move(back);
+  if (slot == &native_) {
+    detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
+  } else {
+    detail::asan_finish_switch(fake_stack, nullptr, nullptr);
+  }
 }
 
 inline void Hub::wake(Greenlet* g, std::uint64_t seq, bool timed_out) {
@@ -266,8 +336,10 @@ inline void Hub::wake(Greenlet* g, std::uint64_t seq, bool timed_out) {
   g->hub_->resume(g, Resume::wake);  // the observer reads timed_out_ and the wait
 }
 
-inline bool Hub::park(const WaitToken& token, const char* reason, const Waitable* object,
-                      std::optional<std::int64_t> deadline_ns, TimerPriority deadline_priority) {
+[[gnu::always_inline]] inline bool Hub::park(const WaitToken& token, const char* reason,
+                                             const Waitable* object,
+                                             std::optional<std::int64_t> deadline_ns,
+                                             TimerPriority deadline_priority) {
   if (deadline_ns) return park_until(token, reason, object, *deadline_ns, deadline_priority);
   // No deadline: nothing to arm or disarm (the common case; kept lean).
   Greenlet* g = current_;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tendril/sched/chooser.hpp"
+#include "tendril/sched/detail/switch.hpp"
 #include "tendril/sched/observer.hpp"
 #include "tendril/sched/ref.hpp"
 #include "tendril/sched/stack.hpp"
@@ -237,6 +238,11 @@ class Hub {
   std::uint64_t greenlets_created() const noexcept { return next_id_ - 1; }
   // steps() counts callbacks and timers the loop has run; the unit of a simulated run's length.
   std::uint64_t steps() const noexcept { return steps_; }
+  // direct_steps() counts the steps among them that a greenlet took itself, switching straight to
+  // the next greenlet (or staying, when the wakeup was its own) instead of through the hub's
+  // stack (see run_direct). For benchmarks and tests: a run's order and steps() are the same
+  // either way.
+  std::uint64_t direct_steps() const noexcept { return direct_steps_; }
   // next_entropy_draw() numbers the random-byte requests of this run (getrandom through
   // tendril::green), from 0; a reset hub starts again at 0.
   std::uint64_t next_entropy_draw() noexcept { return entropy_draws_++; }
@@ -340,6 +346,24 @@ class Hub {
   static const Greenlet& yielder(const Callback& cb) noexcept {
     return *static_cast<const Greenlet*>(cb.obj);
   }
+  // is_plain_resume() says whether cb only resumes a parked greenlet (a wake_callback() or a
+  // yield_callback()): a loop that runs it with run_direct() lets the greenlet, when it parks,
+  // take the next such callback itself and switch straight to its greenlet.
+  static bool is_plain_resume(const Callback& cb) noexcept {
+    return cb.fn == &Hub::yield_cb || cb.fn == &Hub::wake_cb;
+  }
+  // run_direct() runs a plain-resume callback taken from the front of the ready queue, letting
+  // the greenlets it resumes go on without the hub: a greenlet that parks and finds another plain
+  // resume at the front of the queue, within the step budget and the livelock bound below, takes
+  // it (one step, as the loop would) and switches straight to its greenlet; the last one switches
+  // back here. A loop calls it only where it would run those callbacks one after the other in
+  // FIFO order with nothing between them (SimHub's FIFO policy), with no observer installed
+  // (an observer hears every switch through the hub) and nothing asking it to stop.
+  void run_direct(Callback& cb) {
+    direct_armed_ = true;
+    cb.invoke();
+    direct_armed_ = false;
+  }
   // is_stale() says whether running cb would do nothing now: the wakeup of a wait that has ended
   // (a kill, a timeout or another wakeup ended it first), the start of a greenlet killed before
   // it started, a kill whose every target is dead, a greenlet's death notification with no link
@@ -364,6 +388,13 @@ class Hub {
   void reset_core();
 
   ReadyQueue ready_;
+  // A loop's budgets, kept here so that a greenlet taking the next step itself (run_direct) keeps
+  // them as the loop would: a step past step_limit_ is refused (the loop throws), and a sleep(0)
+  // resumption more than livelock_limit_ steps after progress_step_ (the last step that was not
+  // one) is a livelock. A hub without them leaves them at "never".
+  std::uint64_t step_limit_ = UINT64_MAX;
+  std::uint64_t progress_step_ = 0;
+  std::uint64_t livelock_limit_ = UINT64_MAX;
 
  private:
   friend class Greenlet;
@@ -385,8 +416,15 @@ class Hub {
   [[gnu::cold, gnu::noinline]] static void observe_resume(Observer* observer, Greenlet* g,
                                                           Resume why);
   [[gnu::cold, gnu::noinline]] static void observe_return(Observer* observer, Greenlet* g);
-  // switch_to_hub() switches from the current greenlet back to the hub's stack.
+  // switch_to_hub() switches from the current greenlet back to the hub's stack, or, when the
+  // hub's frame is in run_direct() and take_direct() hands over the next greenlet, straight to
+  // that one (or nowhere, when it is the current greenlet's own wakeup).
   void switch_to_hub();
+  // take_direct() takes the front of the ready queue and returns its greenlet, woken as wake()
+  // would wake it, if run_direct() may go on with it; otherwise nullptr (the hub's turn).
+  Greenlet* take_direct() noexcept;
+  // switch_direct() switches from `from` (the current greenlet) to `to`.
+  void switch_direct(Greenlet* from, Greenlet* to);
   [[gnu::noinline]] void check_dense_stack(const Greenlet* g) const;
   // park_until() is park() with a deadline; rethrow_pending() raises what kill() delivered.
   bool park_until(const WaitToken& token, const char* reason, const Waitable* object,
@@ -412,7 +450,13 @@ class Hub {
   Observer* observer_ = nullptr;
   Greenlet* current_ = nullptr;
   Greenlet* main_ = nullptr;
-  boost::context::fiber native_;               // the hub's own stack while a greenlet runs
+  boost::context::fiber native_;  // the hub's own stack while a greenlet runs
+  // save_to_: where the context being left is to be stored; every switch sets it to its own
+  // slot (native_ or its greenlet's ctx_), and whoever lands stores the fiber it got back there.
+  // So a greenlet resumed by another one, not by the hub, still knows whose context it holds.
+  boost::context::fiber* save_to_ = nullptr;
+  bool direct_armed_ = false;  // the hub's frame is in run_direct(): see switch_to_hub()
+  detail::EhState native_eh_;  // the hub's C++ exception state while a greenlet runs
   const void* native_stack_bottom_ = nullptr;  // ASan bookkeeping of the hub's stack
   std::size_t native_stack_size_ = 0;
   void* tsan_native_ = nullptr;            // ThreadSanitizer's fiber of the hub's stack
@@ -424,6 +468,7 @@ class Hub {
   std::uint64_t next_id_ = 1;
   std::uint64_t next_object_id_ = 1;
   std::uint64_t steps_ = 0;
+  std::uint64_t direct_steps_ = 0;
   bool stop_ = false;
   bool running_ = false;
   std::uint64_t stale_marks_ = 0;     // events that may have left a stale callback (is_stale)

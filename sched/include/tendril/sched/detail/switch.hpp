@@ -100,6 +100,14 @@ inline void tsan_leave([[maybe_unused]] void* to) {
 #endif
 }
 
+// tsan_switch() is called right before a greenlet switches straight to another one that has
+// run before (so it has its fiber), leaving the hub's fiber as it is.
+inline void tsan_switch([[maybe_unused]] void* fiber) {
+#if defined(TENDRIL_TSAN)
+  __tsan_switch_to_fiber(fiber, 0);
+#endif
+}
+
 // tsan_destroy() releases a fiber's shadow context once nothing will run on it again.
 inline void tsan_destroy([[maybe_unused]] void*& fiber) {
 #if defined(TENDRIL_TSAN)

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+// direct_switch_test.cpp: on SimHub's FIFO policy a greenlet that parks takes the next plain
+// resume itself and switches straight to its greenlet (Hub::run_direct). These tests pin that it
+// happens, that a run is the same step for step with and without it (an observer or
+// verify_each_step turns it off), and that whatever ends a run (fail_run, the livelock bound, the
+// step limit) still ends it at the same step.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tendril/sim.hpp"
+
+using namespace std::chrono_literals;
+using tendril::SimHub;
+
+namespace {
+
+// Three greenlets, each logging then yielding four times.
+std::vector<std::string> three_yielders(SimHub& hub) {
+  std::vector<std::string> log;
+  tendril::run(hub, [&] {
+    auto body = [&](const std::string& name) {
+      for (int i = 0; i < 4; ++i) {
+        log.push_back(name + std::to_string(i));
+        tendril::sleep(0s);
+      }
+    };
+    auto a = tendril::spawn("a", body, std::string("a"));
+    auto b = tendril::spawn("b", body, std::string("b"));
+    auto c = tendril::spawn("c", body, std::string("c"));
+    tendril::joinall({a, b, c});
+  });
+  return log;
+}
+
+// A program that touches every kind of wakeup: sleep(0), timers, an Event, a Queue, a Lock, a
+// kill delivered while its target's yield is queued, a wait that times out and one that does not.
+struct Mixed {
+  std::vector<std::string> log;
+  std::uint64_t steps = 0;
+  std::uint64_t direct = 0;
+};
+
+Mixed mixed_program(SimHub& hub) {
+  Mixed out;
+  auto& log = out.log;
+  auto at = [&hub](const std::string& what) {
+    return what + "@" + std::to_string(hub.now_ns() / 1'000'000) + "ms";
+  };
+  tendril::run(hub, [&] {
+    tendril::Event go("go");
+    tendril::Queue<int> q;
+    tendril::Lock lock;
+    int shared = 0;
+    std::vector<tendril::Ref<tendril::Greenlet>> workers;
+    for (int w = 0; w < 4; ++w) {
+      workers.push_back(tendril::spawn("w" + std::to_string(w), [&, w] {
+        try {
+          go.wait();
+          for (int i = 0; i < 6; ++i) {
+            tendril::sleep(0s);
+            if ((i + w) % 3 == 0) tendril::sleep(1ms);
+            {
+              std::lock_guard<tendril::Lock> hold(lock);
+              const int seen = shared;
+              tendril::sleep(0s);
+              shared = seen + 1;
+            }
+            q.put(w * 100 + i);
+            log.push_back(at("w" + std::to_string(w) + " put " + std::to_string(w * 100 + i)));
+          }
+          if (w == 3) {
+            const bool woke = go.wait(2ms);  // already set: returns at once
+            log.push_back(at(std::string("w3 wait ") + (woke ? "true" : "false")));
+          }
+        } catch (const tendril::GreenletExit&) {
+          log.push_back(at("w" + std::to_string(w) + " killed"));
+          throw;
+        }
+      }));
+    }
+    tendril::sleep(0s);
+    go.set();
+    for (int n = 0; n < 10; ++n) log.push_back(at("got " + std::to_string(q.get())));
+    workers[1]->kill_nowait();
+    tendril::sleep(0s);
+    tendril::Event never("never");
+    log.push_back(at(std::string("never ") + (never.wait(3ms) ? "set" : "timed out")));
+    tendril::joinall(workers);
+    while (!q.empty()) log.push_back(at("drained " + std::to_string(q.get())));
+    log.push_back("shared " + std::to_string(shared));
+  });
+  out.steps = hub.steps();
+  out.direct = hub.direct_steps();
+  return out;
+}
+
+class Silent final : public tendril::Observer {};
+
+}  // namespace
+
+// A round of sleep(0) among three greenlets: after the hub starts the round, each greenlet that
+// yields switches straight to the next one. The hub takes the first resumption of each round it
+// starts and the one that finds the next greenlet dead; the greenlets take the other nine.
+TEST(DirectSwitch, ARoundOfYieldsGoesFromGreenletToGreenlet) {
+  SimHub hub;
+  const std::vector<std::string> log = three_yielders(hub);
+  EXPECT_EQ(log, (std::vector<std::string>{"a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2",
+                                           "a3", "b3", "c3"}));
+  EXPECT_EQ(hub.direct_steps(), 9u);
+
+  // With an observer the hub makes every switch, and the order is the same.
+  SimHub observed;
+  Silent silent;
+  observed.set_observer(&silent);
+  EXPECT_EQ(three_yielders(observed), log);
+  EXPECT_EQ(observed.direct_steps(), 0u);
+  EXPECT_EQ(observed.steps(), hub.steps());
+}
+
+// One greenlet alone: its own yield is the next step, so sleep(0) returns without a switch.
+TEST(DirectSwitch, AGreenletAloneYieldsWithoutSwitching) {
+  SimHub hub;
+  int rounds = 0;
+  tendril::run(hub, [&] {
+    tendril::sleep(0s);  // the first yield is taken by the hub's loop
+    const std::uint64_t before = hub.direct_steps();
+    for (; rounds < 1000; ++rounds) tendril::sleep(0s);
+    EXPECT_EQ(hub.direct_steps() - before, 1000u);
+  });
+  EXPECT_EQ(rounds, 1000);
+}
+
+// Every kind of wakeup, with and without direct switches: the same events at the same virtual
+// times, the same number of steps.
+TEST(DirectSwitch, AMixedRunIsTheSameStepForStepWithoutThem) {
+  SimHub direct;
+  const Mixed with = mixed_program(direct);
+  EXPECT_GT(with.direct, 0u);
+
+  SimHub observed;
+  Silent silent;
+  observed.set_observer(&silent);
+  const Mixed without = mixed_program(observed);
+  EXPECT_EQ(without.direct, 0u);
+  EXPECT_EQ(without.log, with.log);
+  EXPECT_EQ(without.steps, with.steps);
+
+  tendril::SimOptions verify;
+  verify.verify_each_step = true;
+  SimHub verified(verify);
+  const Mixed checked = mixed_program(verified);
+  EXPECT_EQ(checked.direct, 0u);
+  EXPECT_EQ(checked.log, with.log);
+  EXPECT_EQ(checked.steps, with.steps);
+
+  // The run itself: main takes 10 items as they come, w1 dies of its kill after 4 puts (its item
+  // 103 is not lost), the timed waits answer as they should, the lock keeps every increment.
+  EXPECT_EQ(with.log,
+            (std::vector<std::string>{
+                "w1 put 100@0ms",  "got 100@0ms",      "w2 put 200@0ms",      "got 200@0ms",
+                "w1 put 101@0ms",  "got 101@0ms",      "w0 put 0@1ms",        "got 0@1ms",
+                "w3 put 300@1ms",  "got 300@1ms",      "w2 put 201@1ms",      "got 201@1ms",
+                "w1 put 102@1ms",  "got 102@1ms",      "w0 put 1@1ms",        "got 1@1ms",
+                "w3 put 301@1ms",  "got 301@1ms",      "w2 put 202@1ms",      "got 202@1ms",
+                "w1 put 103@1ms",  "w1 killed@1ms",    "w0 put 2@1ms",        "w3 put 302@1ms",
+                "w2 put 203@1ms",  "w0 put 3@2ms",     "w3 put 303@2ms",      "w2 put 204@2ms",
+                "w0 put 4@2ms",    "w3 put 304@2ms",   "w2 put 205@2ms",      "w0 put 5@2ms",
+                "w3 put 305@2ms",  "w3 wait true@2ms", "never timed out@4ms", "drained 103@4ms",
+                "drained 2@4ms",   "drained 302@4ms",  "drained 203@4ms",     "drained 3@4ms",
+                "drained 303@4ms", "drained 204@4ms",  "drained 4@4ms",       "drained 304@4ms",
+                "drained 205@4ms", "drained 5@4ms",    "drained 305@4ms",     "shared 22"}));
+}
+
+// fail_run() from a greenlet in the middle of a round ends the run as it does when the hub makes
+// every switch: the chain of direct switches stops, the hub tears down (each greenlet's queued
+// yield runs once more before the kills that end them) and run() throws the error.
+TEST(DirectSwitch, FailRunInARoundEndsTheRunAsTheHubWould) {
+  SimHub hub;
+  std::vector<std::string> log;
+  try {
+    tendril::run(hub, [&] {
+      auto a = tendril::spawn("a", [&] {
+        for (int i = 0;; ++i) {
+          log.push_back("a" + std::to_string(i));
+          tendril::sleep(0s);
+        }
+      });
+      auto b = tendril::spawn("b", [&] {
+        for (int i = 0;; ++i) {
+          log.push_back("b" + std::to_string(i));
+          if (i == 3) hub.fail_run(std::make_exception_ptr(std::runtime_error("b gave up")));
+          tendril::sleep(0s);
+        }
+      });
+      tendril::joinall({a, b});
+    });
+    ADD_FAILURE() << "run() returned";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "b gave up");
+  }
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"a0", "b0", "a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"}));
+  EXPECT_GT(hub.direct_steps(), 0u);
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+}
+
+// Greenlets yielding inside catch blocks keep their own exceptions across direct switches, also
+// when the exception they handle changed since they last went through the hub.
+TEST(DirectSwitch, EachGreenletKeepsItsExceptionAcrossDirectSwitches) {
+  SimHub hub;
+  std::vector<std::string> seen;
+  auto current = [] {
+    try {
+      throw;
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+  };
+  tendril::run(hub, [&] {
+    auto body = [&](const std::string& name) {
+      try {
+        throw std::runtime_error(name);
+      } catch (...) {
+        for (int i = 0; i < 2; ++i) {
+          try {
+            throw std::runtime_error(name + std::to_string(i));
+          } catch (...) {
+            tendril::sleep(0s);
+            seen.push_back(name + " in " + current());
+          }
+          tendril::sleep(0s);
+          seen.push_back(name + " back in " + current());
+        }
+      }
+    };
+    auto a = tendril::spawn(body, std::string("a"));
+    auto b = tendril::spawn(body, std::string("b"));
+    tendril::joinall({a, b});
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"a in a0", "b in b0", "a back in a", "b back in b",
+                                            "a in a1", "b in b1", "a back in a", "b back in b"}));
+  EXPECT_GT(hub.direct_steps(), 0u);
+}
