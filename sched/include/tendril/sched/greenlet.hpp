@@ -3,6 +3,7 @@
 #pragma once
 
 #include <concepts>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <initializer_list>
@@ -275,10 +276,32 @@ inline Greenlet* Hub::take_direct() noexcept {
   ++steps_;
   ++direct_steps_;
   ready_.take(0);
+  if (live_count_ >= prefetch_min_live && ready_.size() > prefetch_object_ahead) prefetch_ahead();
   ++g->wait_seq_;
   g->timed_out_ = false;
   g->release();  // the callback's reference; the hub holds another while g lives
   return g;
+}
+
+// Always inline: out of line, GCC finds it has no side effect (a prefetch has none) and drops the
+// call.
+[[gnu::always_inline]] inline void Hub::prefetch_ahead() const noexcept {
+  // The saved stack pointer of a suspended fiber is the one word a boost::context::fiber holds
+  // (fcontext); the context record and the frames it returns to lie just above it. Read as
+  // bytes: a prefetch never faults, so were the layout other, only the hint would be lost.
+  const Callback& next = ready_.peek(prefetch_stack_ahead);
+  if (is_plain_resume(next)) {
+    static_assert(sizeof(boost::context::fiber) == sizeof(void*));
+    const char* sp = nullptr;
+    std::memcpy(&sp, &static_cast<const Greenlet*>(next.obj)->ctx_, sizeof sp);
+    for (int line = 0; line < 5; ++line) __builtin_prefetch(sp + 64 * line);
+  }
+  // The object's switch fields: its first three cache lines and the one holding eh_.
+  const char* object = static_cast<const char*>(ready_.peek(prefetch_object_ahead).obj);
+  __builtin_prefetch(object);
+  __builtin_prefetch(object + 64);
+  __builtin_prefetch(object + 128);
+  __builtin_prefetch(object + 256);
 }
 
 inline void Hub::switch_direct(Greenlet* from, Greenlet* to) {
