@@ -23,6 +23,7 @@ void BM_TraceSleepZeroPingPong(benchmark::State& state) {
   const bool traced = state.range(0) != 0;
   tendril::SimOptions options;
   options.stack.pool_max_stacks = 16'384;
+  options.livelock_steps = 0;    // 200,000 sleep(0)s and nothing else, on purpose
   tendril::SimHub hub(options);  // one hub, so its stacks stay warm between runs
   std::optional<tendril::trace::Tracer> tracer;
   if (traced) tracer.emplace(hub);
