@@ -2,8 +2,9 @@
 // direct_switch_test.cpp: on SimHub's FIFO policy a greenlet that parks takes the next plain
 // resume itself and switches straight to its greenlet (Hub::run_direct). These tests pin that it
 // happens, that a run is the same step for step with and without it (an observer or
-// verify_each_step turns it off), and that whatever ends a run (fail_run, the livelock bound, the
-// step limit) still ends it at the same step.
+// verify_each_step turns it off), that fail_run() ends a run as it did, and that a greenlet keeps
+// its exception state. The livelock bound and the step limit are pinned by SimHub's own tests
+// (tests/sim/sim_hub_test.cpp), whose exact messages now come through direct switches.
 #include <gtest/gtest.h>
 
 #include <chrono>
