@@ -139,7 +139,7 @@ void Greenlet::begin_start() {
           Hub* hub = hub_;
           // Started from the hub's stack (a start is never a direct switch: see run_direct).
           detail::asan_finish_switch(nullptr, &hub->native_stack_bottom_, &hub->native_stack_size_);
-          *hub->save_to_ = std::move(from);
+          detail::land(hub->save_to_, std::move(from));
           entry_point(this);
           // Leave for good: the stack goes back to the pool once the hub is running again. The
           // hub stores what it gets back (nothing: this fiber is finished) in our empty ctx_.
@@ -214,6 +214,7 @@ void Greenlet::on_death() noexcept {
   }
   destroy_locals();  // still on the greenlet's own stack, so getcurrent() is this greenlet
   state_ = State::dead;
+  ++wait_seq_;  // a wakeup still queued for its last wait is stale by its seq alone (take_direct)
   death_seq_ = hub_->next_death_seq_++;
   hub_->remove_live(this);
   if (links_next_ < links_.size() && !notify_pending_) schedule_notify();
@@ -412,20 +413,37 @@ void throw_negative_sleep(long double ns) {
 }
 }  // namespace detail
 
-void sleep(Duration d) {
+void detail::sleep0() {
+  // A callback, not a timer: every greenlet already ready runs before we resume (gevent).
+  Hub* const hub = t_bound_hub;
+  if (hub == nullptr) [[unlikely]] {
+    throw_no_hub("tendril::sleep");
+  }
+  hub->sleep0();
+}
+
+void Hub::sleep0_other(Greenlet* g) {
+  if (direct_armed_ != direct_fast_prefetch) return sleep0_queued(g);
+  // Before the front leaves, so one place further than take_direct() looks (a hint: should the
+  // short path's checks fail, nothing is lost).
+  if (ready_.size() > prefetch_object_ahead + 1) prefetch_ahead(1);
+  sleep0_direct(g);
+}
+
+void Hub::sleep0_queued(Greenlet* g) {
+  const WaitToken token{g, ++g->wait_seq_};
+  schedule(yield_callback(token));
+  park(token, detail::sleep0_reason, nullptr);
+}
+
+void detail::sleep_nonzero(Duration d) {
   Hub& hub = current_hub("tendril::sleep");
   if (d < Duration::zero()) {
     throw UsageError("tendril::sleep: negative duration (" + std::to_string(d.count()) + " ns)");
   }
   const WaitToken token = hub.begin_wait("tendril::sleep");
-  if (d == Duration::zero()) {
-    // A callback, not a timer: every greenlet already ready runs before we resume (gevent).
-    hub.schedule(Hub::yield_callback(token));
-    hub.park(token, detail::sleep0_reason, nullptr);
-  } else {
-    hub.park(token, "sleep", nullptr, deadline_after(hub, d, "tendril::sleep"),
-             TimerPriority::normal);
-  }
+  hub.park(token, "sleep", nullptr, deadline_after(hub, d, "tendril::sleep"),
+           TimerPriority::normal);
 }
 
 Greenlet* getcurrent() noexcept {

@@ -195,6 +195,7 @@ void ReadyQueue::grow() {
   for (std::size_t i = 0; i < size_; ++i) bigger[i] = slots_[(head_ + i) & (slots_.size() - 1)];
   slots_ = std::move(bigger);
   capacity_ = slots_.size();
+  mask_ = capacity_ - 1;
   head_ = 0;
 }
 
@@ -219,7 +220,7 @@ Callback ReadyQueue::take_middle(std::size_t i) {
 
 namespace detail {
 
-thread_local constinit Hub* t_bound_hub = nullptr;
+thread_local constinit Hub* t_bound_hub [[gnu::tls_model("initial-exec")]] = nullptr;
 
 void throw_no_hub(const char* api) {
   throw UsageError(std::string(api) +
@@ -316,7 +317,7 @@ void Hub::reset_core() {
   next_id_ = 1;
   next_object_id_ = 1;
   steps_ = 0;
-  direct_steps_ = 0;
+  loop_steps_ = 0;
   stale_marks_ = 0;
   pending_wakes_ = 0;
   pending_throws_ = 0;
@@ -360,7 +361,7 @@ void Hub::set_observer(Observer* observer) {
   }
 #endif
   observer_ = observer;
-  direct_armed_ = false;  // a direct switch would pass it by: the hub takes the next step
+  direct_armed_ = direct_off;  // a direct switch would pass it by: the hub takes the next step
 }
 
 void Hub::set_error_handler(ErrorHandler handler) {
@@ -454,7 +455,7 @@ void Hub::fail_run(std::exception_ptr error) noexcept {
   if (!running_ || run_failure_ || !error) return;
   run_failure_ = std::move(error);
   stop_ = true;
-  direct_armed_ = false;  // every stop_ ends run_direct(): the next park goes to the hub
+  direct_armed_ = direct_off;  // every stop_ ends run_direct(): the next park goes to the hub
 }
 
 void Hub::resume_while_running(Greenlet* g) const {
@@ -555,7 +556,7 @@ void Hub::remove_live(Greenlet* g) noexcept {
   --live_count_;
   if (g == main_ || (main_ == nullptr && live_count_ == 0)) {
     stop_ = true;
-    direct_armed_ = false;
+    direct_armed_ = direct_off;
   }
 }
 
@@ -875,7 +876,7 @@ void Hub::main_exception_leaving() noexcept {
   g->wait_reason_ = "exception";
   g->wait_object_ = nullptr;
   stop_ = true;  // run_loop() returns to run_main() once the current callback is done
-  direct_armed_ = false;
+  direct_armed_ = direct_off;
   switch_to_hub();
   g->wait_reason_ = nullptr;
 }

@@ -248,3 +248,122 @@ TEST(DirectSwitch, EachGreenletKeepsItsExceptionAcrossDirectSwitches) {
                                             "a in a1", "b in b1", "a back in a", "b back in b"}));
   EXPECT_GT(hub.direct_steps(), 0u);
 }
+
+namespace {
+
+// A callback that only counts its discards (ReadyQueue discards what is left when destroyed).
+int discarded = 0;
+void count_discard(tendril::Callback&, bool run) {
+  if (!run) ++discarded;
+}
+
+std::vector<std::uint64_t> args_in_order(const tendril::ReadyQueue& q) {
+  std::vector<std::uint64_t> args;
+  for (std::size_t i = 0; i < q.size(); ++i) args.push_back(q.peek(i).arg);
+  return args;
+}
+
+}  // namespace
+
+// sleep(0)'s short path moves the front out and its own wakeup in at the back in one step. With
+// the ring full, the back is the front's own slot: the front must come out before it is reused.
+TEST(DirectSwitch, RotateOnAFullRingKeepsTheOrder) {
+  discarded = 0;
+  {
+    tendril::ReadyQueue q;
+    for (std::uint64_t i = 0; i < 64; ++i) q.push({&count_discard, nullptr, i});  // capacity 64
+    std::vector<std::uint64_t> expected;
+    for (std::uint64_t i = 1; i <= 64; ++i) expected.push_back(i);
+    EXPECT_EQ(q.rotate({&count_discard, nullptr, 64}).arg, 0u);
+    EXPECT_EQ(args_in_order(q), expected);
+    // Again across the ring's end: the head has moved on, so the back wraps around.
+    for (std::uint64_t i = 65; i < 65 + 70; ++i) {
+      EXPECT_EQ(q.rotate({&count_discard, nullptr, i}).arg, i - 64);
+      expected.erase(expected.begin());
+      expected.push_back(i);
+    }
+    EXPECT_EQ(args_in_order(q), expected);
+    EXPECT_EQ(q.size(), 64u);
+  }
+  EXPECT_EQ(discarded, 64);
+}
+
+// A sleep(0) behind another greenlet's wakeup (a wake_callback(), not a yield) goes the general
+// way, whose take_direct() still switches straight to the woken greenlet; the run is the same
+// step for step as when the hub makes every switch.
+TEST(DirectSwitch, ASleepZeroBehindAWakeupStillSwitchesDirectly) {
+  auto program = [](SimHub& hub) {
+    std::vector<std::string> log;
+    tendril::run(hub, [&] {
+      tendril::WaitToken token;
+      auto w = tendril::spawn("w", [&] {
+        for (int i = 0; i < 3; ++i) {
+          token = hub.begin_wait("test");
+          hub.park(token, "test", nullptr);
+          log.push_back("w woke " + std::to_string(i));
+        }
+      });
+      tendril::sleep(0s);  // w starts and parks
+      for (int i = 0; i < 3; ++i) {
+        hub.schedule(tendril::Hub::wake_callback(token));
+        log.push_back("main wakes " + std::to_string(i));
+        tendril::sleep(0s);
+        log.push_back("main back " + std::to_string(i));
+      }
+      w->join();
+    });
+    return log;
+  };
+  SimHub direct;
+  const std::vector<std::string> log = program(direct);
+  EXPECT_EQ(log, (std::vector<std::string>{"main wakes 0", "w woke 0", "main back 0",
+                                           "main wakes 1", "w woke 1", "main back 1",
+                                           "main wakes 2", "w woke 2", "main back 2"}));
+  // Each sleep(0) hands over to w's wakeup and each park of w to main's yield, directly; w's
+  // last wakeup ends in its death, which goes to the hub.
+  EXPECT_EQ(direct.direct_steps(), 5u);
+
+  SimHub observed;
+  Silent silent;
+  observed.set_observer(&silent);
+  EXPECT_EQ(program(observed), log);
+  EXPECT_EQ(observed.direct_steps(), 0u);
+  EXPECT_EQ(observed.steps(), direct.steps());
+}
+
+// A greenlet that dies with its own wakeup still queued (it began a wait, queued the wakeup and
+// threw before parking) leaves a callback that looks like any sleep(0) at the front. Its death
+// moves its wait on, so sleep(0)'s short path sees it stale and lets the hub drop it, instead of
+// switching into a finished greenlet.
+TEST(DirectSwitch, AWakeupLeftByADeadGreenletIsNeverTaken) {
+  SimHub hub;
+  std::vector<std::string> log;
+  std::vector<std::string> errors;
+  hub.set_error_handler([&](tendril::Greenlet& g, std::exception_ptr error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      errors.push_back(g.name() + ": " + e.what());
+    }
+  });
+  tendril::run(hub, [&] {
+    auto a = tendril::spawn("a", [&] {
+      for (int i = 0; i < 4; ++i) {
+        log.push_back("a" + std::to_string(i));
+        tendril::sleep(0s);
+      }
+    });
+    auto x = tendril::spawn("x", [&] {
+      log.push_back("x0");
+      tendril::sleep(0s);
+      log.push_back("x1");
+      tendril::Hub& h = tendril::current_hub();
+      h.schedule(tendril::Hub::yield_callback(h.begin_wait("test")));
+      throw std::runtime_error("x left its wakeup queued");
+    });
+    tendril::joinall({a, x});
+  });
+  EXPECT_EQ(log, (std::vector<std::string>{"a0", "x0", "a1", "x1", "a2", "a3"}));
+  EXPECT_EQ(errors, (std::vector<std::string>{"x: x left its wakeup queued"}));
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+}

@@ -233,12 +233,12 @@ inline void Hub::resume(Greenlet* g, Resume why) {
   *eh = g->eh_;
   save_to_ = &native_;
   boost::context::fiber back = std::move(g->ctx_).resume();
-  *save_to_ = std::move(back);  // the context of the greenlet that switched back, into its ctx_
+  detail::land(save_to_, std::move(back));  // the greenlet that switched back: into its ctx_
   detail::asan_finish_switch(fake_stack, nullptr, nullptr);
   // Not always g: in run_direct(), g may have switched to another greenlet, and so on.
   Greenlet* const last = current_;
   current_ = nullptr;
-  direct_armed_ = false;
+  direct_armed_ = direct_off;
   if (observer != nullptr) [[unlikely]] {
     observe_return(observer, last);
   }
@@ -264,32 +264,75 @@ inline Greenlet* Hub::take_direct() noexcept {
   const bool yield = cb.fn == &Hub::yield_cb;
   if (!yield && cb.fn != &Hub::wake_cb) return nullptr;
   auto* const g = static_cast<Greenlet*>(cb.obj);
-  if (g->state_ != Greenlet::State::running || g->wait_seq_ != cb.arg) return nullptr;
-  if (steps_ >= step_limit_) return nullptr;
+  if (g->wait_seq_ != cb.arg) return nullptr;  // a dead greenlet's seq has moved on (on_death)
   if (yield) {
-    if (steps_ + 1 - progress_step_ > livelock_limit_) return nullptr;
+    if (steps_ >= yield_bound_) return nullptr;
   } else {
+    if (steps_ >= step_limit_) return nullptr;
     progress_step_ = steps_ + 1;
+    set_yield_bound();
     // As wake_cb: a wait woken while other wake_callback()s are queued may leave one stale.
     if (--pending_wakes_ != 0) note_stale_possible();
   }
   ++steps_;
-  ++direct_steps_;
   ready_.take(0);
-  if (live_count_ >= prefetch_min_live && ready_.size() > prefetch_object_ahead) prefetch_ahead();
+  if (live_count_ >= prefetch_min_live && ready_.size() > prefetch_object_ahead) prefetch_ahead(0);
   ++g->wait_seq_;
-  g->timed_out_ = false;
-  g->release();  // the callback's reference; the hub holds another while g lives
+  // (timed_out_ stays: only park_until() reads it, after clearing it itself before it parks, and
+  // a timeout's wakeup never comes this way.)
+  g->release_not_last();  // the callback's reference; the hub holds another while g lives
   return g;
+}
+
+inline void Hub::sleep0() {
+  Greenlet* const g = current_;
+  if (g == nullptr) [[unlikely]] {
+    detail::throw_not_in_greenlet("tendril::sleep");
+  }
+  if (direct_armed_ != direct_fast) [[unlikely]] {
+    return sleep0_other(g);
+  }
+  sleep0_direct(g);
+}
+
+[[gnu::always_inline]] inline void Hub::sleep0_direct(Greenlet* g) {
+  // The short path takes what take_direct() would take, checked the same way before anything
+  // moves; anything else queues the wakeup and parks, where take_direct() looks again. (The
+  // order below keeps few values live at once: each register saved in this frame costs two
+  // instructions per sleep(0).)
+  if (ready_.empty()) [[unlikely]] {
+    return sleep0_queued(g);
+  }
+  // Only another sleep(0) at the front: a wakeup there (progress, with its own bookkeeping) goes
+  // the general way, which still switches directly (take_direct).
+  const Callback& front = ready_.front();
+  auto* const to = static_cast<Greenlet*>(front.obj);
+  if (front.fn != &Hub::yield_cb || steps_ >= yield_bound_ || to->wait_seq_ != front.arg) {
+    return sleep0_queued(g);
+  }
+  ++steps_;
+  ++to->wait_seq_;         // (timed_out_ stays: see take_direct)
+  to->release_not_last();  // the front's reference; the hub holds another while `to` lives
+  g->add_ref();            // our wakeup's reference, as yield_callback() takes
+  ready_.rotate(Callback{&Hub::yield_cb, g, ++g->wait_seq_});
+  // wait_object_ is null whenever a greenlet runs: every park clears it on the way out.
+  g->wait_reason_ = detail::sleep0_reason;
+  switch_direct(g, to);
+  // Read back, not kept across the switch: one register less to save in this frame.
+  Greenlet* const self = current_;
+  self->wait_reason_ = nullptr;
+  if (self->pending_throw_) [[unlikely]] {
+    rethrow_pending(self);
+  }
 }
 
 // Always inline: out of line, GCC finds it has no side effect (a prefetch has none) and drops the
 // call.
-[[gnu::always_inline]] inline void Hub::prefetch_ahead() const noexcept {
+[[gnu::always_inline]] inline void Hub::prefetch_ahead(std::size_t skip) const noexcept {
   // The saved stack pointer of a suspended fiber is the one word a boost::context::fiber holds
   // (fcontext); the context record and the frames it returns to lie just above it. Read as
   // bytes: a prefetch never faults, so were the layout other, only the hint would be lost.
-  const Callback& next = ready_.peek(prefetch_stack_ahead);
+  const Callback& next = ready_.peek(skip + prefetch_stack_ahead);
   if (is_plain_resume(next)) {
     static_assert(sizeof(boost::context::fiber) == sizeof(void*));
     const char* sp = nullptr;
@@ -297,7 +340,7 @@ inline Greenlet* Hub::take_direct() noexcept {
     for (int line = 0; line < 5; ++line) __builtin_prefetch(sp + 64 * line);
   }
   // The object's switch fields: its first three cache lines and the one holding eh_.
-  const char* object = static_cast<const char*>(ready_.peek(prefetch_object_ahead).obj);
+  const char* object = static_cast<const char*>(ready_.peek(skip + prefetch_object_ahead).obj);
   __builtin_prefetch(object);
   __builtin_prefetch(object + 64);
   __builtin_prefetch(object + 128);
@@ -316,7 +359,7 @@ inline void Hub::switch_direct(Greenlet* from, Greenlet* to) {
   save_to_ = &from->ctx_;
   boost::context::fiber back = std::move(to->ctx_).resume();
   boost::context::fiber* const slot = save_to_;
-  *slot = std::move(back);
+  detail::land(slot, std::move(back));
   if (slot == &native_) {  // the hub resumed us: its stack's bounds are ASan's to report
     detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
   } else {
@@ -344,7 +387,7 @@ inline void Hub::switch_direct(Greenlet* from, Greenlet* to) {
   save_to_ = &g->ctx_;
   boost::context::fiber back = std::move(native_).resume();
   boost::context::fiber* const slot = save_to_;
-  *slot = std::move(back);
+  detail::land(slot, std::move(back));
   if (slot == &native_) {
     detail::asan_finish_switch(fake_stack, &native_stack_bottom_, &native_stack_size_);
   } else {
@@ -579,7 +622,17 @@ namespace detail {
 // sleep(d) suspends the calling greenlet for d of hub time. sleep(0) yields: every greenlet that
 // was already ready runs before the caller resumes (gevent). Throws UsageError for a negative
 // duration or when called outside a greenlet.
-void sleep(Duration d);
+namespace detail {
+// sleep_nonzero() is sleep(d) for d other than zero.
+void sleep_nonzero(Duration d);
+}  // namespace detail
+inline void sleep(Duration d) {
+  if (d == Duration::zero()) {
+    detail::sleep0();
+  } else {
+    detail::sleep_nonzero(d);
+  }
+}
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
   // Saturate instead of overflowing: sleep(hours::max()) sleeps "forever", not a negative time,

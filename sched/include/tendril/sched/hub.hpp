@@ -24,6 +24,10 @@ namespace tendril {
 
 class Greenlet;
 class Hub;
+namespace detail {
+// sleep0() is sleep(0) on the bound hub (see tendril::sleep and Hub::sleep0).
+void sleep0();
+}  // namespace detail
 namespace net {
 class Backend;
 }  // namespace net
@@ -60,29 +64,39 @@ class ReadyQueue {
   // push() appends; never fails short of memory exhaustion.
   void push(const Callback& cb) {
     if (size_ == capacity_) grow();
-    slots_[(head_ + size_) & (capacity_ - 1)] = cb;
+    slots_[(head_ + size_) & mask_] = cb;
     ++size_;
   }
   // take(i) removes and returns the i-th oldest callback (0 = FIFO); requires i < size().
   Callback take(std::size_t i) {
     if (i == 0) {
       Callback cb = slots_[head_];
-      head_ = (head_ + 1) & (capacity_ - 1);
+      head_ = (head_ + 1) & mask_;
       --size_;
       return cb;
     }
     return take_middle(i);
   }
-  // peek(i) is the i-th oldest callback, without removing it; requires i < size().
-  const Callback& peek(std::size_t i) const noexcept {
-    return slots_[(head_ + i) & (capacity_ - 1)];
+  // rotate(cb) is take(0) then push(cb) in one step, never growing: the oldest callback comes
+  // out (returned) and cb goes in at the back. Requires !empty().
+  Callback rotate(const Callback& cb) noexcept {
+    const std::size_t head = head_;
+    Callback* const slots = slots_.data();
+    const Callback front = slots[head];
+    slots[(head + size_) & mask_] = cb;  // the front's own slot when the ring is full
+    head_ = (head + 1) & mask_;
+    return front;
   }
+  // front() is peek(0).
+  const Callback& front() const noexcept { return slots_[head_]; }
+  // peek(i) is the i-th oldest callback, without removing it; requires i < size().
+  const Callback& peek(std::size_t i) const noexcept { return slots_[(head_ + i) & mask_]; }
   // for_each() calls f(callback) for the n oldest callbacks in order (n <= size()); the ring's
   // bounds are read once, so policies that weigh every alternative stay in a tight loop.
   template <class F>
   void for_each(std::size_t n, F&& f) const {
     const Callback* slots = slots_.data();
-    const std::size_t mask = capacity_ - 1;
+    const std::size_t mask = mask_;
     const std::size_t head = head_;
     for (std::size_t i = 0; i < n; ++i) f(slots[(head + i) & mask]);
   }
@@ -93,7 +107,7 @@ class ReadyQueue {
   // consistent again (a discard may release the last reference to a greenlet).
   template <class Pred>
   std::size_t remove_if(Pred pred) {
-    const std::size_t mask = capacity_ - 1;
+    const std::size_t mask = mask_;
     std::size_t first = 0;  // a read-only pass first: usually nothing is removed
     while (first < size_ && !pred(slots_[(head_ + first) & mask])) ++first;
     if (first == size_) return 0;
@@ -119,6 +133,7 @@ class ReadyQueue {
   Callback take_middle(std::size_t i);
   std::vector<Callback> slots_;  // capacity is a power of two
   std::size_t capacity_ = 0;     // slots_.size(), kept apart: no division by sizeof on the hot path
+  std::size_t mask_ = 0;         // capacity_ - 1 (0 before the first push)
   std::size_t head_ = 0;
   std::size_t size_ = 0;
 };
@@ -242,7 +257,7 @@ class Hub {
   // the next greenlet (or staying, when the wakeup was its own) instead of through the hub's
   // stack (see run_direct). For benchmarks and tests: a run's order and steps() are the same
   // either way.
-  std::uint64_t direct_steps() const noexcept { return direct_steps_; }
+  std::uint64_t direct_steps() const noexcept { return steps_ - loop_steps_; }
   // next_entropy_draw() numbers the random-byte requests of this run (getrandom through
   // tendril::green), from 0; a reset hub starts again at 0.
   std::uint64_t next_entropy_draw() noexcept { return entropy_draws_++; }
@@ -339,7 +354,10 @@ class Hub {
   // stop_requested() tells run_loop() to return as soon as the current callback finishes.
   bool stop_requested() const noexcept { return stop_; }
   // count_step() is called by run_loop() once per callback or timer run.
-  void count_step() noexcept { ++steps_; }
+  void count_step() noexcept {
+    ++steps_;
+    ++loop_steps_;
+  }
   // is_yield() says whether cb resumes a greenlet parked in sleep(0), a step that is no progress
   // (SimHub's livelock check); yielder() is that greenlet.
   static bool is_yield(const Callback& cb) noexcept { return cb.fn == &Hub::yield_cb; }
@@ -360,9 +378,14 @@ class Hub {
   // FIFO order with nothing between them (SimHub's FIFO policy), with no observer installed
   // (an observer hears every switch through the hub) and nothing asking it to stop.
   void run_direct(Callback& cb) {
-    direct_armed_ = true;
+    // Dense stacks checked at every switch out take the general path (switch_to_hub checks).
+    // Whether sleep0() prefetches is settled here, from the live count now: a hint only.
+    direct_armed_ = stacks_.checks_switches()          ? direct_checked
+                    : live_count_ >= prefetch_min_live ? direct_fast_prefetch
+                                                       : direct_fast;
+    set_yield_bound();
     cb.invoke();
-    direct_armed_ = false;
+    direct_armed_ = direct_off;
   }
   // is_stale() says whether running cb would do nothing now: the wakeup of a wait that has ended
   // (a kill, a timeout or another wakeup ended it first), the start of a greenlet killed before
@@ -395,6 +418,17 @@ class Hub {
   std::uint64_t step_limit_ = UINT64_MAX;
   std::uint64_t progress_step_ = 0;
   std::uint64_t livelock_limit_ = UINT64_MAX;
+  // yield_bound_: the first step at which a sleep(0) resumption taken directly would pass one of
+  // those bounds, min(step_limit_, progress_step_ + livelock_limit_); kept by run_direct() and
+  // by the direct steps that move progress_step_ (nothing else runs meanwhile).
+  std::uint64_t yield_bound_ = 0;
+  void set_yield_bound() noexcept {
+    std::uint64_t livelock_at = 0;
+    if (__builtin_add_overflow(progress_step_, livelock_limit_, &livelock_at)) {
+      livelock_at = UINT64_MAX;
+    }
+    yield_bound_ = step_limit_ < livelock_at ? step_limit_ : livelock_at;
+  }
 
  private:
   friend class Greenlet;
@@ -420,6 +454,20 @@ class Hub {
   // hub's frame is in run_direct() and take_direct() hands over the next greenlet, straight to
   // that one (or nowhere, when it is the current greenlet's own wakeup).
   void switch_to_hub();
+  // sleep0() is sleep(0) of the current greenlet (tendril::sleep's common case). Armed for direct
+  // switches (run_direct), it moves the front of the ready queue to the greenlet it resumes and
+  // its own wakeup to the back in one step (ReadyQueue::rotate) and switches straight there:
+  // the same step as pushing the wakeup and then taking the front, without the general path's
+  // second look at the queue. Otherwise it queues the wakeup and parks.
+  void sleep0();
+  // sleep0_direct() is sleep0()'s short path, armed (the caller checked); sleep0_other() is the
+  // rest: the short path after a prefetch (direct_fast_prefetch), or sleep0_queued().
+  void sleep0_direct(Greenlet* g);
+  [[gnu::noinline]] void sleep0_other(Greenlet* g);
+  // sleep0_queued() is sleep0()'s general path for g, the current greenlet: a new wait, its
+  // wakeup queued, then park().
+  [[gnu::noinline]] void sleep0_queued(Greenlet* g);
+  friend void detail::sleep0();
   // take_direct() takes the front of the ready queue and returns its greenlet, woken as wake()
   // would wake it, if run_direct() may go on with it; otherwise nullptr (the hub's turn).
   Greenlet* take_direct() noexcept;
@@ -432,7 +480,9 @@ class Hub {
   // 338 -> 251, 1,000,000 496 -> 440); take_direct() calls it past prefetch_min_live live
   // greenlets, below which everything is in the cache already and the hint only costs
   // instructions (2 per sleep(0) for the test).
-  void prefetch_ahead() const noexcept;
+  // skip: how many callbacks at the front are still to leave (1 in sleep0(), which prefetches
+  // before its rotate).
+  void prefetch_ahead(std::size_t skip) const noexcept;
   static constexpr std::size_t prefetch_stack_ahead = 2;
   static constexpr std::size_t prefetch_object_ahead = 3;
   static constexpr std::size_t prefetch_min_live = 64;
@@ -466,7 +516,11 @@ class Hub {
   // slot (native_ or its greenlet's ctx_), and whoever lands stores the fiber it got back there.
   // So a greenlet resumed by another one, not by the hub, still knows whose context it holds.
   boost::context::fiber* save_to_ = nullptr;
-  bool direct_armed_ = false;  // the hub's frame is in run_direct(): see switch_to_hub()
+  // direct_armed_: the hub's frame is in run_direct() (see switch_to_hub); direct_fast when no
+  // check runs at switches out, so that sleep0() may take its own short path, and
+  // direct_fast_prefetch when it also prefetches (prefetch_ahead).
+  enum : std::uint8_t { direct_off = 0, direct_checked = 1, direct_fast = 2, direct_fast_prefetch };
+  std::uint8_t direct_armed_ = direct_off;
   detail::EhState native_eh_;  // the hub's C++ exception state while a greenlet runs
   const void* native_stack_bottom_ = nullptr;  // ASan bookkeeping of the hub's stack
   std::size_t native_stack_size_ = 0;
@@ -479,7 +533,7 @@ class Hub {
   std::uint64_t next_id_ = 1;
   std::uint64_t next_object_id_ = 1;
   std::uint64_t steps_ = 0;
-  std::uint64_t direct_steps_ = 0;
+  std::uint64_t loop_steps_ = 0;  // the steps a loop took (count_step); the rest were direct
   bool stop_ = false;
   bool running_ = false;
   std::uint64_t stale_marks_ = 0;     // events that may have left a stale callback (is_stale)
@@ -527,7 +581,8 @@ void run_behind_barrier(void (*fn)(void*), void* arg);
 inline constexpr char sleep0_reason[] = "sleep(0)";
 // The hub bound to this thread (see HubBinding); read through current_hub().
 // constinit: no dynamic initialiser, so reading it needs no TLS-init check (a branch per access).
-extern thread_local constinit Hub* t_bound_hub;
+// Initial-exec: one load from the thread pointer, no TLS lookup (sleep(0) reads it every time).
+extern thread_local constinit Hub* t_bound_hub [[gnu::tls_model("initial-exec")]];
 [[noreturn]] void throw_no_hub(const char* api);
 [[noreturn]] void throw_not_in_greenlet(const char* api);
 // hub_alive() says whether the hub of that serial() is still alive (any thread).

@@ -20,6 +20,9 @@ class RefCounted {
   void release() const noexcept {
     if (--refs_ == 0) delete this;
   }
+  // release_not_last() is release() for a holder that knows another reference outlives its own
+  // (the hub's reference to a live greenlet): no check for zero.
+  void release_not_last() const noexcept { --refs_; }
   // ref_count() is the number of Ref<T> and internal holders; for tests and assertions.
   std::uint32_t ref_count() const noexcept { return refs_; }
 

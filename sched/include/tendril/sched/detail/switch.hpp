@@ -8,8 +8,11 @@
 
 #include <cxxabi.h>
 
+#include <boost/context/fiber.hpp>
 #include <cstddef>
 #include <utility>
+
+#include "tendril/sched/assert.hpp"
 
 // GCC says __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__; clang says __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
@@ -53,6 +56,19 @@ inline void asan_finish_switch([[maybe_unused]] void* save,
 #if defined(TENDRIL_ASAN)
   __sanitizer_finish_switch_fiber(save, from_bottom, from_size);
 #endif
+}
+
+// land() stores the context a switch got back into the slot its leaver named (Hub::save_to_).
+// That slot is always empty: it belongs to the context that was running (the hub's native_ while
+// the hub runs, a greenlet's ctx_ while it runs), whose resume emptied it. Said to the compiler,
+// the move drops the check for an old context to destroy; sanitizer builds check it instead.
+inline void land(boost::context::fiber* slot, boost::context::fiber&& back) noexcept {
+#if defined(TENDRIL_ASAN) || defined(TENDRIL_TSAN)
+  TENDRIL_ASSERT(!*slot, "a switch landed on a context slot that is not empty");
+#else
+  if (*slot) __builtin_unreachable();
+#endif
+  *slot = std::move(back);
 }
 
 // The C++ runtime keeps the exceptions being handled (the stack of caught exceptions that
