@@ -3,8 +3,10 @@
 // resume itself and switches straight to its greenlet (Hub::run_direct). These tests pin that it
 // happens, that a run is the same step for step with and without it (an observer or
 // verify_each_step turns it off), that fail_run() ends a run as it did, and that a greenlet keeps
-// its exception state. The livelock bound and the step limit are pinned by SimHub's own tests
-// (tests/sim/sim_hub_test.cpp), whose exact messages now come through direct switches.
+// its exception state; and, for sleep(0)'s short path (Hub::sleep0), the ready queue's rotate,
+// a sleep(0) behind a wakeup, and a dead greenlet's leftover wakeup. The livelock bound and the
+// step limit are pinned by SimHub's own tests (tests/sim/sim_hub_test.cpp), whose exact messages
+// now come through direct switches and the short path.
 #include <gtest/gtest.h>
 
 #include <chrono>

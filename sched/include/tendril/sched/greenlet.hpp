@@ -617,15 +617,13 @@ requires std::invocable < std::decay_t<F>
 namespace detail {
 // throw_negative_sleep() throws sleep()'s UsageError for a negative duration of ns nanoseconds.
 [[noreturn]] void throw_negative_sleep(long double ns);
+// sleep_nonzero() is sleep(d) for d other than zero (sleep0(), in hub.hpp, is the rest).
+void sleep_nonzero(Duration d);
 }  // namespace detail
 
 // sleep(d) suspends the calling greenlet for d of hub time. sleep(0) yields: every greenlet that
 // was already ready runs before the caller resumes (gevent). Throws UsageError for a negative
 // duration or when called outside a greenlet.
-namespace detail {
-// sleep_nonzero() is sleep(d) for d other than zero.
-void sleep_nonzero(Duration d);
-}  // namespace detail
 inline void sleep(Duration d) {
   if (d == Duration::zero()) {
     detail::sleep0();

@@ -479,7 +479,8 @@ class Hub {
   // on those misses (bench/switch_scale.cpp: 1,000 greenlets 78 -> 33 ns per switch, 100,000
   // 338 -> 251, 1,000,000 496 -> 440); take_direct() calls it past prefetch_min_live live
   // greenlets, below which everything is in the cache already and the hint only costs
-  // instructions (2 per sleep(0) for the test).
+  // instructions (the test is 2 per direct step there; sleep0() has it settled once per
+  // run_direct(), as direct_fast_prefetch, and calls it with skip 1 before its rotate).
   // skip: how many callbacks at the front are still to leave (1 in sleep0(), which prefetches
   // before its rotate).
   void prefetch_ahead(std::size_t skip) const noexcept;
@@ -582,6 +583,8 @@ inline constexpr char sleep0_reason[] = "sleep(0)";
 // The hub bound to this thread (see HubBinding); read through current_hub().
 // constinit: no dynamic initialiser, so reading it needs no TLS-init check (a branch per access).
 // Initial-exec: one load from the thread pointer, no TLS lookup (sleep(0) reads it every time).
+// A shared libtendril_sched loaded late by dlopen() takes these 8 bytes from glibc's static TLS
+// surplus, which is there for this.
 extern thread_local constinit Hub* t_bound_hub [[gnu::tls_model("initial-exec")]];
 [[noreturn]] void throw_no_hub(const char* api);
 [[noreturn]] void throw_not_in_greenlet(const char* api);
