@@ -324,6 +324,93 @@ void Hub::reset_core() {
   entropy_draws_ = 0;
 }
 
+Greenlet* Hub::take_direct_other() noexcept {
+  // take_direct() found the front of the ready queue is not a plain resume.
+  Callback* cb = &ready_.front();
+  for (;;) {
+    if (cb->fn != &detail::QueueBase::unlock_cb) return nullptr;
+    auto* const anchor = static_cast<detail::Anchor*>(cb->obj);
+    auto* const queue = static_cast<detail::QueueBase*>(anchor->owner);
+    if (queue != nullptr) [[likely]] {
+      if (cb->arg == detail::QueueBase::pass_fresh) {
+        // A queued pass starts: a step, and progress, as the loop would count it.
+        if (steps_ >= step_limit_) return nullptr;
+        progress_step_ = ++steps_;
+        set_yield_bound();
+        cb->arg = detail::QueueBase::pass_round;
+      }
+      for (;;) {
+        const WaitToken token = queue->unlock_step(cb->arg, false);
+        Greenlet* const g = token.greenlet;
+        if (g == nullptr) break;
+        // A wait that ended meanwhile is skipped, as wake_now() skips it.
+        if (g->state_ == Greenlet::State::running && g->wait_seq_ == token.seq) [[likely]] {
+          ++g->wait_seq_;  // woken as wake() wakes it (timed_out_: see take_direct)
+          return g;
+        }
+      }
+      // An item to move runs T's code: the hub's stack does that (finish_pass).
+      if (cb->arg != detail::QueueBase::pass_over) return nullptr;
+      queue->unlock_pending_ = false;  // the pass is over (see unlock_cb)
+    } else if (cb->arg == detail::QueueBase::pass_fresh) {
+      return nullptr;  // a queue gone before its pass started: the loop's to drop
+    }
+    // The pass is over, or its queue is gone: the next step is the front's.
+    ready_.take(0);
+    anchor->release();
+    if (ready_.empty()) return nullptr;
+    cb = &ready_.front();
+    if (is_plain_resume(*cb)) return take_direct();
+  }
+}
+
+void Hub::run_direct_other(Callback& cb) {
+  if (cb.fn == &detail::QueueBase::unlock_cb && cb.arg == detail::QueueBase::pass_fresh) {
+    auto* const queue =
+        static_cast<detail::QueueBase*>(static_cast<detail::Anchor*>(cb.obj)->owner);
+    if (queue != nullptr) {
+      cb.arg = detail::QueueBase::pass_round;
+      ready_.untake(cb);  // with its reference to the anchor
+      finish_pass();
+      return;
+    }
+  }
+  cb.invoke();
+}
+
+void Hub::finish_pass() {
+  struct Disarm {
+    Hub* hub;
+    ~Disarm() { hub->direct_armed_ = direct_off; }
+  } disarm{this};
+  while (!ready_.empty()) {
+    Callback& cb = ready_.front();
+    if (cb.fn != &detail::QueueBase::unlock_cb || cb.arg == detail::QueueBase::pass_fresh) return;
+    auto* const anchor = static_cast<detail::Anchor*>(cb.obj);
+    auto* const queue = static_cast<detail::QueueBase*>(anchor->owner);
+    WaitToken token;
+    if (queue != nullptr) {
+      // The step may run T's code (an item's move), which may queue callbacks: the ring may
+      // move, but the pass stays at its front.
+      std::uint64_t phase = cb.arg;
+      token = queue->unlock_step(phase, true);
+      ready_.front().arg = phase;
+    }
+    if (token.greenlet == nullptr) {                         // over, or the queue is gone
+      if (queue != nullptr) queue->unlock_pending_ = false;  // see unlock_cb
+      ready_.take(0);
+      anchor->release();
+      return;
+    }
+    if (stop_ || TENDRIL_OBSERVER(this) != nullptr) {
+      direct_armed_ = direct_off;
+    } else {
+      arm_direct();
+    }
+    wake(token.greenlet, token.seq, false);  // a wait that ended meanwhile is skipped
+  }
+}
+
 bool Hub::stale_other(const Callback& cb) noexcept {
   if (cb.fn == &Greenlet::start_cb) {
     return static_cast<const Greenlet*>(cb.obj)->state_ != Greenlet::State::scheduled;

@@ -42,18 +42,28 @@ void QueueBase::note_stale() noexcept {
 
 void QueueBase::unlock_cb(Callback& cb, bool run) {
   auto* anchor = static_cast<Anchor*>(cb.obj);
+  // The pass is pending from schedule_unlock() until it is over, as gevent's callback object is
+  // true while pending or running: a put or get during the pass queues no other pass (this one
+  // goes on until a round serves nobody). On every way out the pass is over, and the queued
+  // callback's reference is released.
+  struct End {
+    Anchor* anchor;
+    ~End() {
+      if (anchor->owner != nullptr) static_cast<QueueBase*>(anchor->owner)->unlock_pending_ = false;
+      anchor->release();
+    }
+  } end{anchor};
   auto* self = static_cast<QueueBase*>(anchor->owner);
-  if (self == nullptr || !run) {
-    if (self != nullptr) self->unlock_pending_ = false;
-    anchor->release();
-    return;
+  if (self == nullptr || !run) return;
+  if (cb.arg == pass_fresh) cb.arg = pass_round;
+  // The pass on the hub's stack: each wake_now() returns when the greenlet it woke blocks. A
+  // woken greenlet may destroy the queue: the anchor says so.
+  for (;;) {
+    const WaitToken token = self->unlock_step(cb.arg, true);
+    if (token.greenlet == nullptr) return;
+    Hub::wake_now(token);
+    if (anchor->owner == nullptr) return;
   }
-  // Cleared before running, as gevent's callback objects are: an unlock scheduled while this
-  // one runs queues another pass.
-  self->unlock_pending_ = false;
-  // A tail call: unlock() switches into the waiters it serves, and a frame left here would cost
-  // a mispredicted return after each switch. unlock() releases the callback's reference.
-  self->unlock(anchor);
 }
 
 }  // namespace tendril::detail

@@ -475,11 +475,11 @@ void SimHub::run_loop() {
       } else if (steps() - progress_step_ > livelock_limit_) [[unlikely]] {
         livelock_reached(cb);
       }
-      // In FIFO order a resumed greenlet that parks may take the next plain resume itself and
-      // switch straight to its greenlet: the same steps in the same order, one switch fewer each
-      // (Hub::run_direct). Not where each step is verified, nor under an observer.
-      if (fifo_ && Hub::is_plain_resume(cb) && !options_.verify_each_step &&
-          observer() == nullptr) {
+      // In FIFO order a resumed greenlet that parks may take the next step itself (a plain
+      // resume, a queue's unlock pass) and switch straight to the greenlet it wakes: the same
+      // steps in the same order, one switch fewer each (Hub::run_direct). Not where each step is
+      // verified, nor under an observer.
+      if (fifo_ && !options_.verify_each_step && observer() == nullptr) {
         run_direct(cb);
       } else {
         cb.invoke();

@@ -323,3 +323,80 @@ def t_snapshot():
         log.append("%s queue %s gets %s" % (label, queue, gets))
     log.append("empty %s" % list(Queue().queue))
 t_snapshot(); done("t_snapshot")
+
+
+# t_put_during_pass: Queue.APutDuringThePassQueuesNoOtherPass.
+def t_put_during_pass():
+    q = Queue()
+    def g1():
+        log.append("g1 got %s" % q.get())
+        q.put("b")
+        log.append("g1 put b")
+        gevent.sleep(0)
+        log.append("g1 back")
+    def g2():
+        log.append("g2 got %s" % q.get())
+    def g3():
+        log.append("g3 got %s" % q.get())
+    gs = [gevent.spawn(g1), gevent.spawn(g2), gevent.spawn(g3)]
+    gevent.sleep(0)
+    q.put("a")
+    gevent.sleep(0)
+    q.put("c")
+    log.append("main put c")
+    gevent.joinall(gs)
+t_put_during_pass(); done("t_put_during_pass")
+
+
+# t_passes: DirectSwitch.QueuePassesAreTheSameStepForStepWithoutThem (its first part: the order
+# tendril keeps whether a queue's unlock pass runs on the hub's stack or greenlet to greenlet).
+def t_passes():
+    q = Queue(2)
+    lifo = LifoQueue()
+    ch = Channel()
+    def getter(g):
+        for i in range(4):
+            v = q.get()
+            log.append("g%d got %d" % (g, v))
+            lifo.put(v)
+            if i % 2 == 0:
+                gevent.sleep(0)
+    def putter(p):
+        for i in range(6):
+            q.put(p * 10 + i)
+            log.append("p%d put %d" % (p, p * 10 + i))
+    def cp():
+        for i in range(3):
+            ch.put(100 + i)
+            log.append("cp put %d" % (100 + i))
+    def cg():
+        for i in range(3):
+            log.append("cg got %d" % ch.get())
+    def late():
+        try:
+            Queue().get(timeout=0.05)
+        except Empty:
+            log.append("late: empty")
+    gs = [gevent.spawn(getter, g) for g in range(3)]
+    gs += [gevent.spawn(putter, p) for p in range(2)]
+    gs += [gevent.spawn(cp), gevent.spawn(cg), gevent.spawn(late)]
+    gevent.joinall(gs)
+    while not lifo.empty():
+        log.append("lifo %d" % lifo.get())
+t_passes(); done("t_passes")
+
+
+# t_ping_pong: DirectSwitch.AQueuePingPongGoesFromGreenletToGreenlet.
+def t_ping_pong():
+    to_b, to_main = Queue(), Queue()
+    def b():
+        for i in range(4):
+            v = to_b.get()
+            log.append("b got %d" % v)
+            to_main.put(v + 1)
+    g = gevent.spawn(b)
+    for i in range(4):
+        to_b.put(i * 10)
+        log.append("main got %d" % to_main.get())
+    g.join()
+t_ping_pong(); done("t_ping_pong")

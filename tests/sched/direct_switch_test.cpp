@@ -369,3 +369,223 @@ TEST(DirectSwitch, AWakeupLeftByADeadGreenletIsNeverTaken) {
   EXPECT_EQ(errors, (std::vector<std::string>{"x: x left its wakeup queued"}));
   EXPECT_EQ(hub.live_greenlets(), 0u);
 }
+
+namespace {
+
+// Queues of every kind, with every way a queue's unlock pass goes: getters served one after the
+// other in one pass, putters blocked on a bounded queue (their items are moved in on the hub's
+// stack), a Channel, a get that times out, a queue destroyed by the getter its pass woke while
+// another getter still waits on it.
+Mixed queue_program(SimHub& hub) {
+  Mixed out;
+  auto& log = out.log;
+  tendril::run(hub, [&] {
+    tendril::Queue<int> q(2, "q");
+    tendril::LifoQueue<int> lifo(0, "lifo");
+    tendril::Channel<int> ch("ch");
+    std::vector<tendril::Ref<tendril::Greenlet>> gs;
+    for (int g = 0; g < 3; ++g) {
+      gs.push_back(tendril::spawn("g" + std::to_string(g), [&, g] {
+        for (int i = 0; i < 4; ++i) {
+          const int v = q.get();
+          log.push_back("g" + std::to_string(g) + " got " + std::to_string(v));
+          lifo.put(v);
+          if (i % 2 == 0) tendril::sleep(0s);  // the pass goes on while g waits for its turn
+        }
+      }));
+    }
+    for (int p = 0; p < 2; ++p) {
+      gs.push_back(tendril::spawn("p" + std::to_string(p), [&, p] {
+        for (int i = 0; i < 6; ++i) {
+          q.put(p * 10 + i);
+          log.push_back("p" + std::to_string(p) + " put " + std::to_string(p * 10 + i));
+        }
+      }));
+    }
+    gs.push_back(tendril::spawn("cp", [&] {
+      for (int i = 0; i < 3; ++i) {
+        ch.put(100 + i);
+        log.push_back("cp put " + std::to_string(100 + i));
+      }
+    }));
+    gs.push_back(tendril::spawn("cg", [&] {
+      for (int i = 0; i < 3; ++i) log.push_back("cg got " + std::to_string(ch.get()));
+    }));
+    gs.push_back(tendril::spawn("late", [&] {
+      tendril::Queue<int> never(0, "never");
+      try {
+        never.get(true, 1ms);
+      } catch (const tendril::Empty&) {
+        log.push_back("late: empty");
+      }
+    }));
+    tendril::joinall(gs);
+    while (!lifo.empty()) log.push_back("lifo " + std::to_string(lifo.get()));
+
+    auto box = std::make_unique<tendril::Queue<int>>(0, "box");
+    auto a = tendril::spawn("a", [&] {
+      log.push_back("a got " + std::to_string(box->get()));
+      box.reset();
+      log.push_back("a destroyed box");
+      tendril::sleep(0s);
+      log.push_back("a after");
+    });
+    auto b = tendril::spawn("b", [&, raw = box.get()] {
+      try {
+        raw->get();
+        log.push_back("b got an item");
+      } catch (const tendril::GreenletExit&) {
+        log.push_back("b killed");
+        throw;
+      }
+    });
+    tendril::sleep(0s);  // a and b block in get()
+    box->put(1);
+    box->put(2);  // one pass: it wakes a, which destroys the queue, so it never wakes b
+    tendril::sleep(0s);
+    log.push_back("main: box " + std::string(box ? "alive" : "gone"));
+    a->join();
+    b->kill();
+  });
+  out.steps = hub.steps();
+  out.direct = hub.direct_steps();
+  return out;
+}
+
+}  // namespace
+
+// Under run_direct() a queue's unlock pass stays at the front of the ready queue and the
+// greenlets it wakes carry it on when they park: a put to a waiting getter and the getter's wakeup
+// go from greenlet to greenlet. The run is the same step for step as when the hub makes every
+// switch (an observer) or checks every step.
+TEST(DirectSwitch, QueuePassesAreTheSameStepForStepWithoutThem) {
+  SimHub direct;
+  const Mixed with = queue_program(direct);
+
+  SimHub observed;
+  Silent silent;
+  observed.set_observer(&silent);
+  const Mixed without = queue_program(observed);
+  EXPECT_EQ(without.direct, 0u);
+  EXPECT_EQ(without.log, with.log);
+  EXPECT_EQ(without.steps, with.steps);
+
+  tendril::SimOptions verify;
+  verify.verify_each_step = true;
+  SimHub verified(verify);
+  const Mixed checked = queue_program(verified);
+  EXPECT_EQ(checked.direct, 0u);
+  EXPECT_EQ(checked.log, with.log);
+  EXPECT_EQ(checked.steps, with.steps);
+
+  // gevent's order (tests/gevent_twins/queue_semantics.py, t_passes), then the queue destroyed
+  // by the getter its pass woke: the pass ends there, and b stays blocked until killed.
+  EXPECT_EQ(with.log,
+            (std::vector<std::string>{
+                "p0 put 0",       "p0 put 1",   "g0 got 0",   "p0 put 2",   "g1 got 1",
+                "p1 put 10",      "g2 got 2",   "p0 put 3",   "cg got 100", "cp put 100",
+                "cg got 101",     "cp put 101", "cg got 102", "cp put 102", "g0 got 10",
+                "g0 got 3",       "p1 put 11",  "p1 put 12",  "g1 got 11",  "g1 got 12",
+                "p0 put 4",       "p0 put 5",   "g2 got 4",   "g2 got 5",   "p1 put 13",
+                "p1 put 14",      "g0 got 13",  "g1 got 14",  "p1 put 15",  "g2 got 15",
+                "late: empty",    "lifo 15",    "lifo 14",    "lifo 13",    "lifo 5",
+                "lifo 4",         "lifo 12",    "lifo 11",    "lifo 3",     "lifo 10",
+                "lifo 2",         "lifo 1",     "lifo 0",     "a got 1",    "a destroyed box",
+                "main: box gone", "a after",    "b killed"}));
+  EXPECT_EQ(with.steps, 30u);
+  EXPECT_EQ(with.direct, 9u);
+}
+
+// Two greenlets passing an item back and forth through two queues: after the hub starts the
+// first pass, every put, pass and wakeup goes from greenlet to greenlet.
+TEST(DirectSwitch, AQueuePingPongGoesFromGreenletToGreenlet) {
+  auto program = [](SimHub& hub) {
+    std::vector<std::string> log;
+    tendril::run(hub, [&] {
+      tendril::Queue<int> to_b, to_main;
+      auto b = tendril::spawn("b", [&] {
+        for (int i = 0; i < 4; ++i) {
+          const int v = to_b.get();
+          log.push_back("b got " + std::to_string(v));
+          to_main.put(v + 1);
+        }
+      });
+      for (int i = 0; i < 4; ++i) {
+        to_b.put(i * 10);
+        log.push_back("main got " + std::to_string(to_main.get()));
+      }
+      b->join();
+    });
+    return log;
+  };
+  SimHub direct;
+  const std::vector<std::string> log = program(direct);
+  EXPECT_EQ(log, (std::vector<std::string>{"b got 0", "main got 1", "b got 10", "main got 11",
+                                           "b got 20", "main got 21", "b got 30", "main got 31"}));
+  // Seven passes: to_b's first put finds b not waiting yet; main's first wakeup comes from a
+  // pass the hub starts (b got there from its start, which the hub runs) and its last from one
+  // the hub starts after b dies. The five in between are the greenlets' own.
+  EXPECT_EQ(direct.direct_steps(), 5u);
+
+  SimHub observed;
+  Silent silent;
+  observed.set_observer(&silent);
+  EXPECT_EQ(program(observed), log);
+  EXPECT_EQ(observed.direct_steps(), 0u);
+  EXPECT_EQ(observed.steps(), direct.steps());
+}
+
+// fail_run() from a greenlet a pass woke: the pass still serves every getter it would have
+// served (on the hub's stack now), then the run ends and run() throws the error.
+TEST(DirectSwitch, FailRunInAQueuePassEndsTheRunAsTheHubWould) {
+  auto program = [](SimHub& hub) {
+    std::vector<std::string> log;
+    try {
+      tendril::run(hub, [&] {
+        tendril::Queue<int> q;
+        std::vector<tendril::Ref<tendril::Greenlet>> gs;
+        for (int g = 0; g < 3; ++g) {
+          gs.push_back(tendril::spawn("g" + std::to_string(g), [&, g] {
+            for (;;) {
+              const int v = q.get();
+              log.push_back("g" + std::to_string(g) + " got " + std::to_string(v));
+              if (v == 1) {
+                hub.fail_run(std::make_exception_ptr(std::runtime_error("1 is one too many")));
+              }
+              tendril::sleep(0s);  // parks: the pass goes on to the next getter
+            }
+          }));
+        }
+        tendril::sleep(0s);  // the getters block
+        for (int i = 0; i < 3; ++i) {
+          q.put(3 * i);
+          q.put(3 * i + 1);
+          q.put(3 * i + 2);
+          tendril::sleep(0s);
+          log.push_back("main round " + std::to_string(i));
+        }
+        tendril::joinall(gs);
+      });
+      log.push_back("run() returned");
+    } catch (const std::runtime_error& e) {
+      log.push_back(std::string("run() threw: ") + e.what());
+    }
+    return log;
+  };
+  SimHub direct;
+  const std::vector<std::string> log = program(direct);
+  // g1 fails the run from inside the pass that woke it; the pass still wakes g2 (on the hub's
+  // stack), and only then does the run end.
+  EXPECT_EQ(log, (std::vector<std::string>{"g0 got 0", "g1 got 1", "g2 got 2",
+                                           "run() threw: 1 is one too many"}));
+  // main's sleep(0) starts the pass itself; in teardown g0's queued sleep(0) wakeup runs (from the
+  // hub), and g0 and g1, blocking in get() again, hand over to g1's and g2's.
+  EXPECT_EQ(direct.direct_steps(), 3u);
+  EXPECT_EQ(direct.live_greenlets(), 0u);
+
+  SimHub observed;
+  Silent silent;
+  observed.set_observer(&silent);
+  EXPECT_EQ(program(observed), log);
+  EXPECT_EQ(observed.steps(), direct.steps());
+}

@@ -347,6 +347,34 @@ TEST(Queue, GetterThatDestroysTheQueueEndsTheUnlockPass) {
                       "second killed"}));
 }
 
+// A put while the queue's unlock pass runs queues no other pass: the running one serves it (its
+// next round sees the item), as gevent's callback object stays true while it runs. A second pass
+// queued then would run ahead of the one main's later put queues, and serve g3 before g1's
+// sleep(0) returns.
+TEST(Queue, APutDuringThePassQueuesNoOtherPass) {
+  SimHub hub;
+  Log log;
+  tendril::run(hub, [&] {
+    tendril::Queue<std::string> q;
+    auto g1 = tendril::spawn([&] {
+      log.push_back("g1 got " + q.get());
+      q.put("b");
+      log.push_back("g1 put b");
+      tendril::sleep(0s);
+      log.push_back("g1 back");
+    });
+    auto g2 = tendril::spawn([&] { log.push_back("g2 got " + q.get()); });
+    auto g3 = tendril::spawn([&] { log.push_back("g3 got " + q.get()); });
+    tendril::sleep(0s);
+    q.put("a");
+    tendril::sleep(0s);
+    q.put("c");
+    log.push_back("main put c");
+    tendril::joinall({g1, g2, g3});
+  });
+  EXPECT_EQ(log, (Log{"g1 got a", "g1 put b", "g2 got b", "main put c", "g1 back", "g3 got c"}));
+}
+
 // A Channel reads like an always-empty, always-full queue (gevent's qsize() 0, empty() and
 // full() True), even while a putter waits on it.
 TEST(Queue, ChannelSizeIsAlwaysZero) {

@@ -256,13 +256,14 @@ inline bool Hub::is_stale(const Callback& cb) noexcept {
 }
 
 inline Greenlet* Hub::take_direct() noexcept {
-  // What the loop would do next, done by the greenlet that parks (see run_direct()): only a
-  // plain resume of a greenlet still in that wait, within the step budget and the livelock bound.
-  // Anything else is the hub's. (Whatever sets stop_ or an observer also disarms run_direct().)
+  // What the loop would do next, done by the greenlet that parks (see run_direct()): a plain
+  // resume of a greenlet still in that wait, within the step budget and the livelock bound; a
+  // queue's unlock pass (take_direct_other). Anything else is the hub's. (Whatever sets stop_ or
+  // an observer also disarms run_direct().)
   if (ready_.empty()) return nullptr;
   const Callback& cb = ready_.peek(0);
   const bool yield = cb.fn == &Hub::yield_cb;
-  if (!yield && cb.fn != &Hub::wake_cb) return nullptr;
+  if (!yield && cb.fn != &Hub::wake_cb) return take_direct_other();
   auto* const g = static_cast<Greenlet*>(cb.obj);
   if (g->wait_seq_ != cb.arg) return nullptr;  // a dead greenlet's seq has moved on (on_death)
   if (yield) {

@@ -87,8 +87,16 @@ class ReadyQueue {
     head_ = (head + 1) & mask_;
     return front;
   }
-  // front() is peek(0).
+  // front() is peek(0); the non-const one lets the hub keep a pass's progress in the front
+  // callback (see Hub::run_direct).
   const Callback& front() const noexcept { return slots_[head_]; }
+  Callback& front() noexcept { return slots_[head_]; }
+  // untake(cb) puts back at the front a callback just taken from there (take(0)): it never grows.
+  void untake(const Callback& cb) noexcept {
+    head_ = (head_ - 1) & mask_;
+    slots_[head_] = cb;
+    ++size_;
+  }
   // peek(i) is the i-th oldest callback, without removing it; requires i < size().
   const Callback& peek(std::size_t i) const noexcept { return slots_[(head_ + i) & mask_]; }
   // for_each() calls f(callback) for the n oldest callbacks in order (n <= size()); the ring's
@@ -370,21 +378,27 @@ class Hub {
   static bool is_plain_resume(const Callback& cb) noexcept {
     return cb.fn == &Hub::yield_cb || cb.fn == &Hub::wake_cb;
   }
-  // run_direct() runs a plain-resume callback taken from the front of the ready queue, letting
-  // the greenlets it resumes go on without the hub: a greenlet that parks and finds another plain
-  // resume at the front of the queue, within the step budget and the livelock bound below, takes
-  // it (one step, as the loop would) and switches straight to its greenlet; the last one switches
-  // back here. A loop calls it only where it would run those callbacks one after the other in
-  // FIFO order with nothing between them (SimHub's FIFO policy), with no observer installed
-  // (an observer hears every switch through the hub) and nothing asking it to stop.
+  // run_direct() runs a callback just taken from the front of the ready queue, letting the
+  // greenlets it resumes go on without the hub: a greenlet that parks and finds the next step at
+  // the front of the queue, within the step budget and the livelock bound below, takes it (one
+  // step, as the loop would) and switches straight to the greenlet it wakes; the last one
+  // switches back here. The steps a greenlet takes are plain resumes and queues' unlock passes
+  // (the pass stays at the front of the queue while a greenlet it woke runs, and that greenlet
+  // carries it on when it parks: take_direct_other). Any other callback just runs. A loop calls
+  // it only where it would run the callbacks one after the other in FIFO order with nothing
+  // between them (SimHub's FIFO policy), with no observer installed (an observer hears every
+  // switch through the hub) and nothing asking it to stop.
   void run_direct(Callback& cb) {
-    // Dense stacks checked at every switch out take the general path (switch_to_hub checks).
-    // Whether sleep0() prefetches is settled here, from the live count now: a hint only.
-    direct_armed_ = stacks_.checks_switches()          ? direct_checked
-                    : live_count_ >= prefetch_min_live ? direct_fast_prefetch
-                                                       : direct_fast;
-    set_yield_bound();
+    if (!is_plain_resume(cb)) [[unlikely]] {
+      return run_direct_other(cb);
+    }
+    arm_direct();
     cb.invoke();
+    // The chain may have ended here in the middle of a pass (a greenlet it woke died, or the
+    // pass has an item to move): the pass goes on before anything else, as on the hub's stack.
+    if (!ready_.empty() && !is_plain_resume(ready_.front())) [[unlikely]] {
+      finish_pass();
+    }
     direct_armed_ = direct_off;
   }
   // is_stale() says whether running cb would do nothing now: the wakeup of a wait that has ended
@@ -422,6 +436,15 @@ class Hub {
   // those bounds, min(step_limit_, progress_step_ + livelock_limit_); kept by run_direct() and
   // by the direct steps that move progress_step_ (nothing else runs meanwhile).
   std::uint64_t yield_bound_ = 0;
+  // arm_direct() arms the greenlets for direct steps (see run_direct). Dense stacks checked at
+  // every switch out take the general path (switch_to_hub checks). Whether sleep0() prefetches
+  // is settled here, from the live count now: a hint only.
+  void arm_direct() noexcept {
+    direct_armed_ = stacks_.checks_switches()          ? direct_checked
+                    : live_count_ >= prefetch_min_live ? direct_fast_prefetch
+                                                       : direct_fast;
+    set_yield_bound();
+  }
   void set_yield_bound() noexcept {
     std::uint64_t livelock_at = 0;
     if (__builtin_add_overflow(progress_step_, livelock_limit_, &livelock_at)) {
@@ -470,7 +493,19 @@ class Hub {
   friend void detail::sleep0();
   // take_direct() takes the front of the ready queue and returns its greenlet, woken as wake()
   // would wake it, if run_direct() may go on with it; otherwise nullptr (the hub's turn).
+  // take_direct_other() is its part for a front that is not a plain resume: a queue's unlock pass
+  // in progress goes on (the greenlet that parks takes its next step and switches to the waiter
+  // it wakes), and one queued starts (a step of its own), unless its next step moves an item.
   Greenlet* take_direct() noexcept;
+  [[gnu::noinline]] Greenlet* take_direct_other() noexcept;
+  // run_direct_other() is run_direct() for a callback that is not a plain resume: a queue's
+  // unlock pass starts at the front of the ready queue (finish_pass runs it); anything else runs
+  // as the loop would run it.
+  [[gnu::noinline]] void run_direct_other(Callback& cb);
+  // finish_pass() runs, on the hub's stack, the queue's unlock pass in progress at the front of
+  // the ready queue, if there is one, until it is over or a greenlet it woke carried it to the
+  // end (the greenlets it wakes are armed for direct steps unless the run is stopping).
+  [[gnu::noinline]] void finish_pass();
   // switch_direct() switches from `from` (the current greenlet) to `to`.
   void switch_direct(Greenlet* from, Greenlet* to);
   // prefetch_ahead() asks the cache for the stack top of the greenlet prefetch_stack_ahead

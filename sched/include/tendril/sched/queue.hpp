@@ -213,17 +213,47 @@ class QueueBase : public Waitable {
  protected:
   QueueBase(const char* kind, std::string name);
   virtual ~QueueBase();
-  // schedule_unlock() queues unlock() once (gevent's _schedule_unlock).
+  // schedule_unlock() queues the unlock pass once (gevent's _schedule_unlock).
   void schedule_unlock();
-  // unlock() serves blocked putters and getters; runs on the hub's stack. A woken waiter may
-  // destroy the queue: after each wakeup, unlock() checks guard->owner before touching `this`.
-  // It releases the reference to guard that the queued callback held, on every way out.
-  virtual void unlock(Anchor* guard) = 0;
-  // Releaser is how unlock() implementations let go of guard.
-  struct Releaser {
-    Anchor* anchor;
-    ~Releaser() { anchor->release(); }
-  };
+  // The unlock pass (gevent's _unlock) serves blocked putters and getters, one wakeup at a time,
+  // each woken greenlet running until it blocks before the pass goes on. unlock_step() is one
+  // step of it: it does what comes before the next wakeup (moves a putter's item in, pops a
+  // waiter) and returns that waiter's token, with `phase` saying where the pass goes on. It
+  // returns a null token when the pass is over (phase becomes pass_over) and, with on_hub false,
+  // also when the next step would run T's code (moving an item), which only the hub's stack does
+  // (phase unchanged). The token may be stale (its wait ended meanwhile): the caller skips it.
+  // The phase lives in the queued callback's arg (Callback::arg): unlock_cb() runs the pass on
+  // the hub's stack; under Hub::run_direct() the pass stays at the front of the ready queue and
+  // the greenlets it wakes carry it on when they park (Hub::take_direct_other).
+  static constexpr std::uint64_t pass_fresh = 0;         // queued, not started (a step of its own)
+  static constexpr std::uint64_t pass_round = 1;         // a round starts: putters, then getters
+  static constexpr std::uint64_t pass_after_putter = 2;  // a putter was served: getters next
+  static constexpr std::uint64_t pass_over = 3;
+  WaitToken unlock_step(std::uint64_t& phase, bool on_hub) {
+    if (pairs_) [[unlikely]] {
+      return pair_step(phase, on_hub);
+    }
+    // gevent's _unlock, in rounds: move a blocked putter's item in if there is room, then wake
+    // a getter if there is an item; a round that serves nobody ends the pass.
+    if (phase == pass_after_putter) {
+      phase = pass_round;  // the round served someone, so another one follows
+      if (!getters_.empty() && count_ > 0) return getters_.pop_front()->token;
+    }
+    if (!putters_.empty() && (maxsize_ == 0 || count_ < maxsize_)) {
+      if (!on_hub) return {};
+      WaitNode* putter = putters_.pop_front();
+      move_in(*putter);
+      phase = pass_after_putter;
+      return putter->token;
+    }
+    if (!getters_.empty() && count_ > 0) return getters_.pop_front()->token;
+    phase = pass_over;
+    return {};
+  }
+  // move_in() moves a blocked putter's item into the queue (a queue with items); pair_step() is
+  // unlock_step() for a queue that hands items from putter to getter (pairs_: Channel).
+  virtual void move_in(WaitNode& putter) = 0;
+  virtual WaitToken pair_step(std::uint64_t& phase, bool on_hub) = 0;
   // block_on() parks the current greenlet as `node` in `list` until served (true) or timed out.
   [[gnu::always_inline]] bool block_on(WaitList& list, WaitNode& node, const char* api,
                                        const char* reason, std::optional<Duration> timeout) {
@@ -254,11 +284,16 @@ class QueueBase : public Waitable {
       note_stale();
     }
   }
-  // unlock_would_act() says whether unlock() run now would serve anyone.
+  // unlock_would_act() says whether an unlock pass started now would serve anyone.
   virtual bool unlock_would_act() const noexcept = 0;
 
   WaitList getters_;
   WaitList putters_;
+  // count_: the items a getter may take now (a queue with items keeps it; 0 for a Channel).
+  // maxsize_: 0 when unbounded. pairs_: a Channel.
+  std::size_t count_ = 0;
+  std::size_t maxsize_ = 0;
+  bool pairs_ = false;
 
  private:
   friend Alternative tendril::identify(const Callback& cb) noexcept;
@@ -299,26 +334,26 @@ class BasicQueue : public QueueBase {
   // get() removes and returns the next item; when empty it blocks (up to timeout, then throws
   // Empty) or, with block false, throws Empty at once.
   T get(bool block = true, std::optional<Duration> timeout = std::nullopt) {
-    if (store_.size() > 0) {
+    if (this->count_ > 0) {
       if (!putters_.empty()) schedule_unlock();
-      if (store_.size() == 1) this->note_taken();  // the last item: a getter may go without
-      return store_.take();
+      if (this->count_ == 1) this->note_taken();  // the last item: a getter may go without
+      return take();
     }
     wait_for_item(block, timeout, "tendril::Queue::get", "Queue.get");
-    return store_.take();
+    return take();
   }
   // get_nowait() is get() with block false.
   T get_nowait() { return get(false); }
   // peek() returns a copy of the next item without removing it; blocks like get().
   T peek(bool block = true, std::optional<Duration> timeout = std::nullopt) {
-    if (store_.size() == 0) wait_for_item(block, timeout, "tendril::Queue::peek", "Queue.peek");
+    if (this->count_ == 0) wait_for_item(block, timeout, "tendril::Queue::peek", "Queue.peek");
     return store_.front();
   }
   // qsize() counts queued items; empty() / full() as in gevent; maxsize() is 0 when unbounded.
-  std::size_t qsize() const noexcept { return store_.size(); }
-  bool empty() const noexcept { return store_.size() == 0; }
-  bool full() const noexcept { return maxsize_ > 0 && store_.size() >= maxsize_; }
-  std::size_t maxsize() const noexcept { return maxsize_; }
+  std::size_t qsize() const noexcept { return this->count_; }
+  bool empty() const noexcept { return this->count_ == 0; }
+  bool full() const noexcept { return this->maxsize_ > 0 && this->count_ >= this->maxsize_; }
+  std::size_t maxsize() const noexcept { return this->maxsize_; }
   // snapshot() copies the queued items in the order get() would return them if nothing else
   // were put: oldest first for Queue, newest first for LifoQueue, lowest first for
   // PriorityQueue (gevent's q.queue is put order for LifoQueue and heap order for
@@ -339,11 +374,16 @@ class BasicQueue : public QueueBase {
   // items start the queue as if put in order, even beyond maxsize (as gevent: the queue is then
   // full until gets bring it below maxsize).
   BasicQueue(const char* kind, std::int64_t maxsize, std::string name, std::vector<T> items = {})
-      : QueueBase(kind, std::move(name)), maxsize_(checked_size(kind, maxsize)) {
+      : QueueBase(kind, std::move(name)) {
+    this->maxsize_ = checked_size(kind, maxsize);
     store_.fill(std::move(items));
+    this->count_ = store_.size();
   }
   // push() stores one item; JoinableQueue counts it.
-  virtual void push(T&& item) { store_.push(std::move(item)); }
+  virtual void push(T&& item) {
+    store_.push(std::move(item));
+    ++this->count_;
+  }
 
  private:
   static std::size_t checked_size(const char* kind, std::int64_t maxsize) {
@@ -362,36 +402,21 @@ class BasicQueue : public QueueBase {
     if (!this->block_on(getters_, node, api, reason, timeout)) {
       throw Empty("tendril: " + describe() + " stayed empty until the timeout");
     }
-    // unlock() wakes a getter only with an item queued, and switches straight into it.
-    TENDRIL_ASSERT(store_.size() > 0, describe(), " woke a getter with no item");
+    // The unlock pass wakes a getter only with an item queued, and switches straight into it.
+    TENDRIL_ASSERT(this->count_ > 0, describe(), " woke a getter with no item");
   }
   bool unlock_would_act() const noexcept override {
-    return (!putters_.empty() && !full()) || (!getters_.empty() && store_.size() > 0);
+    return (!putters_.empty() && !full()) || (!getters_.empty() && this->count_ > 0);
   }
-  void unlock(Anchor* guard) override {
-    // gevent's _unlock: move blocked putters' items in while there is room, wake getters while
-    // there are items; each woken greenlet runs until it blocks.
-    const Releaser release{guard};
-    for (;;) {
-      bool repeat = false;
-      if (!putters_.empty() && !full()) {
-        repeat = true;
-        WaitNode* putter = putters_.pop_front();
-        push(std::move(*static_cast<T*>(putter->item)));
-        Hub::wake_now(putter->token);
-        if (guard->owner == nullptr) return;
-      }
-      if (!getters_.empty() && store_.size() > 0) {
-        repeat = true;
-        Hub::wake_now(getters_.pop_front()->token);
-        if (guard->owner == nullptr) return;
-      }
-      if (!repeat) return;
-    }
+  // take() takes the next item off the store.
+  T take() {
+    --this->count_;
+    return store_.take();
   }
+  void move_in(WaitNode& putter) override { push(std::move(*static_cast<T*>(putter.item))); }
+  WaitToken pair_step(std::uint64_t&, bool) override { return {}; }  // never: not pairs_
 
   Store store_;
-  std::size_t maxsize_;
 };
 
 }  // namespace detail
@@ -521,7 +546,7 @@ class JoinableQueue : public Queue<T> {
 template <class T>
 class Channel : public detail::QueueBase {
  public:
-  explicit Channel(std::string name = {}) : QueueBase("Channel", std::move(name)) {}
+  explicit Channel(std::string name = {}) : QueueBase("Channel", std::move(name)) { pairs_ = true; }
   // put() hands item to a getter, blocking until one takes it (up to timeout, then throws Full;
   // with block false the timeout is zero: only a getter already waiting can take it).
   void put(T item, bool block = true, std::optional<Duration> timeout = std::nullopt) {
@@ -563,19 +588,28 @@ class Channel : public detail::QueueBase {
 
  private:
   bool unlock_would_act() const noexcept override { return !putters_.empty() && !getters_.empty(); }
-  void unlock(detail::Anchor* guard) override {
-    const Releaser release{guard};
-    while (!putters_.empty() && !getters_.empty()) {
-      detail::WaitNode* getter = getters_.pop_front();
-      detail::WaitNode* putter = putters_.pop_front();
-      static_cast<std::optional<T>*>(getter->item)
-          ->emplace(std::move(*static_cast<T*>(putter->item)));
-      Hub::wake_now(getter->token);
-      if (guard->owner == nullptr) return;
-      Hub::wake_now(putter->token);
-      if (guard->owner == nullptr) return;
+  void move_in(detail::WaitNode&) override {}  // never: pairs_
+  WaitToken pair_step(std::uint64_t& phase, bool on_hub) override {
+    // Hand a putter's item to a getter and wake the getter, then the putter; while both wait.
+    if (phase == pass_after_getter) {
+      phase = pass_round;
+      return then_;
     }
+    if (putters_.empty() || getters_.empty()) {
+      phase = pass_over;
+      return {};
+    }
+    if (!on_hub) return {};  // the item's move is T's code
+    detail::WaitNode* getter = getters_.pop_front();
+    detail::WaitNode* putter = putters_.pop_front();
+    static_cast<std::optional<T>*>(getter->item)
+        ->emplace(std::move(*static_cast<T*>(putter->item)));
+    then_ = putter->token;
+    phase = pass_after_getter;
+    return getter->token;
   }
+  static constexpr std::uint64_t pass_after_getter = pass_after_putter;
+  WaitToken then_;  // the putter to wake after its getter (pass_after_getter)
 };
 
 }  // namespace tendril
