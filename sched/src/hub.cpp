@@ -131,7 +131,7 @@ Action action_of(const Callback& cb) noexcept {
   if (cb.fn == &Greenlet::notify_cb) return Action::links;
   if (cb.fn == &Hub::throw_cb) return Action::kill;
   if (cb.fn == &TimeoutScope::fire_cb) return Action::timeout;
-  if (cb.fn == &Linkable::notify_cb || cb.fn == &detail::QueueBase::unlock_cb) {
+  if (cb.fn == &Linkable::notify_cb || cb.fn == &detail::queue_unlock_cb) {
     return Action::notify;
   }
   if (cb.fn == &function_cb) return Action::call;
@@ -162,7 +162,7 @@ Alternative identify(const Callback& cb) noexcept {
     a.action = Action::notify;
     return a;
   }
-  if (cb.fn == &detail::QueueBase::unlock_cb) {
+  if (cb.fn == &detail::queue_unlock_cb) {
     const auto* owner =
         static_cast<const detail::QueueBase*>(static_cast<const detail::Anchor*>(cb.obj)->owner);
     Alternative a;
@@ -328,7 +328,7 @@ Greenlet* Hub::take_direct_other() noexcept {
   // take_direct() found the front of the ready queue is not a plain resume.
   Callback* cb = &ready_.front();
   for (;;) {
-    if (cb->fn != &detail::QueueBase::unlock_cb) return nullptr;
+    if (cb->fn != &detail::queue_unlock_cb) return nullptr;
     auto* const anchor = static_cast<detail::Anchor*>(cb->obj);
     auto* const queue = static_cast<detail::QueueBase*>(anchor->owner);
     if (queue != nullptr) [[likely]] {
@@ -351,7 +351,7 @@ Greenlet* Hub::take_direct_other() noexcept {
       }
       // An item to move runs T's code: the hub's stack does that (finish_pass).
       if (cb->arg != detail::QueueBase::pass_over) return nullptr;
-      queue->unlock_pending_ = false;  // the pass is over (see unlock_cb)
+      queue->unlock_pending_ = false;  // the pass is over (see queue_unlock_cb)
     } else if (cb->arg == detail::QueueBase::pass_fresh) {
       return nullptr;  // a queue gone before its pass started: the loop's to drop
     }
@@ -365,7 +365,7 @@ Greenlet* Hub::take_direct_other() noexcept {
 }
 
 void Hub::run_direct_other(Callback& cb) {
-  if (cb.fn == &detail::QueueBase::unlock_cb && cb.arg == detail::QueueBase::pass_fresh) {
+  if (cb.fn == &detail::queue_unlock_cb && cb.arg == detail::QueueBase::pass_fresh) {
     auto* const queue =
         static_cast<detail::QueueBase*>(static_cast<detail::Anchor*>(cb.obj)->owner);
     if (queue != nullptr) {
@@ -385,7 +385,7 @@ void Hub::finish_pass() {
   } disarm{this};
   while (!ready_.empty()) {
     Callback& cb = ready_.front();
-    if (cb.fn != &detail::QueueBase::unlock_cb || cb.arg == detail::QueueBase::pass_fresh) return;
+    if (cb.fn != &detail::queue_unlock_cb || cb.arg == detail::QueueBase::pass_fresh) return;
     auto* const anchor = static_cast<detail::Anchor*>(cb.obj);
     auto* const queue = static_cast<detail::QueueBase*>(anchor->owner);
     WaitToken token;
@@ -397,7 +397,7 @@ void Hub::finish_pass() {
       ready_.front().arg = phase;
     }
     if (token.greenlet == nullptr) {                         // over, or the queue is gone
-      if (queue != nullptr) queue->unlock_pending_ = false;  // see unlock_cb
+      if (queue != nullptr) queue->unlock_pending_ = false;  // see queue_unlock_cb
       ready_.take(0);
       anchor->release();
       return;
@@ -431,7 +431,7 @@ bool Hub::stale_other(const Callback& cb) noexcept {
     const auto* anchor = static_cast<const detail::Anchor*>(cb.obj);
     return anchor->owner == nullptr || static_cast<const Linkable*>(anchor->owner)->notify_idle();
   }
-  if (cb.fn == &detail::QueueBase::unlock_cb) {
+  if (cb.fn == &detail::queue_unlock_cb) {
     const auto* anchor = static_cast<const detail::Anchor*>(cb.obj);
     return anchor->owner == nullptr ||
            !static_cast<const detail::QueueBase*>(anchor->owner)->unlock_would_act();

@@ -29,18 +29,15 @@ std::string QueueBase::describe() const {
   return out;
 }
 
-void QueueBase::schedule_unlock() {
-  if (unlock_pending_) return;
-  unlock_pending_ = true;
-  anchor_->add_ref();  // held by the queued callback
-  current_hub("tendril::Queue").schedule(Callback{&QueueBase::unlock_cb, anchor_.get(), 0});
-}
-
 void QueueBase::note_stale() noexcept {
   if (Hub* hub = current_hub_or_null()) hub->note_stale_possible();
 }
 
-void QueueBase::unlock_cb(Callback& cb, bool run) {
+// A tail call: the pass switches into the waiters it serves, and a frame left here would cost a
+// mispredicted return after each switch.
+void queue_unlock_cb(Callback& cb, bool run) { QueueBase::run_pass(cb, run); }
+
+void QueueBase::run_pass(Callback& cb, bool run) {
   auto* anchor = static_cast<Anchor*>(cb.obj);
   // The pass is pending from schedule_unlock() until it is over, as gevent's callback object is
   // true while pending or running: a put or get during the pass queues no other pass (this one

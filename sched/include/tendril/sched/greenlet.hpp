@@ -255,7 +255,7 @@ inline bool Hub::is_stale(const Callback& cb) noexcept {
   return stale_other(cb);
 }
 
-inline Greenlet* Hub::take_direct() noexcept {
+[[gnu::always_inline]] inline Greenlet* Hub::take_direct() noexcept {
   // What the loop would do next, done by the greenlet that parks (see run_direct()): a plain
   // resume of a greenlet still in that wait, within the step budget and the livelock bound; a
   // queue's unlock pass (take_direct_other). Anything else is the hub's. (Whatever sets stop_ or
@@ -348,7 +348,7 @@ inline void Hub::sleep0() {
   __builtin_prefetch(object + 256);
 }
 
-inline void Hub::switch_direct(Greenlet* from, Greenlet* to) {
+[[gnu::always_inline]] inline void Hub::switch_direct(Greenlet* from, Greenlet* to) {
   current_ = to;
   void* fake_stack = nullptr;
   detail::asan_start_switch(&fake_stack, static_cast<char*>(to->stack_.sp) - to->stack_.size,

@@ -24,9 +24,13 @@ namespace tendril {
 
 class Greenlet;
 class Hub;
+struct Callback;
 namespace detail {
 // sleep0() is sleep(0) on the bound hub (see tendril::sleep and Hub::sleep0).
 void sleep0();
+// queue_unlock_cb() is the callback of a queue's unlock pass (queue.cpp): declared here so that
+// the hub tells it apart by one comparison (Hub::is_queue_pass).
+void queue_unlock_cb(Callback& cb, bool run);
 }  // namespace detail
 namespace net {
 class Backend;
@@ -378,6 +382,11 @@ class Hub {
   static bool is_plain_resume(const Callback& cb) noexcept {
     return cb.fn == &Hub::yield_cb || cb.fn == &Hub::wake_cb;
   }
+  // is_queue_pass() says whether cb is a queue's unlock pass, which run_direct() also lets the
+  // greenlets carry on.
+  static bool is_queue_pass(const Callback& cb) noexcept {
+    return cb.fn == &detail::queue_unlock_cb;
+  }
   // run_direct() runs a callback just taken from the front of the ready queue, letting the
   // greenlets it resumes go on without the hub: a greenlet that parks and finds the next step at
   // the front of the queue, within the step budget and the livelock bound below, takes it (one
@@ -396,7 +405,7 @@ class Hub {
     cb.invoke();
     // The chain may have ended here in the middle of a pass (a greenlet it woke died, or the
     // pass has an item to move): the pass goes on before anything else, as on the hub's stack.
-    if (!ready_.empty() && !is_plain_resume(ready_.front())) [[unlikely]] {
+    if (!ready_.empty() && is_queue_pass(ready_.front())) [[unlikely]] {
       finish_pass();
     }
     direct_armed_ = direct_off;

@@ -54,9 +54,17 @@ class WaitList {
     n.list = nullptr;
     --size_;
   }
+  // pop_front() unlinks and returns the oldest node, or nullptr. Like remove() it clears `list`,
+  // which alone says whether a node is linked; it leaves the node's prev and next as they were
+  // (the wakers' hot path: nothing reads them once the node is out).
   WaitNode* pop_front() noexcept {
     WaitNode* n = head_;
-    if (n) remove(*n);
+    if (n) {
+      head_ = n->next;
+      (head_ ? head_->prev : tail_) = nullptr;
+      n->list = nullptr;
+      --size_;
+    }
     return n;
   }
   WaitNode* front() const noexcept { return head_; }

@@ -42,18 +42,19 @@ namespace detail {
 template <class T>
 struct FifoStore {
   std::vector<std::optional<T>> slots;  // capacity is zero or a power of two
+  std::size_t mask = 0;                 // slots.size() - 1, once there are slots
   std::size_t head = 0;
   std::size_t count = 0;
   void push(T&& v) {
     if (count == slots.size()) grow();
-    slots[(head + count) & (slots.size() - 1)].emplace(std::move(v));
+    slots[(head + count) & mask].emplace(std::move(v));
     ++count;
   }
   T take() {
     std::optional<T>& slot = slots[head];
     T v = std::move(*slot);
     slot.reset();
-    head = (head + 1) & (slots.size() - 1);
+    head = (head + 1) & mask;
     --count;
     return v;
   }
@@ -67,17 +68,16 @@ struct FifoStore {
   std::vector<T> snapshot() const {
     std::vector<T> out;
     out.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) out.push_back(*slots[(head + i) & (slots.size() - 1)]);
+    for (std::size_t i = 0; i < count; ++i) out.push_back(*slots[(head + i) & mask]);
     return out;
   }
 
  private:
   void grow() {
     std::vector<std::optional<T>> bigger(slots.empty() ? 16 : slots.size() * 2);
-    for (std::size_t i = 0; i < count; ++i) {
-      bigger[i] = std::move(slots[(head + i) & (slots.size() - 1)]);
-    }
+    for (std::size_t i = 0; i < count; ++i) bigger[i] = std::move(slots[(head + i) & mask]);
     slots = std::move(bigger);
+    mask = slots.size() - 1;
     head = 0;
   }
 };
@@ -213,8 +213,14 @@ class QueueBase : public Waitable {
  protected:
   QueueBase(const char* kind, std::string name);
   virtual ~QueueBase();
-  // schedule_unlock() queues the unlock pass once (gevent's _schedule_unlock).
-  void schedule_unlock();
+  // schedule_unlock() queues the unlock pass once (gevent's _schedule_unlock): not while one is
+  // queued or running (see queue_unlock_cb).
+  void schedule_unlock() {
+    if (unlock_pending_) return;
+    unlock_pending_ = true;
+    anchor_->add_ref();  // held by the queued callback
+    current_hub("tendril::Queue").schedule(Callback{&queue_unlock_cb, anchor_.get(), 0});
+  }
   // The unlock pass (gevent's _unlock) serves blocked putters and getters, one wakeup at a time,
   // each woken greenlet running until it blocks before the pass goes on. unlock_step() is one
   // step of it: it does what comes before the next wakeup (moves a putter's item in, pops a
@@ -222,8 +228,8 @@ class QueueBase : public Waitable {
   // returns a null token when the pass is over (phase becomes pass_over) and, with on_hub false,
   // also when the next step would run T's code (moving an item), which only the hub's stack does
   // (phase unchanged). The token may be stale (its wait ended meanwhile): the caller skips it.
-  // The phase lives in the queued callback's arg (Callback::arg): unlock_cb() runs the pass on
-  // the hub's stack; under Hub::run_direct() the pass stays at the front of the ready queue and
+  // The phase lives in the queued callback's arg (Callback::arg): queue_unlock_cb() runs the pass
+  // on the hub's stack; under Hub::run_direct() the pass stays at the front of the ready queue and
   // the greenlets it wakes carry it on when they park (Hub::take_direct_other).
   static constexpr std::uint64_t pass_fresh = 0;         // queued, not started (a step of its own)
   static constexpr std::uint64_t pass_round = 1;         // a round starts: putters, then getters
@@ -299,7 +305,8 @@ class QueueBase : public Waitable {
   friend Alternative tendril::identify(const Callback& cb) noexcept;
   friend Action tendril::action_of(const Callback& cb) noexcept;
   friend class tendril::Hub;  // Hub::is_stale reads unlock_would_act()
-  static void unlock_cb(Callback& cb, bool run);
+  friend void queue_unlock_cb(Callback& cb, bool run);
+  static void run_pass(Callback& cb, bool run);  // queue_unlock_cb()'s body
   static void note_stale() noexcept;
   const char* kind_;
   std::uint64_t id_;
@@ -315,31 +322,23 @@ class BasicQueue : public QueueBase {
   // put() adds item; when the queue is full it blocks (up to timeout, then throws Full) or, with
   // block false, throws Full at once. Never switches when there is room.
   void put(T item, bool block = true, std::optional<Duration> timeout = std::nullopt) {
-    if (!full()) {
-      push(std::move(item));
-      if (!getters_.empty()) schedule_unlock();
-      if (full()) this->note_taken();  // the last place: a queued unlock may not move a putter
-      return;
+    if (full()) [[unlikely]] {
+      return put_blocking(std::move(item), block, timeout);
     }
-    if (!block) throw Full("tendril: " + describe() + " is full");
-    WaitNode node;
-    node.item = &item;
+    push(std::move(item));
     if (!getters_.empty()) schedule_unlock();
-    if (!this->block_on(putters_, node, "tendril::Queue::put", "Queue.put", timeout)) {
-      throw Full("tendril: " + describe() + " stayed full until the timeout");
-    }
+    if (full()) this->note_taken();  // the last place: a queued unlock may not move a putter
   }
   // put_nowait() is put() with block false.
   void put_nowait(T item) { put(std::move(item), false); }
   // get() removes and returns the next item; when empty it blocks (up to timeout, then throws
   // Empty) or, with block false, throws Empty at once.
   T get(bool block = true, std::optional<Duration> timeout = std::nullopt) {
-    if (this->count_ > 0) {
-      if (!putters_.empty()) schedule_unlock();
-      if (this->count_ == 1) this->note_taken();  // the last item: a getter may go without
-      return take();
+    if (this->count_ == 0) [[unlikely]] {
+      return get_blocking(block, timeout);
     }
-    wait_for_item(block, timeout, "tendril::Queue::get", "Queue.get");
+    if (!putters_.empty()) schedule_unlock();
+    if (this->count_ == 1) this->note_taken();  // the last item: a getter may go without
     return take();
   }
   // get_nowait() is get() with block false.
@@ -392,6 +391,21 @@ class BasicQueue : public QueueBase {
                        "unbounded), got " + std::to_string(maxsize));
     }
     return static_cast<std::size_t>(maxsize);
+  }
+  // put_blocking() is put() on a full queue: apart, so that a put with room needs no frame.
+  [[gnu::noinline]] void put_blocking(T item, bool block, std::optional<Duration> timeout) {
+    if (!block) throw Full("tendril: " + describe() + " is full");
+    WaitNode node;
+    node.item = &item;
+    if (!getters_.empty()) schedule_unlock();
+    if (!this->block_on(putters_, node, "tendril::Queue::put", "Queue.put", timeout)) {
+      throw Full("tendril: " + describe() + " stayed full until the timeout");
+    }
+  }
+  // get_blocking() is get() on an empty queue: apart, so that a get with an item needs no frame.
+  [[gnu::noinline]] T get_blocking(bool block, std::optional<Duration> timeout) {
+    wait_for_item(block, timeout, "tendril::Queue::get", "Queue.get");
+    return take();
   }
   // Inline: it holds the switch, and a frame around it costs a mispredicted return.
   [[gnu::always_inline]] void wait_for_item(bool block, std::optional<Duration> timeout,

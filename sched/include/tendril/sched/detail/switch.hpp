@@ -62,7 +62,8 @@ inline void asan_finish_switch([[maybe_unused]] void* save,
 // That slot is always empty: it belongs to the context that was running (the hub's native_ while
 // the hub runs, a greenlet's ctx_ while it runs), whose resume emptied it. Said to the compiler,
 // the move drops the check for an old context to destroy; sanitizer builds check it instead.
-inline void land(boost::context::fiber* slot, boost::context::fiber&& back) noexcept {
+[[gnu::always_inline]] inline void land(boost::context::fiber* slot,
+                                        boost::context::fiber&& back) noexcept {
 #if defined(TENDRIL_ASAN) || defined(TENDRIL_TSAN)
   TENDRIL_ASSERT(!*slot, "a switch landed on a context slot that is not empty");
 #else
