@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // direct_switch_test.cpp: on SimHub's FIFO policy a greenlet that parks takes the next plain
-// resume itself and switches straight to its greenlet (Hub::run_direct). These tests pin that it
-// happens, that a run is the same step for step with and without it (an observer or
-// verify_each_step turns it off), that fail_run() ends a run as it did, and that a greenlet keeps
-// its exception state; and, for sleep(0)'s short path (Hub::sleep0), the ready queue's rotate,
-// a sleep(0) behind a wakeup, and a dead greenlet's leftover wakeup. The livelock bound and the
-// step limit are pinned by SimHub's own tests (tests/sim/sim_hub_test.cpp), whose exact messages
-// now come through direct switches and the short path.
+// resume, or the next step of a queue's unlock pass, itself and switches straight to the greenlet
+// it wakes (Hub::run_direct). These tests pin that it happens, that a run is the same step for
+// step with and without it (an observer or verify_each_step turns it off; the queue programs'
+// orders are gevent's, tests/gevent_twins/queue_semantics.py), that fail_run() ends a run as it
+// did, also from inside a pass, and that a greenlet keeps its exception state; and, for sleep(0)'s
+// short path (Hub::sleep0), the ready queue's rotate, a sleep(0) behind a wakeup, and a dead
+// greenlet's leftover wakeup. The livelock bound and the step limit are pinned by SimHub's own
+// tests (tests/sim/sim_hub_test.cpp), whose exact messages now come through direct switches and
+// the short path.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -105,6 +107,40 @@ Mixed mixed_program(SimHub& hub) {
 
 class Silent final : public tendril::Observer {};
 
+// expect_the_same_through_the_hub() runs program again where the hub makes every switch (an
+// observer is installed) and where it checks every step (verify_each_step): no direct step, and
+// the same log and step count as `with`, its run with direct steps.
+void expect_the_same_through_the_hub(Mixed (*program)(SimHub&), const Mixed& with) {
+  SimHub observed;
+  Silent silent;
+  observed.set_observer(&silent);
+  const Mixed without = program(observed);
+  EXPECT_EQ(without.direct, 0u);
+  EXPECT_EQ(without.log, with.log);
+  EXPECT_EQ(without.steps, with.steps);
+
+  tendril::SimOptions verify;
+  verify.verify_each_step = true;
+  SimHub verified(verify);
+  const Mixed checked = program(verified);
+  EXPECT_EQ(checked.direct, 0u);
+  EXPECT_EQ(checked.log, with.log);
+  EXPECT_EQ(checked.steps, with.steps);
+}
+
+// expect_the_same_observed() runs program again with an observer installed, where the hub makes
+// every switch: no direct step, and the same log and step count as `direct`'s run gave.
+template <class Program>
+void expect_the_same_observed(Program program, const std::vector<std::string>& log,
+                              const SimHub& direct) {
+  SimHub observed;
+  Silent silent;
+  observed.set_observer(&silent);
+  EXPECT_EQ(program(observed), log);
+  EXPECT_EQ(observed.direct_steps(), 0u);
+  EXPECT_EQ(observed.steps(), direct.steps());
+}
+
 }  // namespace
 
 // A round of sleep(0) among three greenlets: after the hub starts the round, each greenlet that
@@ -118,12 +154,7 @@ TEST(DirectSwitch, ARoundOfYieldsGoesFromGreenletToGreenlet) {
   EXPECT_EQ(hub.direct_steps(), 9u);
 
   // With an observer the hub makes every switch, and the order is the same.
-  SimHub observed;
-  Silent silent;
-  observed.set_observer(&silent);
-  EXPECT_EQ(three_yielders(observed), log);
-  EXPECT_EQ(observed.direct_steps(), 0u);
-  EXPECT_EQ(observed.steps(), hub.steps());
+  expect_the_same_observed(three_yielders, log, hub);
 }
 
 // One greenlet alone: its own yield is the next step, so sleep(0) returns without a switch.
@@ -145,22 +176,7 @@ TEST(DirectSwitch, AMixedRunIsTheSameStepForStepWithoutThem) {
   SimHub direct;
   const Mixed with = mixed_program(direct);
   EXPECT_GT(with.direct, 0u);
-
-  SimHub observed;
-  Silent silent;
-  observed.set_observer(&silent);
-  const Mixed without = mixed_program(observed);
-  EXPECT_EQ(without.direct, 0u);
-  EXPECT_EQ(without.log, with.log);
-  EXPECT_EQ(without.steps, with.steps);
-
-  tendril::SimOptions verify;
-  verify.verify_each_step = true;
-  SimHub verified(verify);
-  const Mixed checked = mixed_program(verified);
-  EXPECT_EQ(checked.direct, 0u);
-  EXPECT_EQ(checked.log, with.log);
-  EXPECT_EQ(checked.steps, with.steps);
+  expect_the_same_through_the_hub(mixed_program, with);
 
   // The run itself: main takes 10 items as they come, w1 dies of its kill after 4 puts (its item
   // 103 is not lost), the timed waits answer as they should, the lock keeps every increment.
@@ -325,12 +341,7 @@ TEST(DirectSwitch, ASleepZeroBehindAWakeupStillSwitchesDirectly) {
   // last wakeup ends in its death, which goes to the hub.
   EXPECT_EQ(direct.direct_steps(), 5u);
 
-  SimHub observed;
-  Silent silent;
-  observed.set_observer(&silent);
-  EXPECT_EQ(program(observed), log);
-  EXPECT_EQ(observed.direct_steps(), 0u);
-  EXPECT_EQ(observed.steps(), direct.steps());
+  expect_the_same_observed(program, log, direct);
 }
 
 // A greenlet that dies with its own wakeup still queued (it began a wait, queued the wakeup and
@@ -461,22 +472,7 @@ Mixed queue_program(SimHub& hub) {
 TEST(DirectSwitch, QueuePassesAreTheSameStepForStepWithoutThem) {
   SimHub direct;
   const Mixed with = queue_program(direct);
-
-  SimHub observed;
-  Silent silent;
-  observed.set_observer(&silent);
-  const Mixed without = queue_program(observed);
-  EXPECT_EQ(without.direct, 0u);
-  EXPECT_EQ(without.log, with.log);
-  EXPECT_EQ(without.steps, with.steps);
-
-  tendril::SimOptions verify;
-  verify.verify_each_step = true;
-  SimHub verified(verify);
-  const Mixed checked = queue_program(verified);
-  EXPECT_EQ(checked.direct, 0u);
-  EXPECT_EQ(checked.log, with.log);
-  EXPECT_EQ(checked.steps, with.steps);
+  expect_the_same_through_the_hub(queue_program, with);
 
   // gevent's order (tests/gevent_twins/queue_semantics.py, t_passes), then the queue destroyed
   // by the getter its pass woke: the pass ends there, and b stays blocked until killed.
@@ -527,12 +523,7 @@ TEST(DirectSwitch, AQueuePingPongGoesFromGreenletToGreenlet) {
   // the hub starts after b dies. The five in between are the greenlets' own.
   EXPECT_EQ(direct.direct_steps(), 5u);
 
-  SimHub observed;
-  Silent silent;
-  observed.set_observer(&silent);
-  EXPECT_EQ(program(observed), log);
-  EXPECT_EQ(observed.direct_steps(), 0u);
-  EXPECT_EQ(observed.steps(), direct.steps());
+  expect_the_same_observed(program, log, direct);
 }
 
 // fail_run() from a greenlet a pass woke: the pass still serves every getter it would have
@@ -582,10 +573,5 @@ TEST(DirectSwitch, FailRunInAQueuePassEndsTheRunAsTheHubWould) {
   // hub), and g0 and g1, blocking in get() again, hand over to g1's and g2's.
   EXPECT_EQ(direct.direct_steps(), 3u);
   EXPECT_EQ(direct.live_greenlets(), 0u);
-
-  SimHub observed;
-  Silent silent;
-  observed.set_observer(&silent);
-  EXPECT_EQ(program(observed), log);
-  EXPECT_EQ(observed.steps(), direct.steps());
+  expect_the_same_observed(program, log, direct);
 }
