@@ -131,7 +131,7 @@ Action action_of(const Callback& cb) noexcept {
   if (cb.fn == &Greenlet::notify_cb) return Action::links;
   if (cb.fn == &Hub::throw_cb) return Action::kill;
   if (cb.fn == &TimeoutScope::fire_cb) return Action::timeout;
-  if (cb.fn == &Linkable::notify_cb || cb.fn == &detail::queue_unlock_cb) {
+  if (cb.fn == &detail::linkable_notify_cb || cb.fn == &detail::queue_unlock_cb) {
     return Action::notify;
   }
   if (cb.fn == &function_cb) return Action::call;
@@ -151,7 +151,7 @@ Alternative identify(const Callback& cb) noexcept {
   if (cb.fn == &TimeoutScope::fire_cb) {
     return of_greenlet(static_cast<const TimeoutScope*>(cb.obj)->greenlet_, Action::timeout);
   }
-  if (cb.fn == &Linkable::notify_cb) {
+  if (cb.fn == &detail::linkable_notify_cb) {
     const auto* owner =
         static_cast<const Linkable*>(static_cast<const detail::Anchor*>(cb.obj)->owner);
     Alternative a;
@@ -326,36 +326,54 @@ void Hub::reset_core() {
 
 Greenlet* Hub::take_direct_other() noexcept {
   // take_direct() found the front of the ready queue is not a plain resume.
+  static_assert(detail::QueueBase::pass_fresh == 0 && Linkable::notify_fresh == 0);
   Callback* cb = &ready_.front();
   for (;;) {
-    if (cb->fn != &detail::queue_unlock_cb) return nullptr;
+    const bool queue_pass = cb->fn == &detail::queue_unlock_cb;
+    if (!queue_pass && cb->fn != &detail::linkable_notify_cb) return nullptr;
     auto* const anchor = static_cast<detail::Anchor*>(cb->obj);
-    auto* const queue = static_cast<detail::QueueBase*>(anchor->owner);
-    if (queue != nullptr) [[likely]] {
-      if (cb->arg == detail::QueueBase::pass_fresh) {
+    if (anchor->owner != nullptr) [[likely]] {
+      if (cb->arg == 0) {
         // A queued pass starts: a step, and progress, as the loop would count it.
         if (steps_ >= step_limit_) return nullptr;
         progress_step_ = ++steps_;
         set_yield_bound();
-        cb->arg = detail::QueueBase::pass_round;
       }
-      for (;;) {
-        const WaitToken token = queue->unlock_step(cb->arg, false);
-        Greenlet* const g = token.greenlet;
-        if (g == nullptr) break;
-        // A wait that ended meanwhile is skipped, as wake_now() skips it.
-        if (g->state_ == Greenlet::State::running && g->wait_seq_ == token.seq) [[likely]] {
-          ++g->wait_seq_;  // woken as wake() wakes it (timed_out_: see take_direct)
-          return g;
+      if (queue_pass) {
+        auto* const queue = static_cast<detail::QueueBase*>(anchor->owner);
+        if (cb->arg == detail::QueueBase::pass_fresh) cb->arg = detail::QueueBase::pass_round;
+        for (;;) {
+          const WaitToken token = queue->unlock_step(cb->arg, false);
+          Greenlet* const g = token.greenlet;
+          if (g == nullptr) break;
+          // A wait that ended meanwhile is skipped, as wake_now() skips it.
+          if (g->state_ == Greenlet::State::running && g->wait_seq_ == token.seq) [[likely]] {
+            ++g->wait_seq_;  // woken as wake() wakes it (timed_out_: see take_direct)
+            return g;
+          }
         }
+        // An item to move runs T's code: the hub's stack does that (finish_pass).
+        if (cb->arg != detail::QueueBase::pass_over) return nullptr;
+        queue->unlock_pending_ = false;  // the pass is over (see queue_unlock_cb)
+      } else {
+        auto* const linkable = static_cast<Linkable*>(anchor->owner);
+        for (;;) {
+          const WaitToken token = linkable->notify_step(cb->arg, false);
+          Greenlet* const g = token.greenlet;
+          if (g == nullptr) break;
+          if (g->state_ == Greenlet::State::running && g->wait_seq_ == token.seq) [[likely]] {
+            ++g->wait_seq_;
+            return g;
+          }
+        }
+        // A rawlink to run, or a notification to queue: the hub's stack does those.
+        if (cb->arg != Linkable::notify_over) return nullptr;
       }
-      // An item to move runs T's code: the hub's stack does that (finish_pass).
-      if (cb->arg != detail::QueueBase::pass_over) return nullptr;
-      queue->unlock_pending_ = false;  // the pass is over (see queue_unlock_cb)
-    } else if (cb->arg == detail::QueueBase::pass_fresh) {
-      return nullptr;  // a queue gone before its pass started: the loop's to drop
+    } else if (cb->arg == 0) {
+      return nullptr;  // an object gone before its pass started: the loop's to drop
     }
-    // The pass is over, or its queue is gone: the next step is the front's.
+    // The pass is over, or its object is gone (a greenlet it woke destroyed it): the next step is
+    // the next front's.
     ready_.take(0);
     anchor->release();
     if (ready_.empty()) return nullptr;
@@ -365,43 +383,50 @@ Greenlet* Hub::take_direct_other() noexcept {
 }
 
 void Hub::run_direct_other(Callback& cb) {
-  if (cb.fn == &detail::queue_unlock_cb && cb.arg == detail::QueueBase::pass_fresh) {
-    auto* const queue =
-        static_cast<detail::QueueBase*>(static_cast<detail::Anchor*>(cb.obj)->owner);
-    if (queue != nullptr) {
-      cb.arg = detail::QueueBase::pass_round;
-      ready_.untake(cb);  // with its reference to the anchor
-      finish_pass();
-      return;
-    }
+  if (is_pass(cb) && cb.arg == 0 && static_cast<detail::Anchor*>(cb.obj)->owner != nullptr) {
+    ready_.untake(cb);  // with its reference to the anchor
+    finish_pass(true);
+    return;
   }
   cb.invoke();
 }
 
-void Hub::finish_pass() {
+void Hub::finish_pass(bool start) {
   struct Disarm {
     Hub* hub;
     ~Disarm() { hub->direct_armed_ = direct_off; }
   } disarm{this};
   while (!ready_.empty()) {
     Callback& cb = ready_.front();
-    if (cb.fn != &detail::queue_unlock_cb || cb.arg == detail::QueueBase::pass_fresh) return;
+    // A pass queued and not started is the loop's next step, unless the loop just took it.
+    if (!is_pass(cb) || (cb.arg == 0 && !start)) return;
+    start = false;
     auto* const anchor = static_cast<detail::Anchor*>(cb.obj);
-    auto* const queue = static_cast<detail::QueueBase*>(anchor->owner);
+    bool over = anchor->owner == nullptr;
     WaitToken token;
-    if (queue != nullptr) {
-      // The step may run T's code (an item's move), which may queue callbacks: the ring may
-      // move, but the pass stays at its front.
+    if (!over) {
+      // A step may run user code (an item's move, a rawlink), which may queue callbacks: the ring
+      // may move, but the pass stays at its front.
       std::uint64_t phase = cb.arg;
-      token = queue->unlock_step(phase, true);
+      if (cb.fn == &detail::queue_unlock_cb) {
+        auto* const queue = static_cast<detail::QueueBase*>(anchor->owner);
+        if (phase == detail::QueueBase::pass_fresh) phase = detail::QueueBase::pass_round;
+        token = queue->unlock_step(phase, true);
+        over = token.greenlet == nullptr;
+        if (over) queue->unlock_pending_ = false;  // see queue_unlock_cb
+      } else {
+        token = static_cast<Linkable*>(anchor->owner)->notify_step(phase, true);
+        // (After a rawlink the object may be gone.)
+        over = phase == Linkable::notify_over || anchor->owner == nullptr;
+      }
       ready_.front().arg = phase;
     }
-    if (token.greenlet == nullptr) {                         // over, or the queue is gone
-      if (queue != nullptr) queue->unlock_pending_ = false;  // see queue_unlock_cb
+    if (over) {
       ready_.take(0);
       anchor->release();
       return;
     }
+    if (token.greenlet == nullptr) continue;  // a rawlink ran
     if (stop_ || TENDRIL_OBSERVER(this) != nullptr) {
       direct_armed_ = direct_off;
     } else {
@@ -427,7 +452,7 @@ bool Hub::stale_other(const Callback& cb) noexcept {
     // Joiners that gave up and links unlinked leave nothing to notify (gevent runs it anyway).
     return static_cast<const Greenlet*>(cb.obj)->links_.empty();
   }
-  if (cb.fn == &Linkable::notify_cb) {
+  if (cb.fn == &detail::linkable_notify_cb) {
     const auto* anchor = static_cast<const detail::Anchor*>(cb.obj);
     return anchor->owner == nullptr || static_cast<const Linkable*>(anchor->owner)->notify_idle();
   }

@@ -134,59 +134,109 @@ void Linkable::check_and_notify() {
   }
   notifier_ = Notifier::queued;
   anchor_->add_ref();  // held by the queued callback
-  hub.schedule(Callback{&Linkable::notify_cb, anchor_.get(), 0});
+  hub.schedule(Callback{&detail::linkable_notify_cb, anchor_.get(), 0});
 }
 
-[[gnu::always_inline]] inline bool Linkable::notify_list(detail::WaitList& list,
-                                                         detail::Anchor& anchor) {
-  // Wake the waiters present when the pass starts, oldest first; each runs until it blocks.
-  // Waiters that arrive meanwhile wait for the next pass (gevent's final_link). Semaphores stop
-  // as soon as they are no longer ready. Returns false if a waiter destroyed this object.
-  detail::WaitNode* last = list.back();
-  while (detail::WaitNode* n = list.front()) {
-    if (!notify_all_ && !ready()) break;
-    const bool final = n == last;
-    list.remove(*n);
-    if (detail::is_rawlink(*n)) {
-      std::unique_ptr<detail::RawLinkNode> link(static_cast<detail::RawLinkNode*>(n));
-      try {
-        link->fn();
-      } catch (...) {
-        std::fprintf(stderr, "tendril: a rawlink callback on %s threw %s\n", describe().c_str(),
-                     describe_exception(std::current_exception()).c_str());
-      }
-    } else {
-      Hub::wake_now(n->token);
+WaitToken Linkable::notify_step_other(std::uint64_t& phase_in_callback, bool on_hub) {
+  // Kept in a local, written back on the way out (never touching this object after a rawlink,
+  // which may have destroyed it).
+  std::uint64_t phase = phase_in_callback;
+  WaitToken token;
+  for (;;) {
+    if (phase == notify_fresh) {
+      notifier_ = Notifier::running;
+      phase = notify_links_start;
     }
-    if (!anchor.owner) return false;
-    if (final) break;
+    if (phase == notify_links_start) {
+      final_ = links_.back();
+      phase = notify_links;
+    }
+    if (phase == notify_arrived_start) {
+      if (arrived_.empty()) {
+        phase = notify_end;
+      } else {
+        final_ = arrived_.back();
+        phase = notify_arrived;
+      }
+    }
+    if (phase == notify_links || phase == notify_arrived) {
+      detail::WaitList& list = phase == notify_links ? links_ : arrived_;
+      const std::uint64_t next = phase == notify_links ? notify_arrived_start : notify_end;
+      detail::WaitNode* const n = list.front();
+      if (n == nullptr || (!notify_all_ && !ready())) {
+        phase = next;
+        continue;
+      }
+      const bool rawlink = n->token.greenlet == nullptr;
+      if (rawlink && !on_hub) break;  // the hub's stack runs it
+      if (n == final_) phase = next;
+      list.pop_front();
+      if (rawlink) {
+        phase_in_callback = phase;
+        run_rawlink(n);
+        return token;
+      }
+      token = n->token;
+      break;
+    }
+    if (phase == notify_end) {
+      // What is left goes back to links_; a notification is queued again if one is due, which
+      // may allocate: the hub's stack does that.
+      if (!links_.empty() || !arrived_.empty()) {
+        if (ready()) {
+          if (!on_hub) break;
+          links_.splice_back(arrived_);
+          notifier_ = Notifier::idle;
+          phase_in_callback = notify_over;
+          check_and_notify();
+          return token;
+        }
+        links_.splice_back(arrived_);
+      }
+      notifier_ = Notifier::idle;
+      phase = notify_over;
+    }
+    break;
   }
-  return true;
+  phase_in_callback = phase;
+  return token;
 }
 
-[[gnu::always_inline]] inline void Linkable::notify() {
-  Ref<detail::Anchor> anchor = anchor_;
-  notifier_ = Notifier::running;
-  if (!notify_list(links_, *anchor)) return;
-  if (!notify_list(arrived_, *anchor)) return;
-  links_.splice_back(arrived_);
-  notifier_ = Notifier::idle;
-  check_and_notify();
+void Linkable::run_rawlink(detail::WaitNode* n) noexcept {
+  std::unique_ptr<detail::RawLinkNode> link(static_cast<detail::RawLinkNode*>(n));
+  try {
+    link->fn();
+  } catch (...) {
+    std::fprintf(stderr, "tendril: a rawlink callback on %s threw %s\n", describe().c_str(),
+                 describe_exception(std::current_exception()).c_str());
+  }
 }
 
-// notify_cb -> notify -> notify_list are one frame: the waiters are switched into from inside
-// them, and every frame left between that switch and the loop costs a mispredicted return.
-void Linkable::notify_cb(Callback& cb, bool run) {
-  Ref<detail::Anchor> anchor(static_cast<detail::Anchor*>(cb.obj));
-  anchor->release();  // the callback's own reference; `anchor` keeps it for this call
-  if (!anchor->owner) return;
-  auto* self = static_cast<Linkable*>(anchor->owner);
+namespace detail {
+
+// The notification on the hub's stack: each wake_now() returns when the greenlet it woke blocks.
+// A woken greenlet or a rawlink may destroy the object: the anchor says so. The queued callback's
+// reference to the anchor is released on every way out.
+void linkable_notify_cb(Callback& cb, bool run) {
+  auto* const anchor = static_cast<Anchor*>(cb.obj);
+  struct Release {
+    Anchor* anchor;
+    ~Release() { anchor->release(); }
+  } release{anchor};
+  auto* const self = static_cast<Linkable*>(anchor->owner);
+  if (self == nullptr) return;
   if (!run) {
-    self->notifier_ = Notifier::idle;
+    self->notifier_ = Linkable::Notifier::idle;
     return;
   }
-  self->notify();
+  for (;;) {
+    const WaitToken token = self->notify_step(cb.arg, true);
+    if (token.greenlet != nullptr) Hub::wake_now(token);
+    if (anchor->owner == nullptr || cb.arg == Linkable::notify_over) return;
+  }
 }
+
+}  // namespace detail
 
 void Linkable::join_pending_notification(const char* api, const char* reason) {
   Hub& hub = current_hub(api);

@@ -479,8 +479,8 @@ void SimHub::run_loop() {
       // resume, a queue's unlock pass) and switch straight to the greenlet it wakes: the same
       // steps in the same order, one switch fewer each (Hub::run_direct). Not where each step is
       // verified, nor under an observer.
-      if (fifo_ && (Hub::is_plain_resume(cb) || Hub::is_queue_pass(cb)) &&
-          !options_.verify_each_step && observer() == nullptr) {
+      if (fifo_ && (Hub::is_plain_resume(cb) || Hub::is_pass(cb)) && !options_.verify_each_step &&
+          observer() == nullptr) {
         run_direct(cb);
       } else {
         cb.invoke();

@@ -232,3 +232,97 @@ def n2():
     gevent.sleep(0)
     gevent.sleep(0)
 n2(); done("n2")
+
+
+# t_notify: DirectSwitch.NotificationsAreTheSameStepForStepWithoutThem (its first two parts: the
+# order tendril keeps whether a notification runs on the hub's stack or greenlet to greenlet).
+def t_notify():
+    ev = Event()
+
+    def w(i):
+        ev.wait()
+        log.append("w%d woke" % i)
+        if i == 0:
+            ev.wait()  # set, its notification running: behind the others
+            log.append("w0 again")
+        elif i == 1:
+            ev.clear()
+            log.append("w1 cleared")
+        elif i == 2:
+            ev.wait()  # cleared: after the last waiter this notification wakes
+            log.append("w2 again")
+        elif i == 3:
+            ev.set()  # the notification is running: the next one is queued at its end
+            log.append("w3 set")
+        log.append("w%d done" % i)
+    gs = [gevent.spawn(w, i) for i in range(3)]
+    gevent.sleep(0)
+    ev.rawlink(lambda e: log.append("rawlink"))
+    gs.append(gevent.spawn(w, 3))
+    gevent.sleep(0)
+    ev.set()
+    log.append("main set")
+    gevent.joinall(gs)
+
+    sem = Semaphore(0)
+
+    def s(i):
+        sem.acquire()
+        log.append("s%d got" % i)
+        if i == 0:
+            sem.release()
+            sem.release()
+            log.append("s0 released 2")
+        gevent.sleep(0)
+        log.append("s%d done" % i)
+    gs = [gevent.spawn(s, i) for i in range(4)]
+    gevent.sleep(0)
+    sem.release()
+    log.append("main released")
+    gevent.sleep(0)
+    log.append("main: s3 dead %s" % gs[3].dead)
+    sem.release()
+    gevent.joinall(gs)
+    log.append("counter %d" % sem.counter)
+
+    kill_ev = Event()
+
+    def a():
+        kill_ev.wait()
+        log.append("a woke")
+
+    def b():
+        try:
+            kill_ev.wait()
+            log.append("b woke")
+        except gevent.GreenletExit:
+            log.append("b killed")
+            raise
+
+    def c():
+        kill_ev.wait()
+        log.append("c woke")
+    gs = [gevent.spawn(a), gevent.spawn(b), gevent.spawn(c)]
+    gevent.sleep(0)
+    kill_ev.set()
+    gs[1].kill(block=False)  # queued behind the notification, which wakes b first
+    gevent.joinall(gs)
+t_notify(); done("t_notify")
+
+
+# t_sem_ping_pong: DirectSwitch.ASemaphorePingPongGoesFromGreenletToGreenlet.
+def t_sem_ping_pong():
+    to_b, to_main = Semaphore(0), Semaphore(0)
+
+    def b():
+        for i in range(4):
+            to_b.acquire()
+            log.append("b got %d" % i)
+            to_main.release()
+    g = gevent.spawn(b)
+    for i in range(4):
+        to_b.release()
+        to_main.acquire()
+        log.append("main got %d" % i)
+    g.join()
+t_sem_ping_pong(); done("t_sem_ping_pong")

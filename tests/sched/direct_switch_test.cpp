@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // direct_switch_test.cpp: on SimHub's FIFO policy a greenlet that parks takes the next plain
-// resume, or the next step of a queue's unlock pass, itself and switches straight to the greenlet
-// it wakes (Hub::run_direct). These tests pin that it happens, that a run is the same step for
-// step with and without it (an observer or verify_each_step turns it off; the queue programs'
-// orders are gevent's, tests/gevent_twins/queue_semantics.py), that fail_run() ends a run as it
-// did, also from inside a pass, and that a greenlet keeps its exception state; and, for sleep(0)'s
+// resume, or the next step of a pass (a queue's unlock pass, an Event's or Semaphore's
+// notification), itself and switches straight to the greenlet it wakes (Hub::run_direct). These
+// tests pin that it happens, that a run is the same step for step with and without it (an
+// observer or verify_each_step turns it off; the orders of the queue and notification programs
+// are gevent's, tests/gevent_twins/queue_semantics.py and primitives_semantics.py), that
+// fail_run() ends a run as it did, also from inside a pass, and that a greenlet keeps its
+// exception state; and, for sleep(0)'s
 // short path (Hub::sleep0), the ready queue's rotate, a sleep(0) behind a wakeup, and a dead
 // greenlet's leftover wakeup. The livelock bound and the step limit are pinned by SimHub's own
 // tests (tests/sim/sim_hub_test.cpp), whose exact messages now come through direct switches and
@@ -463,6 +465,123 @@ Mixed queue_program(SimHub& hub) {
   return out;
 }
 
+// Notifications of every kind, with every way one goes: an Event's waiters woken one after the
+// other, one of them waiting again while the notification runs (it waits behind the others),
+// one clearing the Event and one waiting again after that (a waiter for the next notification,
+// which one setting the Event again during this one queues at its end, on the hub's stack), a
+// rawlink among the waiters (run on the hub's stack); a Semaphore whose notification gives the
+// permits its first waiter released to the next ones and stops when none is left; a kill queued
+// behind a notification; an Event destroyed by the waiter its notification woke while another
+// still waits on it.
+Mixed notify_program(SimHub& hub) {
+  Mixed out;
+  auto& log = out.log;
+  tendril::run(hub, [&] {
+    tendril::Event ev("ev");
+    auto w = [&](int i) {
+      ev.wait();
+      log.push_back("w" + std::to_string(i) + " woke");
+      if (i == 0) {
+        ev.wait();  // set, its notification running: behind the others
+        log.push_back("w0 again");
+      } else if (i == 1) {
+        ev.clear();
+        log.push_back("w1 cleared");
+      } else if (i == 2) {
+        ev.wait();  // cleared: after the last waiter this notification wakes
+        log.push_back("w2 again");
+      } else if (i == 3) {
+        ev.set();  // the notification is running: the next one is queued at its end
+        log.push_back("w3 set");
+      }
+      log.push_back("w" + std::to_string(i) + " done");
+    };
+    std::vector<tendril::Ref<tendril::Greenlet>> gs;
+    for (int i = 0; i < 3; ++i) gs.push_back(tendril::spawn(w, i));
+    tendril::sleep(0s);
+    ev.rawlink([&] { log.push_back("rawlink"); });
+    gs.push_back(tendril::spawn(w, 3));
+    tendril::sleep(0s);
+    ev.set();
+    log.push_back("main set");
+    tendril::joinall(gs);
+
+    tendril::Semaphore sem(0, "sem");
+    auto s = [&](int i) {
+      sem.acquire();
+      log.push_back("s" + std::to_string(i) + " got");
+      if (i == 0) {
+        sem.release();
+        sem.release();
+        log.push_back("s0 released 2");
+      }
+      tendril::sleep(0s);
+      log.push_back("s" + std::to_string(i) + " done");
+    };
+    gs.clear();
+    for (int i = 0; i < 4; ++i) gs.push_back(tendril::spawn(s, i));
+    tendril::sleep(0s);
+    sem.release();
+    log.push_back("main released");
+    tendril::sleep(0s);
+    log.push_back(std::string("main: s3 dead ") + (gs[3]->dead() ? "True" : "False"));
+    sem.release();
+    tendril::joinall(gs);
+    log.push_back("counter " + std::to_string(sem.counter()));
+
+    tendril::Event kill_ev("kill_ev");
+    auto a = tendril::spawn("a", [&] {
+      kill_ev.wait();
+      log.push_back("a woke");
+    });
+    auto b = tendril::spawn("b", [&] {
+      try {
+        kill_ev.wait();
+        log.push_back("b woke");
+      } catch (const tendril::GreenletExit&) {
+        log.push_back("b killed");
+        throw;
+      }
+    });
+    auto c = tendril::spawn("c", [&] {
+      kill_ev.wait();
+      log.push_back("c woke");
+    });
+    tendril::sleep(0s);
+    kill_ev.set();
+    b->kill_nowait();  // queued behind the notification, which wakes b first
+    tendril::joinall({a, b, c});
+
+    auto box = std::make_unique<tendril::Event>("box");
+    auto d = tendril::spawn("d", [&] {
+      box->wait();
+      log.push_back("d woke");
+      box.reset();
+      log.push_back("d destroyed box");
+      tendril::sleep(0s);
+      log.push_back("d after");
+    });
+    auto e = tendril::spawn("e", [&, raw = box.get()] {
+      try {
+        raw->wait();
+        log.push_back("e woke");
+      } catch (const tendril::GreenletExit&) {
+        log.push_back("e killed");
+        throw;
+      }
+    });
+    tendril::sleep(0s);  // d and e wait
+    box->set();          // its notification wakes d, which destroys the Event: it never wakes e
+    tendril::sleep(0s);
+    log.push_back("main: box " + std::string(box ? "alive" : "gone"));
+    d->join();
+    e->kill();
+  });
+  out.steps = hub.steps();
+  out.direct = hub.direct_steps();
+  return out;
+}
+
 }  // namespace
 
 // Under run_direct() a queue's unlock pass stays at the front of the ready queue and the
@@ -572,6 +691,113 @@ TEST(DirectSwitch, FailRunInAQueuePassEndsTheRunAsTheHubWould) {
   // main's sleep(0) starts the pass itself; in teardown g0's queued sleep(0) wakeup runs (from the
   // hub), and g0 and g1, blocking in get() again, hand over to g1's and g2's.
   EXPECT_EQ(direct.direct_steps(), 3u);
+  EXPECT_EQ(direct.live_greenlets(), 0u);
+  expect_the_same_observed(program, log, direct);
+}
+
+// A Linkable's notification goes as a queue's unlock pass: it stays at the front of the ready
+// queue and the greenlets it wakes carry it on when they park; a rawlink, or queueing the next
+// notification, is the hub's. The run is the same step for step as when the hub makes every
+// switch (an observer) or checks every step.
+TEST(DirectSwitch, NotificationsAreTheSameStepForStepWithoutThem) {
+  SimHub direct;
+  const Mixed with = notify_program(direct);
+  expect_the_same_through_the_hub(notify_program, with);
+
+  // gevent's order (tests/gevent_twins/primitives_semantics.py, t_notify), then the Event
+  // destroyed by the waiter its notification woke: the notification ends there, and e stays
+  // blocked until killed.
+  EXPECT_EQ(
+      with.log,
+      (std::vector<std::string>{
+          "main set",        "w0 woke",        "w1 woke",  "w1 cleared", "w1 done",
+          "w2 woke",         "rawlink",        "w3 woke",  "w3 set",     "w3 done",
+          "w0 again",        "w0 done",        "w2 again", "w2 done",    "main released",
+          "s0 got",          "s0 released 2",  "s1 got",   "s2 got",     "main: s3 dead False",
+          "s0 done",         "s1 done",        "s2 done",  "s3 got",     "s3 done",
+          "counter 0",       "a woke",         "b woke",   "c woke",     "d woke",
+          "d destroyed box", "main: box gone", "d after",  "e killed"}));
+  EXPECT_EQ(with.steps, 40u);
+  EXPECT_EQ(with.direct, 8u);
+}
+
+// Two greenlets handing a permit back and forth through two Semaphores: after the hub starts
+// the first notification, every release, notification and wakeup goes from greenlet to greenlet.
+TEST(DirectSwitch, ASemaphorePingPongGoesFromGreenletToGreenlet) {
+  auto program = [](SimHub& hub) {
+    std::vector<std::string> log;
+    tendril::run(hub, [&] {
+      tendril::Semaphore to_b(0), to_main(0);
+      auto b = tendril::spawn("b", [&] {
+        for (int i = 0; i < 4; ++i) {
+          to_b.acquire();
+          log.push_back("b got " + std::to_string(i));
+          to_main.release();
+        }
+      });
+      for (int i = 0; i < 4; ++i) {
+        to_b.release();
+        to_main.acquire();
+        log.push_back("main got " + std::to_string(i));
+      }
+      b->join();
+    });
+    return log;
+  };
+  SimHub direct;
+  const std::vector<std::string> log = program(direct);
+  EXPECT_EQ(log, (std::vector<std::string>{"b got 0", "main got 0", "b got 1", "main got 1",
+                                           "b got 2", "main got 2", "b got 3", "main got 3"}));
+  // Seven notifications: to_b's first release finds b not waiting yet; main's first wakeup comes
+  // from a notification the hub starts (b got there from its start, which the hub runs) and its
+  // last from one the hub starts after b dies. The five in between are the greenlets' own.
+  EXPECT_EQ(direct.direct_steps(), 5u);
+
+  expect_the_same_observed(program, log, direct);
+}
+
+// fail_run() from a greenlet a notification woke: the notification still wakes every waiter it
+// would have woken (on the hub's stack now), then the run ends and run() throws the error.
+TEST(DirectSwitch, FailRunInANotificationEndsTheRunAsTheHubWould) {
+  auto program = [](SimHub& hub) {
+    std::vector<std::string> log;
+    try {
+      tendril::run(hub, [&] {
+        tendril::Event ev("ev");
+        std::vector<tendril::Ref<tendril::Greenlet>> gs;
+        for (int g = 0; g < 3; ++g) {
+          gs.push_back(tendril::spawn("g" + std::to_string(g), [&, g] {
+            ev.wait();
+            log.push_back("g" + std::to_string(g) + " woke");
+            if (g == 1) {
+              hub.fail_run(std::make_exception_ptr(std::runtime_error("g1 has seen enough")));
+            }
+            tendril::sleep(0s);  // parks: the notification goes on to the next waiter
+            log.push_back("g" + std::to_string(g) + " after");
+          }));
+        }
+        tendril::sleep(0s);  // the waiters block
+        ev.set();
+        tendril::sleep(0s);
+        log.push_back("main after");
+        tendril::joinall(gs);
+      });
+      log.push_back("run() returned");
+    } catch (const std::runtime_error& e) {
+      log.push_back(std::string("run() threw: ") + e.what());
+    }
+    return log;
+  };
+  SimHub direct;
+  const std::vector<std::string> log = program(direct);
+  // g1 fails the run from inside the notification that woke it; the notification still wakes g2
+  // (on the hub's stack), and only then does the run end: in teardown each greenlet's queued
+  // sleep(0) wakeup runs once more, then run() throws. main's sleep(0) starts the notification
+  // itself (the one direct step); g0 carries it on to g1, and g1, with the run failed, parks to
+  // the hub.
+  EXPECT_EQ(log, (std::vector<std::string>{"g0 woke", "g1 woke", "g2 woke", "g0 after", "g1 after",
+                                           "g2 after", "run() threw: g1 has seen enough"}));
+  EXPECT_EQ(direct.direct_steps(), 1u);
   EXPECT_EQ(direct.live_greenlets(), 0u);
   expect_the_same_observed(program, log, direct);
 }

@@ -25,7 +25,7 @@ class Event : public Linkable {
   void clear() noexcept { flag_ = false; }
   // is_set() / ready() tell whether the flag is set.
   bool is_set() const noexcept { return flag_; }
-  bool ready() const override { return flag_; }
+  bool ready() const noexcept override { return flag_; }
   // wait() blocks until the flag is set or timeout passes. Returns true if woken by set() (even
   // if cleared again since), the flag itself when it was already set, false on timeout. Call it
   // from a greenlet; throws UsageError otherwise or for a negative timeout.
@@ -40,7 +40,7 @@ namespace detail {
 class AsyncResultBase : public Linkable {
  public:
   // ready() is true once a value or an exception is set.
-  bool ready() const override { return done_; }
+  bool ready() const noexcept override { return done_; }
   // successful() is true once a value is set.
   bool successful() const noexcept { return done_ && !error_; }
   // exception() is the exception set, or null.

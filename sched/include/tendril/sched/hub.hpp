@@ -28,9 +28,11 @@ struct Callback;
 namespace detail {
 // sleep0() is sleep(0) on the bound hub (see tendril::sleep and Hub::sleep0).
 void sleep0();
-// queue_unlock_cb() is the callback of a queue's unlock pass (queue.cpp): declared here so that
-// the hub tells it apart by one comparison (Hub::is_queue_pass).
+// queue_unlock_cb() is the callback of a queue's unlock pass (queue.cpp) and linkable_notify_cb()
+// that of a Linkable's notification (linkable.cpp): declared here so that the hub tells them
+// apart by a comparison each (Hub::is_pass).
 void queue_unlock_cb(Callback& cb, bool run);
+void linkable_notify_cb(Callback& cb, bool run);
 }  // namespace detail
 namespace net {
 class Backend;
@@ -382,21 +384,21 @@ class Hub {
   static bool is_plain_resume(const Callback& cb) noexcept {
     return cb.fn == &Hub::yield_cb || cb.fn == &Hub::wake_cb;
   }
-  // is_queue_pass() says whether cb is a queue's unlock pass, which run_direct() also lets the
-  // greenlets carry on.
-  static bool is_queue_pass(const Callback& cb) noexcept {
-    return cb.fn == &detail::queue_unlock_cb;
+  // is_pass() says whether cb is a pass that wakes waiters one after the other, a queue's unlock
+  // pass or a Linkable's notification, which run_direct() also lets the greenlets carry on.
+  static bool is_pass(const Callback& cb) noexcept {
+    return cb.fn == &detail::queue_unlock_cb || cb.fn == &detail::linkable_notify_cb;
   }
   // run_direct() runs a callback just taken from the front of the ready queue, letting the
   // greenlets it resumes go on without the hub: a greenlet that parks and finds the next step at
   // the front of the queue, within the step budget and the livelock bound below, takes it (one
   // step, as the loop would) and switches straight to the greenlet it wakes; the last one
-  // switches back here. The steps a greenlet takes are plain resumes and queues' unlock passes
-  // (the pass stays at the front of the queue while a greenlet it woke runs, and that greenlet
-  // carries it on when it parks: take_direct_other). Any other callback just runs. A loop calls
-  // it only where it would run the callbacks one after the other in FIFO order with nothing
-  // between them (SimHub's FIFO policy), with no observer installed (an observer hears every
-  // switch through the hub) and nothing asking it to stop.
+  // switches back here. The steps a greenlet takes are plain resumes and passes, queues' unlock
+  // passes and Linkables' notifications (the pass stays at the front of the queue while a
+  // greenlet it woke runs, and that greenlet carries it on when it parks: take_direct_other). Any
+  // other callback just runs. A loop calls it only where it would run the callbacks one after the
+  // other in FIFO order with nothing between them (SimHub's FIFO policy), with no observer
+  // installed (an observer hears every switch through the hub) and nothing asking it to stop.
   void run_direct(Callback& cb) {
     if (!is_plain_resume(cb)) [[unlikely]] {
       return run_direct_other(cb);
@@ -404,8 +406,9 @@ class Hub {
     arm_direct();
     cb.invoke();
     // The chain may have ended here in the middle of a pass (a greenlet it woke died, or the
-    // pass has an item to move): the pass goes on before anything else, as on the hub's stack.
-    if (!ready_.empty() && is_queue_pass(ready_.front())) [[unlikely]] {
+    // pass has an item to move, a rawlink to run or a notification to queue): the pass goes on
+    // before anything else, as on the hub's stack.
+    if (!ready_.empty() && is_pass(ready_.front())) [[unlikely]] {
       finish_pass();
     }
     direct_armed_ = direct_off;
@@ -502,19 +505,22 @@ class Hub {
   friend void detail::sleep0();
   // take_direct() takes the front of the ready queue and returns its greenlet, woken as wake()
   // would wake it, if run_direct() may go on with it; otherwise nullptr (the hub's turn).
-  // take_direct_other() is its part for a front that is not a plain resume: a queue's unlock pass
-  // in progress goes on (the greenlet that parks takes its next step and switches to the waiter
-  // it wakes), and one queued starts (a step of its own), unless its next step moves an item.
+  // take_direct_other() is its part for a front that is not a plain resume: a pass in progress
+  // (a queue's unlock pass, a Linkable's notification) goes on (the greenlet that parks takes its
+  // next step and switches to the waiter it wakes), and one queued starts (a step of its own),
+  // unless its next step runs code only the hub's stack runs (an item's move, a rawlink, queueing
+  // a notification).
   Greenlet* take_direct() noexcept;
   [[gnu::noinline]] Greenlet* take_direct_other() noexcept;
-  // run_direct_other() is run_direct() for a callback that is not a plain resume: a queue's
-  // unlock pass starts at the front of the ready queue (finish_pass runs it); anything else runs
-  // as the loop would run it.
+  // run_direct_other() is run_direct() for a callback that is not a plain resume: a pass (a
+  // queue's unlock pass, a notification) starts at the front of the ready queue (finish_pass runs
+  // it); anything else runs as the loop would run it.
   [[gnu::noinline]] void run_direct_other(Callback& cb);
-  // finish_pass() runs, on the hub's stack, the queue's unlock pass in progress at the front of
-  // the ready queue, if there is one, until it is over or a greenlet it woke carried it to the
-  // end (the greenlets it wakes are armed for direct steps unless the run is stopping).
-  [[gnu::noinline]] void finish_pass();
+  // finish_pass() runs, on the hub's stack, the pass in progress at the front of the ready queue,
+  // if there is one, until it is over or a greenlet it woke carried it to the end (the greenlets
+  // it wakes are armed for direct steps unless the run is stopping). start: the front is a pass
+  // the loop just took (counted as its step), to start here.
+  [[gnu::noinline]] void finish_pass(bool start = false);
   // switch_direct() switches from `from` (the current greenlet) to `to`.
   void switch_direct(Greenlet* from, Greenlet* to);
   // prefetch_ahead() asks the cache for the stack top of the greenlet prefetch_stack_ahead

@@ -148,8 +148,9 @@ class Linkable : public Waitable {
   LinkId rawlink(std::function<void()> callback);
   // unlink() removes a rawlink that has not fired; a no-op otherwise.
   void unlink(LinkId id) noexcept;
-  // ready() says whether a waiter could proceed now.
-  virtual bool ready() const = 0;
+  // ready() says whether a waiter could proceed now. noexcept: a notification asks it between
+  // the wakeups it makes, where a greenlet may be taking the next step itself (Hub::run_direct).
+  virtual bool ready() const noexcept = 0;
 
  protected:
   // kind names the class in reports ("Event"); notify_all says whether one notification wakes
@@ -179,17 +180,38 @@ class Linkable : public Waitable {
   friend Alternative identify(const Callback& cb) noexcept;
   friend Action action_of(const Callback& cb) noexcept;
   friend class Hub;  // Hub::is_stale reads notify_idle()
+  friend void detail::linkable_notify_cb(Callback& cb, bool run);
   enum class Notifier : std::uint8_t { idle, queued, running };
-  static void notify_cb(Callback& cb, bool run);
+  // The notification (gevent's _notify_links) wakes the waiters present when it starts, oldest
+  // first, each running until it blocks; those that arrive meanwhile (arrived_) are woken next, up
+  // to the last one there when the first list is done; a semaphore's stops once not ready(). Then
+  // what is left goes back to links_, and a new notification is queued if one is due.
+  // notify_step() is one step of it: it does what comes before the next wakeup and returns that
+  // waiter's token, with `phase` (kept in the queued callback's arg) saying where it goes on. It
+  // returns a null token when the notification is over (phase becomes notify_over), and also
+  // after running a rawlink (on_hub true: the caller checks the anchor, since the callback may
+  // have destroyed this object, and calls again) or, with on_hub false, when the next step would
+  // run a rawlink or queue a notification (only the hub's stack does those; phase unchanged).
+  // linkable_notify_cb() runs the steps on the hub's stack; under Hub::run_direct() the
+  // notification stays at the front of the ready queue and the greenlets it wakes carry it on
+  // when they park (Hub::take_direct_other), as a queue's unlock pass.
+  static constexpr std::uint64_t notify_fresh = 0;        // queued, not started (a step of its own)
+  static constexpr std::uint64_t notify_links_start = 1;  // links_ next; its last node is final_
+  static constexpr std::uint64_t notify_links = 2;        // waking links_, up to final_
+  static constexpr std::uint64_t notify_arrived_start = 3;  // arrived_ next
+  static constexpr std::uint64_t notify_arrived = 4;        // waking arrived_, up to final_
+  static constexpr std::uint64_t notify_end = 5;  // both done: what is left back to links_
+  static constexpr std::uint64_t notify_over = 6;
+  WaitToken notify_step(std::uint64_t& phase, bool on_hub);
+  [[gnu::noinline]] WaitToken notify_step_other(std::uint64_t& phase, bool on_hub);
+  // run_rawlink() runs a rawlink's callback (taken out of its list) and frees it.
+  void run_rawlink(detail::WaitNode* n) noexcept;
   // notify_idle() says whether a notification run now would wake nobody.
   bool notify_idle() const;
   // left() is called after a waiter or rawlink leaves while a notification is queued: with none
   // left, the notification is cancelled (gevent's unlink()), and a later waiter queues a new one.
   void left() noexcept;
   static void note_stale() noexcept;
-  // Defined inline in linkable.cpp, the only place that calls them (see notify_cb there).
-  inline void notify();
-  inline bool notify_list(detail::WaitList& list, detail::Anchor& anchor);
   void free_rawlinks(detail::WaitList& list) noexcept;
 
   const char* kind_;
@@ -198,10 +220,36 @@ class Linkable : public Waitable {
   std::uint64_t id_;
   std::string name_;
   detail::WaitList links_;
-  detail::WaitList arrived_;  // waiters that joined a pending notification
+  detail::WaitList arrived_;           // waiters that joined a pending notification
+  detail::WaitNode* final_ = nullptr;  // the last node the running notification wakes in a list
   LinkId next_rawlink_id_ = 1;
   Ref<detail::Anchor> anchor_;
 };
+
+[[gnu::always_inline]] inline WaitToken Linkable::notify_step(std::uint64_t& phase, bool on_hub) {
+  // The common steps inline: the next greenlet of links_, from the start or not, and the end
+  // with nobody arrived meanwhile and nothing left to notify.
+  if (phase == notify_fresh) {
+    notifier_ = Notifier::running;
+    final_ = links_.back();
+    phase = notify_links;
+  } else if (phase == notify_arrived_start && arrived_.empty()) {
+    if (links_.empty() || !ready()) {
+      notifier_ = Notifier::idle;
+      phase = notify_over;
+      return {};
+    }
+  }
+  if (phase == notify_links) {
+    detail::WaitNode* const n = links_.front();
+    if (n != nullptr && n->token.greenlet != nullptr && (notify_all_ || ready())) [[likely]] {
+      if (n == final_) phase = notify_arrived_start;
+      links_.pop_front();
+      return n->token;
+    }
+  }
+  return notify_step_other(phase, on_hub);
+}
 
 [[gnu::always_inline]] inline bool Linkable::wait_notified(const char* api, const char* reason,
                                                            std::optional<Duration> timeout) {

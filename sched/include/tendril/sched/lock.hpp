@@ -28,7 +28,7 @@ class Semaphore : public Linkable {
   // counter() is the number of free permits; locked() is true when there is none.
   std::int64_t counter() const noexcept { return counter_; }
   bool locked() const noexcept { return counter_ <= 0; }
-  bool ready() const override { return counter_ > 0; }
+  bool ready() const noexcept override { return counter_ > 0; }
   // wait() blocks until a permit is free (without taking it) or timeout passes; returns counter().
   std::int64_t wait(std::optional<Duration> timeout = std::nullopt);
 
