@@ -476,9 +476,9 @@ void SimHub::run_loop() {
         livelock_reached(cb);
       }
       // In FIFO order a resumed greenlet that parks may take the next step itself (a plain
-      // resume, a queue's unlock pass) and switch straight to the greenlet it wakes: the same
-      // steps in the same order, one switch fewer each (Hub::run_direct). Not where each step is
-      // verified, nor under an observer.
+      // resume, a queue's unlock pass, a notification) and switch straight to the greenlet it
+      // wakes: the same steps in the same order, one switch fewer each (Hub::run_direct). Not
+      // where each step is verified, nor under an observer.
       if (fifo_ && (Hub::is_plain_resume(cb) || Hub::is_pass(cb)) && !options_.verify_each_step &&
           observer() == nullptr) {
         run_direct(cb);
