@@ -258,8 +258,8 @@ inline bool Hub::is_stale(const Callback& cb) noexcept {
 [[gnu::always_inline]] inline Greenlet* Hub::take_direct() noexcept {
   // What the loop would do next, done by the greenlet that parks (see run_direct()): a plain
   // resume of a greenlet still in that wait, within the step budget and the livelock bound; a
-  // queue's unlock pass (take_direct_other). Anything else is the hub's. (Whatever sets stop_ or
-  // an observer also disarms run_direct().)
+  // pass, a queue's unlock pass or a notification (take_direct_other). Anything else is the
+  // hub's. (Whatever sets stop_ or an observer also disarms run_direct().)
   if (ready_.empty()) return nullptr;
   const Callback& cb = ready_.peek(0);
   const bool yield = cb.fn == &Hub::yield_cb;
