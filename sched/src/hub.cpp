@@ -1000,8 +1000,10 @@ void Hub::teardown(Greenlet* spared) {
     ~End() { hub->end_teardown(); }
   } end{this};
   // Greenlets still alive when main is done are killed, as gevent kills them at interpreter exit,
-  // so that their destructors run, their links fire and no stack leaks. A greenlet may catch
-  // GreenletExit and block again; it gets a few more kills, then its stack is unwound by force.
+  // so that their destructors run, their links fire and no stack leaks. Each dies at the wait it
+  // is in: a wakeup queued for it before the end is stale, so no leftover goes on running its
+  // code after the run ended. A greenlet may catch GreenletExit and block again; it gets a few
+  // more kills, then its stack is unwound by force.
   //
   // When the hub stopped the run itself (fail_run(), the step limit, a replay's Divergence), main
   // is still alive and blocked, and the others often hold references into its frame (a lock, a
@@ -1027,6 +1029,10 @@ void Hub::teardown(Greenlet* spared) {
       if (g->started() && g->state() != Greenlet::State::running) {
         g->kill(nullptr, false);  // never started: dies at once
       } else if (!g->dead()) {
+        // The wait it is in ends here: a wakeup already queued for it (a sleep(0), an Event set
+        // before the end) is stale, so GreenletExit is the first thing it sees, and no user code
+        // goes on as if the run had not ended.
+        ++g->wait_seq_;
         running.push_back(g);
       }
     }

@@ -215,7 +215,7 @@ TEST(Explore, LivelockWithDefaultOptionsIsReportedInBoundedMemory) {
             std::string::npos &&
         std::filesystem::exists(r.schedule_file) && r.trace_file.empty() &&
         r.summary.find(
-            "tendril: no trace written: the failing run took 100011 steps, more than "
+            "tendril: no trace written: the failing run took 100010 steps, more than "
             "ExploreOptions::trace_max_steps (50000); the schedule replays it") !=
             std::string::npos;
     if (!as_expected) {

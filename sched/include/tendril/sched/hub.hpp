@@ -298,10 +298,11 @@ class Hub {
   void report_error(Greenlet& greenlet, std::exception_ptr error,
                     ErrorOrigin origin = ErrorOrigin::greenlet) noexcept;
   // fail_run() ends the active run() as soon as the callback now running returns: the greenlets
-  // still alive are killed (every other greenlet first, main last, so that their unwinding never
-  // touches main's dead locals) and run() throws `error`. The first call of a run wins; outside
-  // a run it does nothing. Call it from the hub's thread, from a greenlet, a callback or an error
-  // handler (explore() fails a schedule this way when a greenlet dies with an exception).
+  // still alive are killed at the waits they are in, a wakeup already queued for one
+  // notwithstanding (every other greenlet first, main last, so that their unwinding never touches
+  // main's dead locals), and run() throws `error`. The first call of a run wins; outside a run it
+  // does nothing. Call it from the hub's thread, from a greenlet, a callback or an error handler
+  // (explore() fails a schedule this way when a greenlet dies with an exception).
   void fail_run(std::exception_ptr error) noexcept;
   // run_failed() says whether fail_run() was called in the active run.
   bool run_failed() const noexcept { return static_cast<bool>(run_failure_); }
