@@ -251,6 +251,77 @@ TYPED_TEST(Conformance, MainsExceptionKillsTheOthersBeforeItsLocalsDie) {
   EXPECT_EQ(hub->live_greenlets(), 0u);
 }
 
+namespace {
+
+// How a run ends, for LeftoversWokenBeforeTheEndDieAtTheirWait.
+enum class End { main_returns, main_throws, fail_run };
+
+// A run in which, at its end, both leftovers have a wakeup queued: the spinner its sleep(0)'s,
+// the waiter the Event's notification. Each logs what it sees, GreenletExit included.
+Log run_ending_with_wakeups_queued(tendril::Hub& hub, End end) {
+  Log log;
+  try {
+    tendril::run(hub, [&] {
+      tendril::Event ev("ev");
+      auto spinner = tendril::spawn("spinner", [&] {
+        try {
+          for (int i = 0;; ++i) {
+            log.push_back("spinner " + std::to_string(i));
+            tendril::sleep(0s);
+          }
+        } catch (const tendril::GreenletExit&) {
+          log.push_back("spinner: GreenletExit");
+          throw;
+        }
+      });
+      auto waiter = tendril::spawn("waiter", [&] {
+        try {
+          ev.wait();
+          log.push_back("waiter woke");
+        } catch (const tendril::GreenletExit&) {
+          log.push_back("waiter: GreenletExit");
+          throw;
+        }
+      });
+      tendril::sleep(0s);  // both start: the spinner yields, the waiter blocks
+      ev.set();
+      switch (end) {
+        case End::main_returns:
+          return;
+        case End::main_throws:
+          throw std::runtime_error("main gives up");
+        case End::fail_run:
+          hub.fail_run(std::make_exception_ptr(std::runtime_error("the run failed")));
+          tendril::sleep(0s);  // the run ends when main parks
+          log.push_back("main went on");
+      }
+    });
+    log.push_back("run() returned");
+  } catch (const std::runtime_error& e) {
+    log.push_back(std::string("run() threw: ") + e.what());
+  }
+  EXPECT_EQ(hub.live_greenlets(), 0u);
+  return log;
+}
+
+}  // namespace
+
+// However a run ends (main returns, main throws, the hub fails the run), a leftover whose wakeup
+// was already queued does not go on as if the run had not ended: the wait it is in ends with the
+// run, and GreenletExit at that wait is the next thing it sees. (gevent's program would simply
+// end there; tendril kills the leftovers so that their destructors and links run.)
+TYPED_TEST(Conformance, LeftoversWokenBeforeTheEndDieAtTheirWait) {
+  auto hub = TypeParam::make();
+  EXPECT_EQ(run_ending_with_wakeups_queued(*hub, End::main_returns),
+            (Log{"spinner 0", "spinner: GreenletExit", "waiter: GreenletExit", "run() returned"}));
+  EXPECT_EQ(run_ending_with_wakeups_queued(*hub, End::main_throws),
+            (Log{"spinner 0", "spinner: GreenletExit", "waiter: GreenletExit",
+                 "run() threw: main gives up"}));
+  EXPECT_EQ(run_ending_with_wakeups_queued(*hub, End::fail_run),
+            (Log{"spinner 0", "spinner: GreenletExit", "waiter: GreenletExit",
+                 "run() threw: the run failed"}));
+}
+
 // An exception main catches itself kills nobody.
 TYPED_TEST(Conformance, MainsCaughtExceptionKillsNobody) {
   auto hub = TypeParam::make();
