@@ -36,6 +36,10 @@ cpack -G DEB --config "$build/CPackConfig-components.cmake" -B "$work/debs" \
   { cat "$work/cpack.log" >&2; fail "cpack -G DEB --config CPackConfig-components.cmake failed"; }
 arch=$(dpkg --print-architecture)
 libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:[A-Z]*=//p' "$build/CMakeCache.txt")
+# Debian policy: libraries in the multiarch directory (the build's default on Debian).
+multiarch=$(gcc -print-multiarch)
+[ "$libdir" = "lib/$multiarch" ] ||
+  fail "the packages install their libraries under /usr/$libdir, not Debian's multiarch /usr/lib/$multiarch (a build configured with -DCMAKE_INSTALL_LIBDIR?)"
 deb() { echo "$work/debs/$1_${version}_$arch.deb"; }
 v="(= $version)"
 
