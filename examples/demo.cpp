@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -14,6 +15,32 @@
 #include "tendril/viz.hpp"
 
 namespace {
+
+// shell_word() is `path` as one word of a shell command: as it is, or single-quoted.
+std::string shell_word(const std::string& path) {
+  if (path.find_first_not_of(
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-") ==
+      std::string::npos) {
+    return path;
+  }
+  std::string out = "'";
+  for (char c : path) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// absolute() is where a file the demo wrote is, so that the commands it prints work pasted into
+// any shell, from any directory.
+std::string absolute(const std::string& relative) {
+  return std::filesystem::absolute(relative).lexically_normal().string();
+}
+
+// The tendril-viz this build made (its absolute path), else the one on PATH.
+std::string viz_tool() {
+#ifdef DEMO_VIZ_TOOL
+  if (std::filesystem::exists(DEMO_VIZ_TOOL)) return shell_word(DEMO_VIZ_TOOL);
+#endif
+  return "tendril-viz";
+}
 
 template <class F>
 void section(const std::string& title, F&& f) {
@@ -39,16 +66,18 @@ int main() {
     tendril::trace::save_trace(trace, "tendril-artifacts/foo_bar.trace");
     tendril::viz::render_flow(trace, "tendril-artifacts/foo_bar.svg");
     tendril::viz::render_flow(trace, "tendril-artifacts/foo_bar.png");
-    o << "flow graph: tendril-artifacts/foo_bar.svg (and .png; trace: tendril-artifacts/"
-         "foo_bar.trace,\n  redraw with: build/viz/tendril-viz tendril-artifacts/foo_bar.trace "
-         "-o flow.pdf)\n";
+    o << "flow graph: " << absolute("tendril-artifacts/foo_bar.svg")
+      << " (and .png; trace: " << absolute("tendril-artifacts/foo_bar.trace")
+      << ")\n  redraw it with: " << viz_tool() << " "
+      << shell_word(absolute("tendril-artifacts/foo_bar.trace")) << " -o "
+      << shell_word(absolute("tendril-artifacts/foo_bar.pdf")) << "\n";
   });
   section("producer/consumer on a Queue of size 1, traced", [](std::ostream& o) {
     tendril::trace::Trace trace;
     seeds::producer_consumer(o, &trace);
     tendril::trace::save_trace(trace, "tendril-artifacts/producer_consumer.trace");
     tendril::viz::render_flow(trace, "tendril-artifacts/producer_consumer.png");
-    o << "flow graph: tendril-artifacts/producer_consumer.png\n";
+    o << "flow graph: " << absolute("tendril-artifacts/producer_consumer.png") << "\n";
   });
   section("func1/func2/func3 sleeping 3/2/2 s", seeds::sleepers);
   section("task(pid) with random sleeps, seed 1", [](std::ostream& o) { seeds::tasks(o, 1); });
