@@ -7,9 +7,9 @@
 // are gevent's, tests/gevent_twins/queue_semantics.py and primitives_semantics.py), that
 // fail_run() ends a run as it did, also from inside a pass, and that a greenlet keeps its
 // exception state; and, for sleep(0)'s short path (Hub::sleep0), the ready queue's rotate, a
-// sleep(0) behind a wakeup, and a dead greenlet's leftover wakeup. The livelock bound and the step limit are pinned by SimHub's own
-// tests (tests/sim/sim_hub_test.cpp), whose exact messages now come through direct switches and
-// the short path.
+// sleep(0) behind a wakeup, and a dead greenlet's leftover wakeup. The livelock bound and the step
+// limit are pinned by SimHub's own tests (tests/sim/sim_hub_test.cpp), whose exact messages now
+// come through direct switches and the short path.
 #include <gtest/gtest.h>
 
 #include <chrono>
